@@ -1,0 +1,76 @@
+// The bootstrap every pocketmail service shares: a gRPC server on a unix
+// socket under a 0700 runtime dir, optionally also on 127.0.0.1 TCP with a
+// bearer token, plus server reflection and grpc.health.v1, and graceful
+// shutdown on SIGTERM/SIGINT.
+//
+//   auto settings = config::Settings::Load(argc, argv, server::StandardSpecs("ledger", own_specs));
+//   LedgerServiceImpl impl(...);
+//   auto host = server::ServiceHost::Start(server::OptionsFromSettings("ledger", *settings), {&impl});
+//   (*host)->Wait();   // returns after SIGTERM, once in-flight calls finished
+#ifndef POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_
+#define POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/settings.h"
+#include "grpcpp/grpcpp.h"
+
+namespace pocketmail::server {
+
+struct ServerOptions {
+  std::string service_name;  // "ledger", "router", "injector", "fetcher"
+  std::string runtime_dir;   // created 0700 if missing; refused if group/other-accessible
+  std::string tcp_address;   // "" = unix socket only; else "127.0.0.1:PORT" (loopback only)
+  std::string token_file;    // required when tcp_address is set; 0600
+  // Messages are streamed in ≤1 MiB chunks, but leave headroom for metadata.
+  int max_message_bytes = 8 << 20;
+};
+
+// Declares the settings every service has (runtime dir, TCP address, token
+// file, log level) in front of the service's own specs.
+std::vector<config::Spec> StandardSpecs(const std::string& service_name,
+                                        std::vector<config::Spec> service_specs);
+ServerOptions OptionsFromSettings(const std::string& service_name, const config::Settings& s);
+
+// The default runtime dir: $POCKETMAIL_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pocketmail,
+// else /tmp/pocketmail-<uid>.
+std::string DefaultRuntimeDir();
+std::string SocketPath(const std::string& runtime_dir, const std::string& service_name);
+
+// A client channel to another service's unix socket in `runtime_dir`.
+std::shared_ptr<grpc::Channel> ConnectToService(const std::string& runtime_dir,
+                                                const std::string& service_name);
+
+class ServiceHost {
+ public:
+  // Starts serving `services` (not owned; must outlive the host). Fails when the
+  // runtime dir is unsafe, the socket can't be bound, or TCP is requested without
+  // a readable 0600 token file.
+  static absl::StatusOr<std::unique_ptr<ServiceHost>> Start(const ServerOptions& options,
+                                                           std::vector<grpc::Service*> services);
+  ~ServiceHost();
+
+  // Blocks until SIGTERM/SIGINT or Shutdown(); then stops accepting calls, lets
+  // in-flight ones finish (bounded), and removes the socket. `before_drain` runs
+  // first, e.g. to stop a poll loop.
+  void Wait(std::function<void()> before_drain = nullptr);
+  void Shutdown();  // thread-safe; makes Wait() return
+
+  const std::string& socket_path() const { return socket_path_; }
+  int tcp_port() const { return tcp_port_; }  // 0 when TCP is off
+
+ private:
+  ServiceHost() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string socket_path_;
+  int tcp_port_ = 0;
+};
+
+}  // namespace pocketmail::server
+
+#endif  // POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_

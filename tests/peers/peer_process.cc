@@ -1,0 +1,207 @@
+#include "tests/peers/peer_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include <thread>
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace pocketmail::testing {
+namespace {
+
+absl::StatusOr<std::pair<pid_t, int>> Spawn(const std::vector<std::string>& argv,
+                                            const std::map<std::string, std::string>& extra_env,
+                                            bool capture_stdout) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    absl::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == absl::string_view::npos) continue;
+    env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : extra_env) env[k] = v;
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(absl::StrCat(k, "=", v));
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  int pipefd[2] = {-1, -1};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (capture_stdout) {
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+    posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Own process group, so a killed peer's children (e.g. dovecot's) can be reaped too.
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t empty;
+  sigemptyset(&empty);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (capture_stdout) close(pipefd[1]);
+  if (rc != 0) {
+    if (capture_stdout) close(pipefd[0]);
+    return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", std::strerror(rc)));
+  }
+  return std::make_pair(pid, capture_stdout ? pipefd[0] : -1);
+}
+
+}  // namespace
+
+PeerProcess::PeerProcess(PeerProcess&& other) noexcept { *this = std::move(other); }
+
+PeerProcess& PeerProcess::operator=(PeerProcess&& other) noexcept {
+  if (this != &other) {
+    if (running()) Kill();
+    pid_ = other.pid_;
+    fields_ = std::move(other.fields_);
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
+PeerProcess::~PeerProcess() {
+  if (running()) Stop(absl::Seconds(5));
+}
+
+absl::StatusOr<PeerProcess> PeerProcess::Start(const std::vector<std::string>& argv,
+                                               const std::map<std::string, std::string>& extra_env) {
+  auto spawned = Spawn(argv, extra_env, /*capture_stdout=*/false);
+  if (!spawned.ok()) return spawned.status();
+  PeerProcess p;
+  p.pid_ = spawned->first;
+  return p;
+}
+
+absl::StatusOr<PeerProcess> PeerProcess::StartAndWaitReady(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
+    absl::Duration timeout) {
+  auto spawned = Spawn(argv, extra_env, /*capture_stdout=*/true);
+  if (!spawned.ok()) return spawned.status();
+  PeerProcess p;
+  p.pid_ = spawned->first;
+  int fd = spawned->second;
+  std::string buffer;
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    size_t nl;
+    while ((nl = buffer.find('\n')) != std::string::npos) {
+      std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      if (absl::StartsWith(line, "READY")) {
+        for (absl::string_view kv : absl::StrSplit(line.substr(5), ' ', absl::SkipEmpty())) {
+          size_t eq = kv.find('=');
+          if (eq != absl::string_view::npos) {
+            p.fields_[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+          }
+        }
+        // Keep draining the child's stdout so it never blocks on a full pipe.
+        std::thread([fd] {
+          char sink[4096];
+          while (read(fd, sink, sizeof sink) > 0) {
+          }
+          close(fd);
+        }).detach();
+        return p;
+      }
+    }
+    int remaining_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (remaining_ms <= 0) {
+      close(fd);
+      return absl::DeadlineExceededError(absl::StrCat(argv[0], " not ready in time"));
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    int n = poll(&pfd, 1, remaining_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char chunk[4096];
+    ssize_t got = read(fd, chunk, sizeof chunk);
+    if (got <= 0) {
+      close(fd);
+      return absl::InternalError(absl::StrCat(argv[0], " exited before READY"));
+    }
+    buffer.append(chunk, got);
+  }
+}
+
+std::string PeerProcess::field(const std::string& name) const {
+  auto it = fields_.find(name);
+  return it == fields_.end() ? "" : it->second;
+}
+
+void PeerProcess::Kill() {
+  if (!running()) return;
+  ::kill(-pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
+  int status;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+int PeerProcess::Stop(absl::Duration grace) {
+  if (!running()) return 0;
+  ::kill(pid_, SIGTERM);
+  absl::Time deadline = absl::Now() + grace;
+  int status = 0;
+  while (absl::Now() < deadline) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      ::kill(-pid_, SIGKILL);  // leftovers in its process group
+      pid_ = -1;
+      return status;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  Kill();
+  return -1;
+}
+
+std::string RunfilePath(const std::string& workspace_relative) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  if (srcdir != nullptr) {
+    return absl::StrCat(srcdir, "/", ws != nullptr ? ws : "pocketmail", "/", workspace_relative);
+  }
+  return workspace_relative;
+}
+
+ScratchDir::ScratchDir() {
+  char tmpl[] = "/tmp/pm-XXXXXX";
+  char* made = mkdtemp(tmpl);
+  path_ = made != nullptr ? made : "/tmp";
+}
+
+ScratchDir::~ScratchDir() {
+  if (path_ == "/tmp" || path_.empty()) return;
+  if (std::getenv("PM_KEEP_SCRATCH") != nullptr) return;  // debugging aid
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace pocketmail::testing
