@@ -1,0 +1,251 @@
+#include "common/server/service_host.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/log/log.h"
+#include "common/server/bearer_token_auth.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+
+namespace pocketmail::server {
+namespace {
+
+// Self-pipe: the signal handler only writes one byte; Wait() does the work.
+int g_signal_pipe[2] = {-1, -1};
+
+void OnTerminationSignal(int) {
+  char byte = 1;
+  ssize_t unused = ::write(g_signal_pipe[1], &byte, 1);
+  (void)unused;
+}
+
+absl::Status InstallSignalHandlers() {
+  static std::once_flag once;
+  static absl::Status result;
+  std::call_once(once, [] {
+    if (pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+      result = absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+      return;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = OnTerminationSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);  // a dropped SMTP/HTTP peer must not kill the service
+  });
+  return result;
+}
+
+// The runtime dir holds the sockets: anyone who can reach a socket can call the
+// service, so the dir must be ours and closed to group/other.
+absl::Status PrepareRuntimeDir(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("runtime dir is empty");
+  std::string partial;
+  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&partial, "/", part);
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::PermissionDeniedError(absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
+    }
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+  }
+  if (st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(absl::StrCat("runtime dir ", dir, " is owned by uid ", st.st_uid));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("runtime dir ", dir,
+                                                    " is accessible by group/other; chmod 700 it"));
+  }
+  return absl::OkStatus();
+}
+
+// A socket file left by a crashed process is removed; one that still accepts
+// connections belongs to a running instance, and we refuse to steal it.
+absl::Status ClaimSocketPath(const std::string& path) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long (max 107 bytes): ", path));
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a socket"));
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  if (live) return absl::AlreadyExistsError(absl::StrCat("another instance is serving ", path));
+  unlink(path.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status CheckLoopback(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError("TCP address needs host:port");
+  std::string host = address.substr(0, colon);
+  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TCP listening is loopback-only (127.0.0.1, [::1]); got ", host));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct ServiceHost::Impl {
+  std::unique_ptr<grpc::Server> server;
+  std::vector<std::string> health_names;
+  std::atomic<bool> shutting_down{false};
+};
+
+std::vector<config::Spec> StandardSpecs(const std::string& service_name,
+                                        std::vector<config::Spec> service_specs) {
+  std::string upper;
+  for (char c : service_name) upper.push_back(static_cast<char>(std::toupper(c)));
+  std::vector<config::Spec> specs = {
+      {"POCKETMAIL_RUNTIME_DIR", DefaultRuntimeDir(), "directory (mode 0700) holding the service sockets"},
+      {absl::StrCat("POCKETMAIL_", upper, "_TCP"), "",
+       "optional 127.0.0.1:PORT to also listen on TCP (bearer token required)"},
+      {"POCKETMAIL_TOKEN_FILE", "", "0600 file with the bearer token TCP callers must present"},
+      {"POCKETMAIL_LOG_LEVEL", "info", "debug, info, warn or error"},
+  };
+  for (auto& s : service_specs) specs.push_back(std::move(s));
+  return specs;
+}
+
+ServerOptions OptionsFromSettings(const std::string& service_name, const config::Settings& s) {
+  std::string upper;
+  for (char c : service_name) upper.push_back(static_cast<char>(std::toupper(c)));
+  ServerOptions o;
+  o.service_name = service_name;
+  o.runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
+  o.tcp_address = s.Get(absl::StrCat("POCKETMAIL_", upper, "_TCP"));
+  o.token_file = s.Get("POCKETMAIL_TOKEN_FILE");
+  std::string level = s.Get("POCKETMAIL_LOG_LEVEL");
+  if (level == "debug") log::SetMinLevel(log::Level::kDebug);
+  if (level == "warn") log::SetMinLevel(log::Level::kWarn);
+  if (level == "error") log::SetMinLevel(log::Level::kError);
+  return o;
+}
+
+std::string DefaultRuntimeDir() {
+  if (const char* d = std::getenv("POCKETMAIL_RUNTIME_DIR"); d != nullptr && *d != '\0') return d;
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') {
+    return absl::StrCat(x, "/pocketmail");
+  }
+  return absl::StrCat("/tmp/pocketmail-", geteuid());
+}
+
+std::string SocketPath(const std::string& runtime_dir, const std::string& service_name) {
+  return absl::StrCat(runtime_dir, "/", service_name, ".sock");
+}
+
+std::shared_ptr<grpc::Channel> ConnectToService(const std::string& runtime_dir,
+                                                const std::string& service_name) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(16 << 20);
+  args.SetMaxSendMessageSize(16 << 20);
+  return grpc::CreateCustomChannel(absl::StrCat("unix:", SocketPath(runtime_dir, service_name)),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
+    const ServerOptions& options, std::vector<grpc::Service*> services) {
+  log::SetService(options.service_name);
+  if (absl::Status s = InstallSignalHandlers(); !s.ok()) return s;
+  if (absl::Status s = PrepareRuntimeDir(options.runtime_dir); !s.ok()) return s;
+  std::string socket_path = SocketPath(options.runtime_dir, options.service_name);
+  if (absl::Status s = ClaimSocketPath(socket_path); !s.ok()) return s;
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddListeningPort(absl::StrCat("unix:", socket_path), grpc::InsecureServerCredentials());
+
+  auto host = std::unique_ptr<ServiceHost>(new ServiceHost());
+  host->impl_ = std::make_unique<Impl>();
+  if (!options.tcp_address.empty()) {
+    if (absl::Status s = CheckLoopback(options.tcp_address); !s.ok()) return s;
+    if (options.token_file.empty()) {
+      return absl::InvalidArgumentError("TCP listening requires POCKETMAIL_TOKEN_FILE");
+    }
+    auto token = config::ReadSecretFile(options.token_file);
+    if (!token.ok()) return token.status();
+    // Local credentials: plaintext on the wire (grpcurl -plaintext works), but
+    // gRPC treats the channel as authenticated-capable, so the metadata
+    // processor below runs on every call arriving over TCP.
+    auto creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+    creds->SetAuthMetadataProcessor(std::make_shared<BearerTokenAuth>(*token));
+    builder.AddListeningPort(options.tcp_address, creds, &host->tcp_port_);
+  }
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  host->impl_->server = builder.BuildAndStart();
+  if (host->impl_->server == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path,
+                                               options.tcp_address.empty() ? "" : " or ",
+                                               options.tcp_address));
+  }
+  chmod(socket_path.c_str(), 0600);
+  host->socket_path_ = socket_path;
+  if (auto* health = host->impl_->server->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+  }
+  log::Info("serving", {{"socket", socket_path},
+                        {"tcp", options.tcp_address.empty() ? "off" : options.tcp_address},
+                        {"pid", static_cast<long long>(getpid())}});
+  return host;
+}
+
+ServiceHost::~ServiceHost() {
+  if (impl_ && impl_->server && !impl_->shutting_down) {
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  if (!socket_path_.empty()) unlink(socket_path_.c_str());
+}
+
+void ServiceHost::Shutdown() { OnTerminationSignal(0); }
+
+void ServiceHost::Wait(std::function<void()> before_drain) {
+  char byte;
+  while (true) {
+    pollfd pfd{g_signal_pipe[0], POLLIN, 0};
+    int n = poll(&pfd, 1, -1);
+    if (n > 0 && ::read(g_signal_pipe[0], &byte, 1) == 1) break;
+  }
+  log::Info("shutting down");
+  impl_->shutting_down = true;
+  if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
+  if (before_drain) before_drain();
+  // In-flight calls get a bounded grace period; streams (e.g. a watch) are cancelled after it.
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  impl_->server->Wait();
+  unlink(socket_path_.c_str());
+  socket_path_.clear();
+  log::Info("stopped");
+}
+
+}  // namespace pocketmail::server
