@@ -1,0 +1,212 @@
+#include "services/fetcher/drain_scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "services/fetcher/object_key.h"
+
+namespace pocketmail::fetcher {
+
+namespace fetcherpb = ::pocketmail::fetcher::v1;
+
+// One listing and the items it dispatched. Guarded by DrainScheduler::mu_.
+struct DrainScheduler::Pass {
+  fetcherpb::PassSummary summary;
+  int outstanding = 0;  // dispatched items not yet finished
+  bool listing_done = false;
+  bool finished() const { return listing_done && outstanding == 0; }
+};
+
+DrainScheduler::DrainScheduler(s3::ObjectStore& store, MessagePipeline& pipeline, SchedulerOptions options)
+    : store_(store), pipeline_(pipeline), options_(options) {
+  options_.concurrency = std::max(1, options_.concurrency);
+}
+
+DrainScheduler::~DrainScheduler() { Stop(); }
+
+void DrainScheduler::Start(bool poll) {
+  for (int i = 0; i < options_.concurrency; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  if (poll) {
+    wake_requested_ = true;  // the first pass runs at start-up, not one interval later
+    poller_ = std::thread([this] { PollLoop(); });
+  }
+}
+
+void DrainScheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+    queue_.clear();  // not started: they stay in pending/ for the next run
+  }
+  work_cv_.notify_all();
+  poll_cv_.notify_all();
+  budget_cv_.notify_all();
+  pass_cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+}
+
+void DrainScheduler::PollLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping_) return;
+      if (!wake_requested_) {
+        absl::Time at = absl::Now() + options_.poll_interval;
+        next_pass_at_ = at;
+        poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.poll_interval),
+                          [this] { return stopping_ || wake_requested_; });
+        if (stopping_) return;
+      }
+      wake_requested_ = false;
+    }
+    RunPass();
+  }
+}
+
+fetcherpb::PassSummary DrainScheduler::DrainNow(bool wait) {
+  std::shared_ptr<Pass> pass = RunPass();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (wait) pass_cv_.wait(lock, [&] { return stopping_ || pass->finished(); });
+  return pass->summary;
+}
+
+std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
+  std::lock_guard<std::mutex> run_lock(pass_run_mu_);
+  auto pass = std::make_shared<Pass>();
+  pass->summary.set_started_ms(absl::ToUnixMillis(absl::Now()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++passes_started_;
+    last_pass_ = pass;
+  }
+
+  std::vector<s3::ObjectSummary> listed;
+  std::set<std::string> seen;  // a listing may repeat a key; process it once
+  std::string token;
+  std::string error;
+  do {
+    auto page = store_.ListObjectsV2(std::string(kPendingPrefix), token, options_.list_page_size);
+    if (!page.ok()) {
+      error = absl::StrCat("list pending/: ", page.status().message());
+      break;
+    }
+    for (auto& object : page->objects) {
+      if (seen.insert(object.key).second) listed.push_back(std::move(object));
+    }
+    token = page->truncated ? page->next_continuation_token : "";
+  } while (!token.empty());
+
+  std::lock_guard<std::mutex> lock(mu_);
+  pass->summary.set_listed(static_cast<int>(listed.size()));
+  if (!error.empty()) {
+    pass->summary.set_error(error);
+    ++pass_errors_total_;
+    recent_errors_.push_front(error);
+    if (recent_errors_.size() > 20) recent_errors_.pop_back();
+    log::Warn("pass failed", {{"error", error}});
+  } else {
+    pending_count_ = static_cast<int>(listed.size());
+    oldest_pending_ = absl::InfiniteFuture();
+    for (const auto& o : listed) oldest_pending_ = std::min(oldest_pending_, o.last_modified);
+    if (listed.empty()) oldest_pending_ = absl::InfinitePast();
+  }
+  // Oldest first: after an outage, mail arrives in the order it was sent.
+  std::sort(listed.begin(), listed.end(),
+            [](const auto& a, const auto& b) { return a.last_modified < b.last_modified; });
+  for (auto& object : listed) {
+    if (!in_flight_.insert(object.key).second) {
+      pass->summary.set_skipped(pass->summary.skipped() + 1);
+      continue;
+    }
+    ++pass->outstanding;
+    queue_.push_back({pass, std::move(object)});
+  }
+  pass->listing_done = true;
+  if (pass->finished()) {
+    pass->summary.set_finished_ms(absl::ToUnixMillis(absl::Now()));
+    last_finished_pass_ = pass;
+    pass_cv_.notify_all();
+  }
+  work_cv_.notify_all();
+  return pass;
+}
+
+void DrainScheduler::WorkerLoop() {
+  while (true) {
+    WorkItem item;
+    int64_t reserved = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      // Admit the body into the memory budget; a message larger than the whole
+      // budget runs alone rather than never.
+      reserved = std::min<int64_t>(std::max<int64_t>(item.object.size, 1), options_.memory_budget_bytes);
+      budget_cv_.wait(lock, [&] {
+        return stopping_ || budget_in_use_ == 0 || budget_in_use_ + reserved <= options_.memory_budget_bytes;
+      });
+      if (stopping_) return;
+      budget_in_use_ += reserved;
+    }
+    ItemResult result = pipeline_.Process(item.object);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      budget_in_use_ -= reserved;
+    }
+    budget_cv_.notify_all();
+    Finish(item, result);
+  }
+}
+
+void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
+  if (result.outcome == ItemOutcome::kError) {
+    log::Warn("message not processed", {{"key", item.object.key}, {"error", result.detail}});
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_.erase(item.object.key);
+  auto& s = item.pass->summary;
+  switch (result.outcome) {
+    case ItemOutcome::kDelivered: s.set_delivered(s.delivered() + 1); break;
+    case ItemOutcome::kRetryLater: s.set_retried(s.retried() + 1); break;
+    case ItemOutcome::kDeadLettered: s.set_dead_lettered(s.dead_lettered() + 1); break;
+    case ItemOutcome::kSkipped: s.set_skipped(s.skipped() + 1); break;
+    case ItemOutcome::kError:
+      s.set_retried(s.retried() + 1);
+      recent_errors_.push_front(absl::StrCat(item.object.key, ": ", result.detail));
+      if (recent_errors_.size() > 20) recent_errors_.pop_back();
+      break;
+  }
+  if (--item.pass->outstanding == 0 && item.pass->listing_done) {
+    s.set_finished_ms(absl::ToUnixMillis(absl::Now()));
+    last_finished_pass_ = item.pass;
+    log::Info("pass finished", {{"listed", s.listed()}, {"delivered", s.delivered()},
+                                {"retried", s.retried()}, {"dead_lettered", s.dead_lettered()},
+                                {"skipped", s.skipped()}});
+    pass_cv_.notify_all();
+  }
+}
+
+fetcherpb::StatusResponse DrainScheduler::Status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  fetcherpb::StatusResponse out;
+  if (last_pass_) *out.mutable_last_pass() = last_pass_->summary;
+  out.set_pending_count(pending_count_);
+  if (pending_count_ > 0 && oldest_pending_ != absl::InfinitePast()) {
+    out.set_oldest_pending_age_s(std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - oldest_pending_)));
+  }
+  out.set_in_flight(static_cast<int>(in_flight_.size()));
+  out.set_passes_total(static_cast<int64_t>(passes_started_));
+  out.set_pass_errors_total(pass_errors_total_);
+  for (const auto& e : recent_errors_) out.add_recent_errors(e);
+  if (next_pass_at_ != absl::InfinitePast()) out.set_next_pass_ms(absl::ToUnixMillis(next_pass_at_));
+  return out;
+}
+
+}  // namespace pocketmail::fetcher

@@ -1,0 +1,132 @@
+#include "services/fetcher/drain_scheduler.h"
+
+#include <atomic>
+#include <future>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "services/fetcher/fakes_for_test.h"
+
+namespace pocketmail::fetcher {
+namespace {
+
+std::string KeyFor(int i) {
+  return absl::StrFormat("pending/%064x-%016x.eml", i, i);
+}
+
+class DrainSchedulerTest : public ::testing::Test {
+ protected:
+  DrainSchedulerTest() : store_(log_), ledger_(log_), router_(log_), injector_(log_) {
+    options_.mail_domain = "example.org";
+  }
+  void PutN(int n) {
+    for (int i = 0; i < n; ++i) store_.Put(KeyFor(i), "From: a@b.test\r\n\r\nx\r\n", {{"to", "alice@example.org"}});
+  }
+
+  testing::EventLog log_;
+  testing::FakeObjectStore store_;
+  testing::FakeLedger ledger_;
+  testing::FakeRouter router_;
+  testing::FakeInjector injector_;
+  PipelineOptions options_;
+};
+
+TEST_F(DrainSchedulerTest, PassDrainsEveryObjectAcrossListingPages) {
+  PutN(25);
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 3, 64 << 20, /*list_page_size=*/7});
+  scheduler.Start(/*poll=*/false);
+  auto pass = scheduler.DrainNow(/*wait=*/true);
+  EXPECT_EQ(pass.listed(), 25);
+  EXPECT_EQ(pass.delivered(), 25);
+  EXPECT_GT(pass.finished_ms(), 0);
+  EXPECT_EQ(injector_.envelopes.size(), 25u);
+  auto left = store_.ListObjectsV2("pending/", "", 1000, "");
+  EXPECT_TRUE(left->objects.empty());
+}
+
+TEST_F(DrainSchedulerTest, ASlowMessageDoesNotBlockTheOthers) {
+  PutN(6);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> delivered_while_blocked{0};
+  std::atomic<bool> blocked{false};
+  injector_.on_inject = [&](const injectorpb::Envelope& e) {
+    if (e.key() == KeyFor(0)) {
+      blocked = true;
+      released.wait();
+    } else if (blocked) {
+      ++delivered_while_blocked;
+    }
+  };
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/false);
+  auto waiter = std::async(std::launch::async, [&] { return scheduler.DrainNow(/*wait=*/true); });
+  // The other five go through the second worker while key 0 is stuck.
+  for (int i = 0; i < 500 && delivered_while_blocked < 5; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(delivered_while_blocked.load(), 5);
+  EXPECT_EQ(scheduler.Status().in_flight(), 1);
+  release.set_value();
+  EXPECT_EQ(waiter.get().delivered(), 6);
+}
+
+TEST_F(DrainSchedulerTest, AKeyInFlightIsNotStartedTwice) {
+  PutN(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> entered{false};
+  injector_.on_inject = [&](const injectorpb::Envelope&) {
+    entered = true;
+    released.wait();
+  };
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 4, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/false);
+  auto first = std::async(std::launch::async, [&] { return scheduler.DrainNow(true); });
+  for (int i = 0; i < 500 && !entered; ++i) absl::SleepFor(absl::Milliseconds(10));
+  auto second = scheduler.DrainNow(/*wait=*/true);  // lists the same key while it is in flight
+  EXPECT_EQ(second.listed(), 1);
+  EXPECT_EQ(second.skipped(), 1);
+  release.set_value();
+  first.get();
+  EXPECT_EQ(injector_.envelopes.size(), 1u);
+}
+
+TEST_F(DrainSchedulerTest, ListingFailureIsRecordedInStatus) {
+  store_.list_error = absl::UnavailableError("malformed ListObjectsV2 response");
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 1, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/false);
+  auto pass = scheduler.DrainNow(true);
+  EXPECT_NE(pass.error().find("malformed"), std::string::npos);
+  auto status = scheduler.Status();
+  EXPECT_EQ(status.pass_errors_total(), 1);
+  ASSERT_GE(status.recent_errors_size(), 1);
+}
+
+TEST_F(DrainSchedulerTest, StatusReportsPendingCountAfterAPass) {
+  PutN(3);
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/false);
+  auto pass = scheduler.DrainNow(true);
+  EXPECT_EQ(pass.retried(), 3);
+  auto status = scheduler.Status();
+  EXPECT_EQ(status.pending_count(), 3);
+  EXPECT_EQ(status.passes_total(), 1);
+}
+
+TEST_F(DrainSchedulerTest, PollLoopRunsAFirstPassAtStartup) {
+  PutN(2);
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/true);
+  for (int i = 0; i < 500 && injector_.envelopes.size() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(injector_.envelopes.size(), 2u);
+  scheduler.Stop();
+}
+
+}  // namespace
+}  // namespace pocketmail::fetcher

@@ -1,0 +1,25 @@
+// pocketmail.fetcher.v1.Fetcher over a DrainScheduler.
+#ifndef POCKETMAIL_SERVICES_FETCHER_FETCHER_SERVICE_H_
+#define POCKETMAIL_SERVICES_FETCHER_FETCHER_SERVICE_H_
+
+#include "pocketmail/fetcher/v1/fetcher.grpc.pb.h"
+#include "services/fetcher/drain_scheduler.h"
+
+namespace pocketmail::fetcher {
+
+class FetcherService final : public ::pocketmail::fetcher::v1::Fetcher::Service {
+ public:
+  explicit FetcherService(DrainScheduler& scheduler) : scheduler_(scheduler) {}
+
+  grpc::Status DrainNow(grpc::ServerContext* context, const v1::DrainNowRequest* request,
+                        v1::DrainNowResponse* response) override;
+  grpc::Status Status(grpc::ServerContext* context, const v1::StatusRequest* request,
+                      v1::StatusResponse* response) override;
+
+ private:
+  DrainScheduler& scheduler_;
+};
+
+}  // namespace pocketmail::fetcher
+
+#endif  // POCKETMAIL_SERVICES_FETCHER_FETCHER_SERVICE_H_

@@ -1,0 +1,132 @@
+// fetcher: polls pending/ in the R2 bucket and runs each object through the
+// pipeline (ledger → GET → router → injector → ledger → move). See
+// docs/ARCHITECTURE.md and message_pipeline.h for the ordering contract.
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "common/config/settings.h"
+#include "common/log/log.h"
+#include "common/s3/s3_client.h"
+#include "common/server/service_host.h"
+#include "services/fetcher/drain_scheduler.h"
+#include "services/fetcher/fetcher_service.h"
+#include "services/fetcher/message_pipeline.h"
+#include "services/fetcher/pipeline_clients.h"
+
+namespace pocketmail::fetcher {
+namespace {
+
+std::vector<config::Spec> FetcherSpecs() {
+  return server::StandardSpecs(
+      "fetcher",
+      {
+          {"MAIL_DOMAIN", "", "the mail domain (required); fallback sender is ingest@MAIL_DOMAIN"},
+          {"MAIL_POLL", "180", "seconds between polls of pending/"},
+          {"ONESHOT", "0", "1: run one pass, wait for it, and exit (no gRPC server)"},
+          {"R2_ACCOUNT_ID", "", "Cloudflare account id (endpoint https://<id>.r2.cloudflarestorage.com)"},
+          {"R2_ENDPOINT", "", "S3 endpoint override, https://host[:port]"},
+          {"R2_BUCKET", "", "bucket name (required)"},
+          {"R2_CA_FILE", "", "extra CA certificate to trust for the endpoint"},
+          {"R2_ACCESS_KEY_ID", "", "R2 access key id", /*secret=*/true},
+          {"R2_SECRET_ACCESS_KEY", "", "R2 secret access key", /*secret=*/true},
+          {"FETCH_CONCURRENCY", "4", "messages processed at once"},
+          {"FETCH_MEMORY_BUDGET_MB", "64", "message bodies held in memory at once, summed"},
+          {"KEEP_PROCESSED_COPY", "1", "copy delivered objects to processed/ before deleting"},
+          {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
+          {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
+          {"RETRY_MAX_S", "3600", "longest retry delay"},
+      });
+}
+
+int Run(int argc, char** argv) {
+  log::SetService("fetcher");
+  auto settings = config::Settings::Load(argc, argv, FetcherSpecs());
+  if (!settings.ok()) {
+    if (absl::IsNotFound(settings.status())) {
+      std::fputs(std::string(settings.status().message()).c_str(), stdout);
+      return 0;
+    }
+    log::Error("bad configuration", {{"error", settings.status().ToString()}});
+    return 2;
+  }
+  const config::Settings& s = *settings;
+  auto poll = s.GetInt("MAIL_POLL");
+  auto oneshot = s.GetBool("ONESHOT");
+  auto concurrency = s.GetInt("FETCH_CONCURRENCY");
+  auto budget_mb = s.GetInt("FETCH_MEMORY_BUDGET_MB");
+  auto keep_copy = s.GetBool("KEEP_PROCESSED_COPY");
+  auto retry_base = s.GetDouble("RETRY_BASE_S");
+  auto retry_max = s.GetDouble("RETRY_MAX_S");
+  for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
+                                 keep_copy.status(), retry_base.status(), retry_max.status()}) {
+    if (!st.ok()) {
+      log::Error("bad configuration", {{"error", st.ToString()}});
+      return 2;
+    }
+  }
+  if (s.Get("MAIL_DOMAIN").empty() || s.Get("R2_BUCKET").empty()) {
+    log::Error("bad configuration", {{"error", "MAIL_DOMAIN and R2_BUCKET are required"}});
+    return 2;
+  }
+
+  s3::ClientOptions s3_options;
+  s3_options.endpoint = s.Get("R2_ENDPOINT").empty() ? s3::DefaultEndpoint(s.Get("R2_ACCOUNT_ID"))
+                                                     : s.Get("R2_ENDPOINT");
+  s3_options.bucket = s.Get("R2_BUCKET");
+  s3_options.access_key_id = s.Get("R2_ACCESS_KEY_ID");
+  s3_options.secret_access_key = s.Get("R2_SECRET_ACCESS_KEY");
+  s3_options.ca_file = s.Get("R2_CA_FILE");
+  s3_options.max_idle_connections = static_cast<int>(*concurrency) * 2;
+  auto store = s3::S3Client::Create(s3_options);
+  if (!store.ok()) {
+    log::Error("cannot create S3 client", {{"error", store.status().ToString()}});
+    return 2;
+  }
+
+  const std::string runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
+  auto ledger = MakeGrpcLedgerClient(server::ConnectToService(runtime_dir, "ledger"));
+  auto router = MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router"));
+  auto injector = MakeGrpcInjectorClient(server::ConnectToService(runtime_dir, "injector"));
+
+  PipelineOptions pipeline_options;
+  pipeline_options.mail_domain = s.Get("MAIL_DOMAIN");
+  pipeline_options.catch_all_localpart = s.Get("MAIL_CATCHALL_LOCALPART");
+  pipeline_options.keep_processed_copy = *keep_copy;
+  pipeline_options.retry_base = absl::Seconds(*retry_base);
+  pipeline_options.retry_max = absl::Seconds(*retry_max);
+  MessagePipeline pipeline(**store, *ledger, *router, *injector, pipeline_options);
+
+  SchedulerOptions scheduler_options;
+  scheduler_options.poll_interval = absl::Seconds(std::max<int64_t>(1, *poll));
+  scheduler_options.concurrency = static_cast<int>(*concurrency);
+  scheduler_options.memory_budget_bytes = *budget_mb << 20;
+  DrainScheduler scheduler(**store, pipeline, scheduler_options);
+
+  log::Info("starting", {{"endpoint", s3_options.endpoint}, {"bucket", s3_options.bucket},
+                         {"poll_s", static_cast<long long>(*poll)}, {"oneshot", *oneshot},
+                         {"concurrency", static_cast<long long>(*concurrency)}});
+  if (*oneshot) {
+    scheduler.Start(/*poll=*/false);
+    auto pass = scheduler.DrainNow(/*wait=*/true);
+    scheduler.Stop();
+    log::Info("oneshot pass done", {{"listed", pass.listed()}, {"delivered", pass.delivered()},
+                                    {"retried", pass.retried()}, {"dead_lettered", pass.dead_lettered()},
+                                    {"error", pass.error()}});
+    return pass.error().empty() ? 0 : 1;
+  }
+
+  FetcherService service(scheduler);
+  auto host = server::ServiceHost::Start(server::OptionsFromSettings("fetcher", s), {&service});
+  if (!host.ok()) {
+    log::Error("cannot start server", {{"error", host.status().ToString()}});
+    return 1;
+  }
+  scheduler.Start(/*poll=*/true);
+  (*host)->Wait([&] { scheduler.Stop(); });
+  return 0;
+}
+
+}  // namespace
+}  // namespace pocketmail::fetcher
+
+int main(int argc, char** argv) { return pocketmail::fetcher::Run(argc, argv); }

@@ -1,0 +1,338 @@
+#include "services/fetcher/message_pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "services/fetcher/object_key.h"
+
+namespace pocketmail::fetcher {
+namespace {
+
+using ledgerpb::State;
+
+int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+// Dead-letter reasons travel as S3 metadata and into logs: printable ASCII only, bounded.
+std::string Sanitize(absl::string_view text, size_t max = 256) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (out.size() >= max) break;
+    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : ' ');
+  }
+  return out;
+}
+
+// A sender we can put on MAIL FROM as-is. Anything odd falls back to the
+// configured ingest address rather than bouncing the whole message.
+bool UsableSender(absl::string_view from) {
+  if (from.empty() || from.size() > 254) return false;
+  size_t at = from.rfind('@');
+  if (at == absl::string_view::npos || at == 0 || at + 1 == from.size()) return false;
+  for (unsigned char c : from) {
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == '(' ||
+        c == ')' || c == ',' || c == ';' || c == ':' || c == '[' || c == ']') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsTemporary(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return false;
+    default:
+      return true;
+  }
+}
+
+std::string ReplyText(const injectorpb::InjectResponse& r) {
+  return absl::StrCat(r.smtp_code(), r.enhanced_code().empty() ? "" : " ", r.enhanced_code(),
+                      r.reply_text().empty() ? "" : " ", r.reply_text(),
+                      r.detail().empty() ? "" : " (", r.detail(), r.detail().empty() ? "" : ")");
+}
+
+}  // namespace
+
+const char* ItemOutcomeName(ItemOutcome outcome) {
+  switch (outcome) {
+    case ItemOutcome::kDelivered: return "delivered";
+    case ItemOutcome::kRetryLater: return "retry_later";
+    case ItemOutcome::kDeadLettered: return "dead_lettered";
+    case ItemOutcome::kSkipped: return "skipped";
+    case ItemOutcome::kError: return "error";
+  }
+  return "unknown";
+}
+
+MessagePipeline::MessagePipeline(s3::ObjectStore& store, LedgerClient& ledger, RouterClient& router,
+                                 InjectorClient& injector, PipelineOptions options)
+    : store_(store), ledger_(ledger), router_(router), injector_(injector), options_(std::move(options)) {
+  if (!options_.jitter) {
+    options_.jitter = [] {
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    };
+  }
+  if (options_.fallback_sender.empty()) options_.fallback_sender = absl::StrCat("ingest@", options_.mail_domain);
+}
+
+absl::Time MessagePipeline::NextAttemptAt(int attempts) const {
+  double base = absl::ToDoubleSeconds(options_.retry_base);
+  double cap = absl::ToDoubleSeconds(options_.retry_max);
+  double delay = std::min(cap, base * std::pow(2.0, std::min(std::max(attempts - 1, 0), 30)));
+  // Full spread in [0.5, 1.5): many messages failing together don't retry in lockstep.
+  delay *= 0.5 + options_.jitter();
+  return options_.now() + absl::Seconds(delay);
+}
+
+ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
+  ledgerpb::BeginRequest begin;
+  begin.set_key(object.key);
+  begin.set_size_bytes(object.size);
+  auto begun = ledger_.Begin(begin);
+  if (!begun.ok()) return {ItemOutcome::kError, absl::StrCat("ledger begin: ", begun.status().message())};
+  const ledgerpb::Message& row = begun->message();
+
+  switch (row.state()) {
+    case State::STATE_DONE:
+      return RemoveDuplicate(object.key, "already delivered");
+    case State::STATE_DEAD_LETTERED:
+      return RemoveDuplicate(object.key, "already dead-lettered");
+    case State::STATE_DELIVERED:
+      return FinishDelivery(object.key);
+    case State::STATE_DEAD_LETTERING:
+      return FinishDeadLetter(object.key, row.last_error(), nullptr);
+    case State::STATE_RETRY_WAIT:
+      if (ToMs(options_.now()) < row.next_attempt_ms()) {
+        return {ItemOutcome::kSkipped, "waiting for backoff"};
+      }
+      return Attempt(row, /*reinjecting=*/false);
+    case State::STATE_INJECTING: {
+      // We crashed (or the ledger lost our outcome) between recording
+      // INJECTING and recording the reply: the mail may already be in the
+      // mailbox. Re-injecting risks a duplicate; not re-injecting risks a loss.
+      log::Warn("ambiguous delivery, re-injecting", {{"key", object.key}});
+      ledgerpb::AdvanceRequest req;
+      req.set_key(object.key);
+      req.set_from_state(State::STATE_INJECTING);
+      req.set_to_state(State::STATE_RETRY_WAIT);
+      req.set_error("interrupted during injection; outcome unknown");
+      req.set_next_attempt_ms(ToMs(options_.now()));
+      auto moved = ledger_.Advance(req);
+      if (!moved.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", moved.status().message())};
+      return Attempt(*moved, /*reinjecting=*/true);
+    }
+    case State::STATE_PENDING:
+      return Attempt(row, /*reinjecting=*/false);
+    default:
+      return {ItemOutcome::kError, absl::StrCat("unexpected ledger state ", row.state())};
+  }
+}
+
+ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, bool reinjecting) {
+  const std::string& key = row.key();
+  const State from = row.state();
+
+  if (auto parsed = ParsePendingKey(key); !parsed.ok()) {
+    return DeadLetter(row, from, absl::StrCat("unrecognised key: ", parsed.status().message()), nullptr,
+                      nullptr);
+  }
+
+  auto object = store_.GetObject(key);
+  if (absl::IsNotFound(object.status())) {
+    log::Warn("object vanished before it was fetched", {{"key", key}});
+    return {ItemOutcome::kSkipped, "object no longer in pending/"};
+  }
+  if (!object.ok()) return RetryLater(row, from, absl::StrCat("get: ", object.status().message()), nullptr);
+  const auto& meta = object->head.metadata;
+
+  std::string recipient;
+  if (auto it = meta.find("to"); it != meta.end()) recipient = std::string(absl::StripAsciiWhitespace(it->second));
+  std::string address = recipient;
+  if (address.empty()) {
+    // Only Email Routing for MAIL_DOMAIN writes here, so mail with no
+    // envelope recipient is still ours: deliver it to the catch-all.
+    address = absl::StrCat(options_.catch_all_localpart, "@", options_.mail_domain);
+    log::Warn("object has no `to` metadata; routing to the catch-all", {{"key", key}});
+  }
+  auto route = router_.Resolve(address);
+  if (!route.ok()) {
+    if (IsTemporary(route.status())) {
+      return RetryLater(row, from, absl::StrCat("router: ", route.status().message()), nullptr);
+    }
+    return DeadLetter(row, from, absl::StrCat("invalid recipient: ", route.status().message()), nullptr,
+                      &object->head);
+  }
+
+  ledgerpb::AdvanceRequest injecting;
+  injecting.set_key(key);
+  injecting.set_from_state(from);
+  injecting.set_to_state(State::STATE_INJECTING);
+  injecting.set_mailbox(route->mailbox());
+  injecting.set_route_rule(routerpb::Rule_Name(route->rule()));
+  auto recorded = ledger_.Advance(injecting);
+  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+
+  std::string sender;
+  if (auto it = meta.find("from"); it != meta.end()) sender = std::string(absl::StripAsciiWhitespace(it->second));
+  if (!UsableSender(sender)) sender = options_.fallback_sender;
+
+  injectorpb::Envelope envelope;
+  envelope.set_key(key);
+  envelope.set_mail_from(sender);
+  envelope.set_rcpt_to(route->mailbox());
+  envelope.set_size_bytes(static_cast<int64_t>(object->body.size()));
+  auto reply = injector_.Inject(envelope, object->body);
+  if (!reply.ok()) {
+    if (absl::IsInvalidArgument(reply.status())) {
+      return DeadLetter(*recorded, State::STATE_INJECTING,
+                        absl::StrCat("injector refused envelope: ", reply.status().message()), nullptr,
+                        &object->head);
+    }
+    // The injector may have died after the final "." — the outcome is unknown.
+    return RetryLater(*recorded, State::STATE_INJECTING,
+                      absl::StrCat("injector: ", reply.status().message()), nullptr);
+  }
+
+  switch (reply->outcome()) {
+    case injectorpb::OUTCOME_CLASS_DELIVERED: {
+      ledgerpb::AdvanceRequest delivered;
+      delivered.set_key(key);
+      delivered.set_from_state(State::STATE_INJECTING);
+      delivered.set_to_state(State::STATE_DELIVERED);
+      delivered.set_smtp_code(reply->smtp_code());
+      delivered.set_enhanced_code(reply->enhanced_code());
+      delivered.set_smtp_reply(Sanitize(reply->reply_text(), 512));
+      delivered.set_delivery_path(reinjecting ? ledgerpb::DELIVERY_PATH_REINJECTED
+                                              : ledgerpb::DELIVERY_PATH_DIRECT);
+      auto done = ledger_.Advance(delivered);
+      if (!done.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", done.status().message())};
+      log::Info("delivered", {{"key", key}, {"mailbox", route->mailbox()},
+                              {"rule", routerpb::Rule_Name(route->rule())}, {"code", reply->smtp_code()}});
+      return FinishDelivery(key);
+    }
+    case injectorpb::OUTCOME_CLASS_PERMANENT:
+      return DeadLetter(*recorded, State::STATE_INJECTING,
+                        absl::StrCat("rejected by mail server: ", ReplyText(*reply)), &*reply,
+                        &object->head);
+    case injectorpb::OUTCOME_CLASS_AMBIGUOUS:
+    case injectorpb::OUTCOME_CLASS_TEMPORARY:
+    default:
+      return RetryLater(*recorded, State::STATE_INJECTING, ReplyText(*reply), &*reply);
+  }
+}
+
+ItemResult MessagePipeline::FinishDelivery(const std::string& key) {
+  if (options_.keep_processed_copy) {
+    absl::Status copied = store_.CopyObject(key, ProcessedKeyFor(key), s3::MetadataDirective::kCopy);
+    // NOT_FOUND: an earlier attempt already deleted pending/ (after copying)
+    // but died before recording DONE.
+    if (!copied.ok() && !absl::IsNotFound(copied)) {
+      return {ItemOutcome::kError, absl::StrCat("copy to processed/: ", copied.message())};
+    }
+  }
+  absl::Status deleted = store_.DeleteObject(key);
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+    return {ItemOutcome::kError, absl::StrCat("delete: ", deleted.message())};
+  }
+  ledgerpb::AdvanceRequest done;
+  done.set_key(key);
+  done.set_from_state(State::STATE_DELIVERED);
+  done.set_to_state(State::STATE_DONE);
+  auto recorded = ledger_.Advance(done);
+  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  return {ItemOutcome::kDelivered, ""};
+}
+
+ItemResult MessagePipeline::DeadLetter(const ledgerpb::Message& row, State from, const std::string& reason,
+                                       const injectorpb::InjectResponse* reply,
+                                       const s3::ObjectHead* head) {
+  ledgerpb::AdvanceRequest req;
+  req.set_key(row.key());
+  req.set_from_state(from);
+  req.set_to_state(State::STATE_DEAD_LETTERING);
+  req.set_error(Sanitize(reason, 1024));
+  if (reply != nullptr) {
+    req.set_smtp_code(reply->smtp_code());
+    req.set_enhanced_code(reply->enhanced_code());
+    req.set_smtp_reply(Sanitize(reply->reply_text(), 512));
+  }
+  auto recorded = ledger_.Advance(req);
+  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  log::Warn("dead-lettering", {{"key", row.key()}, {"reason", reason}});
+  return FinishDeadLetter(row.key(), reason, head);
+}
+
+ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::string& reason,
+                                             const s3::ObjectHead* head) {
+  s3::ObjectHead fetched;
+  if (head == nullptr) {
+    auto object = store_.GetObject(key);
+    if (absl::IsNotFound(object.status())) {
+      // We delete pending/ only after the failed/ copy succeeded, so the copy exists.
+      fetched = {};
+    } else if (!object.ok()) {
+      return {ItemOutcome::kError, absl::StrCat("get for dead-letter: ", object.status().message())};
+    } else {
+      fetched = object->head;
+    }
+    head = &fetched;
+  }
+  std::map<std::string, std::string> metadata = head->metadata;
+  metadata["reason"] = Sanitize(reason);
+  metadata["failedms"] = std::to_string(ToMs(options_.now()));
+  absl::Status copied = store_.CopyObject(key, FailedKeyFor(key), s3::MetadataDirective::kReplace, metadata);
+  if (!copied.ok() && !absl::IsNotFound(copied)) {
+    return {ItemOutcome::kError, absl::StrCat("copy to failed/: ", copied.message())};
+  }
+  absl::Status deleted = store_.DeleteObject(key);
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+    return {ItemOutcome::kError, absl::StrCat("delete: ", deleted.message())};
+  }
+  ledgerpb::AdvanceRequest req;
+  req.set_key(key);
+  req.set_from_state(State::STATE_DEAD_LETTERING);
+  req.set_to_state(State::STATE_DEAD_LETTERED);
+  auto recorded = ledger_.Advance(req);
+  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  return {ItemOutcome::kDeadLettered, reason};
+}
+
+ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from, const std::string& error,
+                                       const injectorpb::InjectResponse* reply) {
+  absl::Time next = NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
+  ledgerpb::AdvanceRequest req;
+  req.set_key(row.key());
+  req.set_from_state(from);
+  req.set_to_state(State::STATE_RETRY_WAIT);
+  req.set_error(Sanitize(error, 1024));
+  req.set_next_attempt_ms(ToMs(next));
+  if (reply != nullptr) {
+    req.set_smtp_code(reply->smtp_code());
+    req.set_enhanced_code(reply->enhanced_code());
+    req.set_smtp_reply(Sanitize(reply->reply_text(), 512));
+  }
+  auto recorded = ledger_.Advance(req);
+  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  log::Info("will retry", {{"key", row.key()}, {"error", error},
+                           {"in_s", static_cast<long long>(absl::ToInt64Seconds(next - options_.now()))}});
+  return {ItemOutcome::kRetryLater, error};
+}
+
+ItemResult MessagePipeline::RemoveDuplicate(const std::string& key, const char* why) {
+  absl::Status deleted = store_.DeleteObject(key);
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+    return {ItemOutcome::kError, absl::StrCat("delete duplicate: ", deleted.message())};
+  }
+  log::Info("removed duplicate object", {{"key", key}, {"why", why}});
+  return {ItemOutcome::kSkipped, why};
+}
+
+}  // namespace pocketmail::fetcher

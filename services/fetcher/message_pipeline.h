@@ -1,0 +1,87 @@
+// The per-object saga: ledger → GET → router → injector → ledger → move.
+//
+// The ordering is the durability contract (DESIGN.md "Guarantees"): every side
+// effect (injecting, copying, deleting) happens only after the ledger has
+// durably recorded the state that justifies it, so a crash at any point leaves
+// a row that says what to do next:
+//
+//   ledger state on entry   what Process() does
+//   ─────────────────────   ───────────────────────────────────────────────
+//   PENDING / RETRY_WAIT    GET, route, INJECTING, inject, record the outcome
+//   INJECTING               ambiguous (a crash mid-delivery): re-inject, and
+//                           record the path as REINJECTED
+//   DELIVERED               finish the move: COPY to processed/, DELETE, DONE
+//   DONE                    the object came back (a Worker retry re-put it
+//                           after we deleted it): delete it, deliver nothing
+//   DEAD_LETTERING          finish the dead-lettering: COPY to failed/, DELETE
+//   DEAD_LETTERED           same as DONE: a re-put duplicate, delete it
+//
+// Thread-safe: Process() may run for different keys concurrently. The caller
+// guarantees one key is never processed by two threads at once.
+#ifndef POCKETMAIL_SERVICES_FETCHER_MESSAGE_PIPELINE_H_
+#define POCKETMAIL_SERVICES_FETCHER_MESSAGE_PIPELINE_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/s3/object_store.h"
+#include "services/fetcher/pipeline_clients.h"
+
+namespace pocketmail::fetcher {
+
+struct PipelineOptions {
+  std::string mail_domain;                   // MAIL_DOMAIN
+  std::string catch_all_localpart = "inbox";  // where mail without a `to` goes
+  std::string fallback_sender;               // MAIL FROM when `from` is missing/invalid
+  bool keep_processed_copy = true;           // COPY to processed/ before DELETE
+  absl::Duration retry_base = absl::Seconds(30);
+  absl::Duration retry_max = absl::Hours(1);
+  std::function<absl::Time()> now = absl::Now;
+  std::function<double()> jitter;            // in [0,1); default: random
+};
+
+enum class ItemOutcome {
+  kDelivered,     // injected (or found delivered) and moved out of pending/
+  kRetryLater,    // temporary failure, backoff recorded
+  kDeadLettered,  // permanent failure, now in failed/
+  kSkipped,       // nothing to do now (backoff not elapsed, object vanished, duplicate removed)
+  kError,         // the pipeline could not make progress (e.g. ledger down); retried next pass
+};
+
+struct ItemResult {
+  ItemOutcome outcome;
+  std::string detail;
+};
+
+const char* ItemOutcomeName(ItemOutcome outcome);
+
+class MessagePipeline {
+ public:
+  MessagePipeline(s3::ObjectStore& store, LedgerClient& ledger, RouterClient& router,
+                  InjectorClient& injector, PipelineOptions options);
+
+  ItemResult Process(const s3::ObjectSummary& object);
+
+ private:
+  ItemResult Attempt(const ledgerpb::Message& row, bool reinjecting);
+  ItemResult FinishDelivery(const std::string& key);
+  ItemResult DeadLetter(const ledgerpb::Message& row, ledgerpb::State from, const std::string& reason,
+                        const injectorpb::InjectResponse* reply, const s3::ObjectHead* head);
+  ItemResult FinishDeadLetter(const std::string& key, const std::string& reason,
+                              const s3::ObjectHead* head);
+  ItemResult RetryLater(const ledgerpb::Message& row, ledgerpb::State from, const std::string& error,
+                        const injectorpb::InjectResponse* reply);
+  ItemResult RemoveDuplicate(const std::string& key, const char* why);
+  absl::Time NextAttemptAt(int attempts) const;
+
+  s3::ObjectStore& store_;
+  LedgerClient& ledger_;
+  RouterClient& router_;
+  InjectorClient& injector_;
+  PipelineOptions options_;
+};
+
+}  // namespace pocketmail::fetcher
+
+#endif  // POCKETMAIL_SERVICES_FETCHER_MESSAGE_PIPELINE_H_

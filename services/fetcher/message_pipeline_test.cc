@@ -1,0 +1,220 @@
+#include "services/fetcher/message_pipeline.h"
+
+#include <algorithm>
+
+#include "gtest/gtest.h"
+#include "services/fetcher/fakes_for_test.h"
+
+namespace pocketmail::fetcher {
+namespace {
+
+using testing::EventLog;
+
+const std::string kKey = "pending/" + std::string(64, 'a') + "-0123456789abcdef.eml";
+const absl::Time kNow = absl::FromUnixSeconds(1800000000);
+
+class MessagePipelineTest : public ::testing::Test {
+ protected:
+  MessagePipelineTest() : store_(log_), ledger_(log_), router_(log_), injector_(log_) {
+    options_.mail_domain = "example.org";
+    options_.retry_base = absl::Seconds(30);
+    options_.now = [] { return kNow; };
+    options_.jitter = [] { return 0.5; };  // delay factor exactly 1.0
+  }
+
+  ItemResult Run(const std::string& key = kKey) {
+    MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+    return pipeline.Process({key, 10, kNow, "etag"});
+  }
+
+  void PutMail(const std::string& key = kKey, std::map<std::string, std::string> meta = {
+                   {"to", "alice@example.org"}, {"from", "bob@outside.test"}}) {
+    store_.Put(key, "From: bob@outside.test\r\n\r\nhi\r\n", std::move(meta));
+  }
+
+  // Index of an event in the log, or -1.
+  int At(const std::string& event) {
+    auto it = std::find(log_.events.begin(), log_.events.end(), event);
+    return it == log_.events.end() ? -1 : static_cast<int>(it - log_.events.begin());
+  }
+
+  EventLog log_;
+  testing::FakeObjectStore store_;
+  testing::FakeLedger ledger_;
+  testing::FakeRouter router_;
+  testing::FakeInjector injector_;
+  PipelineOptions options_;
+};
+
+TEST_F(MessagePipelineTest, DeliversInTheDurableOrder) {
+  PutMail();
+  ItemResult r = Run();
+  EXPECT_EQ(r.outcome, ItemOutcome::kDelivered) << r.detail;
+  std::string processed = "processed/" + kKey.substr(8);
+  // Each side effect only after the ledger recorded the state that allows it.
+  EXPECT_LT(At("ledger begin " + kKey), At("get " + kKey));
+  EXPECT_LT(At("get " + kKey), At("resolve alice@example.org"));
+  EXPECT_LT(At("ledger STATE_PENDING->STATE_INJECTING"), At("inject " + kKey));
+  EXPECT_LT(At("inject " + kKey), At("ledger STATE_INJECTING->STATE_DELIVERED"));
+  EXPECT_LT(At("ledger STATE_INJECTING->STATE_DELIVERED"), At("copy " + kKey + " " + processed));
+  EXPECT_LT(At("copy " + kKey + " " + processed), At("delete " + kKey));
+  EXPECT_LT(At("delete " + kKey), At("ledger STATE_DELIVERED->STATE_DONE"));
+  EXPECT_FALSE(store_.Has(kKey));
+  EXPECT_TRUE(store_.Has(processed));
+  EXPECT_EQ(ledger_.rows[kKey].delivery_path(), ledgerpb::DELIVERY_PATH_DIRECT);
+}
+
+TEST_F(MessagePipelineTest, EnvelopeUsesOriginalSenderAndRoutedMailbox) {
+  PutMail();
+  Run();
+  ASSERT_EQ(injector_.envelopes.size(), 1u);
+  EXPECT_EQ(injector_.envelopes[0].mail_from(), "bob@outside.test");
+  EXPECT_EQ(injector_.envelopes[0].rcpt_to(), "alice@example.org");
+  EXPECT_EQ(injector_.envelopes[0].key(), kKey);
+}
+
+TEST_F(MessagePipelineTest, WithoutProcessedCopyOnlyDeletes) {
+  options_.keep_processed_copy = false;
+  PutMail();
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_FALSE(store_.Has("processed/" + kKey.substr(8)));
+  EXPECT_FALSE(store_.Has(kKey));
+}
+
+TEST_F(MessagePipelineTest, AlreadyDeliveredObjectIsRemovedNotReinjected) {
+  PutMail();
+  ledger_.rows[kKey].set_key(kKey);
+  ledger_.rows[kKey].set_state(ledgerpb::STATE_DONE);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kSkipped);
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_FALSE(store_.Has(kKey));
+}
+
+TEST_F(MessagePipelineTest, DeliveredButNotMovedFinishesTheMove) {
+  PutMail();
+  ledger_.rows[kKey].set_key(kKey);
+  ledger_.rows[kKey].set_state(ledgerpb::STATE_DELIVERED);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_DONE);
+}
+
+TEST_F(MessagePipelineTest, InterruptedInjectionIsReinjectedAndRecordedAsSuch) {
+  PutMail();
+  ledger_.rows[kKey].set_key(kKey);
+  ledger_.rows[kKey].set_state(ledgerpb::STATE_INJECTING);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_EQ(injector_.envelopes.size(), 1u);
+  EXPECT_EQ(ledger_.rows[kKey].delivery_path(), ledgerpb::DELIVERY_PATH_REINJECTED);
+}
+
+TEST_F(MessagePipelineTest, PermanentRejectionDeadLettersWithReason) {
+  PutMail();
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_PERMANENT);
+  injector_.reply.set_smtp_code(554);
+  injector_.reply.set_enhanced_code("5.6.0");
+  injector_.reply.set_reply_text("Malformed header");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
+  std::string failed = "failed/" + kKey.substr(8);
+  ASSERT_TRUE(store_.Has(failed));
+  EXPECT_FALSE(store_.Has(kKey));
+  auto meta = store_.MetadataOf(failed);
+  EXPECT_NE(meta["reason"].find("554 5.6.0"), std::string::npos) << meta["reason"];
+  EXPECT_EQ(meta["to"], "alice@example.org");  // original metadata kept
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_DEAD_LETTERED);
+  EXPECT_LT(At("copy " + kKey + " " + failed), At("delete " + kKey));
+}
+
+TEST_F(MessagePipelineTest, TemporaryFailureSchedulesBackoff) {
+  PutMail();
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
+  injector_.reply.set_smtp_code(451);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_TRUE(store_.Has(kKey));
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_RETRY_WAIT);
+  EXPECT_EQ(ledger_.rows[kKey].next_attempt_ms(), absl::ToUnixMillis(kNow + absl::Seconds(30)));
+}
+
+TEST_F(MessagePipelineTest, BackoffDoublesWithAttempts) {
+  PutMail();
+  ledger_.rows[kKey].set_key(kKey);
+  ledger_.rows[kKey].set_state(ledgerpb::STATE_RETRY_WAIT);
+  ledger_.rows[kKey].set_attempts(2);
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
+  Run();
+  // Third attempt failed: 30 s × 2².
+  EXPECT_EQ(ledger_.rows[kKey].next_attempt_ms(), absl::ToUnixMillis(kNow + absl::Seconds(120)));
+}
+
+TEST_F(MessagePipelineTest, RetryWaitBeforeItsTimeIsLeftAlone) {
+  PutMail();
+  ledger_.rows[kKey].set_key(kKey);
+  ledger_.rows[kKey].set_state(ledgerpb::STATE_RETRY_WAIT);
+  ledger_.rows[kKey].set_next_attempt_ms(absl::ToUnixMillis(kNow + absl::Minutes(5)));
+  EXPECT_EQ(Run().outcome, ItemOutcome::kSkipped);
+  EXPECT_FALSE(log_.Contains("get " + kKey));
+}
+
+TEST_F(MessagePipelineTest, InvalidRecipientIsDeadLetteredWithoutInjecting) {
+  PutMail(kKey, {{"to", "alice@example.org>\r\nRCPT TO:<evil@x.test"}});
+  router_.fail = absl::InvalidArgumentError("address contains CR/LF");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_TRUE(store_.Has("failed/" + kKey.substr(8)));
+}
+
+TEST_F(MessagePipelineTest, RouterOutageIsTemporary) {
+  PutMail();
+  router_.fail = absl::UnavailableError("no account list yet");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_TRUE(store_.Has(kKey));
+}
+
+TEST_F(MessagePipelineTest, MissingRecipientGoesToTheCatchAll) {
+  PutMail(kKey, {{"from", "bob@outside.test"}});
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_TRUE(log_.Contains("resolve inbox@example.org"));
+}
+
+TEST_F(MessagePipelineTest, UnusableSenderFallsBackToIngestAddress) {
+  PutMail(kKey, {{"to", "alice@example.org"}, {"from", "bob@x.test>\r\nDATA"}});
+  Run();
+  ASSERT_EQ(injector_.envelopes.size(), 1u);
+  EXPECT_EQ(injector_.envelopes[0].mail_from(), "ingest@example.org");
+}
+
+TEST_F(MessagePipelineTest, LedgerOutageTouchesNothing) {
+  PutMail();
+  ledger_.down = absl::UnavailableError("ledger down");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kError);
+  EXPECT_FALSE(log_.Contains("get " + kKey));
+  EXPECT_TRUE(store_.Has(kKey));
+}
+
+TEST_F(MessagePipelineTest, S3ErrorOnGetIsTemporary) {
+  PutMail();
+  store_.get_error = absl::PermissionDeniedError("403 AccessDenied");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_TRUE(store_.Has(kKey));
+}
+
+TEST_F(MessagePipelineTest, KeyOutsideTheContractIsDeadLettered) {
+  const std::string odd = "pending/../notes.txt";
+  PutMail(odd);
+  EXPECT_EQ(Run(odd).outcome, ItemOutcome::kDeadLettered);
+  EXPECT_TRUE(store_.Has("failed/../notes.txt"));
+  EXPECT_NE(store_.MetadataOf("failed/../notes.txt")["reason"].find("unrecognised key"), std::string::npos);
+  EXPECT_TRUE(injector_.envelopes.empty());
+}
+
+TEST_F(MessagePipelineTest, InjectorTransportFailureIsRetriedNotDropped) {
+  PutMail();
+  injector_.transport_error = absl::UnavailableError("injector restarting");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_RETRY_WAIT);
+  EXPECT_TRUE(store_.Has(kKey));
+}
+
+}  // namespace
+}  // namespace pocketmail::fetcher

@@ -1,0 +1,58 @@
+// The fetcher's view of the other three services. Each is a small interface
+// so the saga can be unit-tested with fakes; the production implementations
+// are thin gRPC clients over the services' unix sockets.
+//
+// Every call has a deadline. A gRPC failure comes back as an absl::Status with
+// the same code, so UNAVAILABLE / DEADLINE_EXCEEDED mean "try again later".
+#ifndef POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
+#define POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "pocketmail/injector/v1/injector.grpc.pb.h"
+#include "pocketmail/ledger/v1/ledger.grpc.pb.h"
+#include "pocketmail/router/v1/router.grpc.pb.h"
+
+namespace pocketmail::fetcher {
+
+namespace ledgerpb = ::pocketmail::ledger::v1;
+namespace routerpb = ::pocketmail::router::v1;
+namespace injectorpb = ::pocketmail::injector::v1;
+
+class LedgerClient {
+ public:
+  virtual ~LedgerClient() = default;
+  virtual absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) = 0;
+  virtual absl::StatusOr<ledgerpb::Message> Advance(const ledgerpb::AdvanceRequest& request) = 0;
+};
+
+class RouterClient {
+ public:
+  virtual ~RouterClient() = default;
+  virtual absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) = 0;
+};
+
+class InjectorClient {
+ public:
+  virtual ~InjectorClient() = default;
+  // Streams `body` in chunks of at most `kChunkBytes`. The returned status is
+  // the transport's; the SMTP outcome is in the response.
+  virtual absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
+                                                            absl::string_view body) = 0;
+  static constexpr size_t kChunkBytes = 1 << 20;
+};
+
+std::unique_ptr<LedgerClient> MakeGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel);
+std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel> channel);
+std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel);
+
+absl::Status FromGrpc(const grpc::Status& status);
+
+}  // namespace pocketmail::fetcher
+
+#endif  // POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_

@@ -1,0 +1,289 @@
+#include "tests/e2e/pipeline_harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include <sys/wait.h>
+#include "absl/time/clock.h"
+#include "common/config/settings.h"
+#include "common/server/health_client.h"
+#include "common/server/service_host.h"
+#include "pocketmail/fetcher/v1/fetcher.grpc.pb.h"
+
+namespace pocketmail::testing {
+namespace {
+
+void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
+  std::ofstream(path, std::ios::binary) << content;
+  chmod(path.c_str(), mode);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string MotoPython() {
+  const char* py = std::getenv("PM_MOTO_PYTHON");
+  return py != nullptr && *py != '\0' ? py : "/usr/bin/env";
+}
+
+}  // namespace
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<PipelineHarness>> PipelineHarness::Start(HarnessOptions options) {
+  auto h = std::unique_ptr<PipelineHarness>(new PipelineHarness());
+  h->options_ = std::move(options);
+  h->runtime_dir_ = h->scratch_.path() + "/run";
+  if (absl::Status s = h->StartPeers(); !s.ok()) return s;
+  if (h->options_.start_services) {
+    for (const char* name : kServices) {
+      if (absl::Status s = h->StartService(name); !s.ok()) return s;
+    }
+  }
+  return h;
+}
+
+PipelineHarness::~PipelineHarness() {
+  // Fetcher first, so nothing is mid-flight when its peers go away.
+  for (auto it = std::rbegin(kServices); it != std::rend(kServices); ++it) {
+    auto found = services_.find(*it);
+    if (found != services_.end()) found->second.Stop(absl::Seconds(5));
+  }
+}
+
+absl::Status PipelineHarness::StartPeers() {
+  const std::string base = scratch_.path();
+  std::filesystem::create_directories(base + "/s3");
+  std::vector<std::string> s3_argv = {MotoPython()};
+  if (s3_argv[0] == "/usr/bin/env") s3_argv.push_back("python3");
+  s3_argv.insert(s3_argv.end(), {RunfilePath("tests/peers/s3/s3_peer.py"), "--dir", base + "/s3"});
+  auto s3 = PeerProcess::StartAndWaitReady(s3_argv, {});
+  if (!s3.ok()) return s3.status();
+  s3_peer_ = std::move(*s3);
+  auto creds = config::ReadEnvFile(base + "/s3/creds.env");
+  if (!creds.ok()) return creds.status();
+  s3_env_ = *creds;
+
+  s3::ClientOptions o;
+  o.endpoint = s3_env_["R2_ENDPOINT"];
+  o.bucket = s3_env_["R2_BUCKET"];
+  o.access_key_id = s3_env_["R2_ACCESS_KEY_ID"];
+  o.secret_access_key = s3_env_["R2_SECRET_ACCESS_KEY"];
+  o.ca_file = s3_env_["R2_CA_FILE"];
+  auto client = s3::S3Client::Create(o);
+  if (!client.ok()) return client.status();
+  bucket_ = std::move(*client);
+
+  maildir_ = base + "/maildir";
+  std::filesystem::create_directories(maildir_);
+  WriteFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n", 0600);
+  WriteFile(base + "/mailboxes.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
+  // The router's live account list, as `maddy imap-acct list` would print it.
+  WriteFile(base + "/accounts.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
+  auto smtp = PeerProcess::StartAndWaitReady(
+      {"/usr/bin/python3", RunfilePath("tests/peers/smtp/smtp_peer.py"), "--credentials",
+       base + "/smtp-creds", "--mailboxes", base + "/mailboxes.txt", "--maildir", maildir_},
+      {});
+  if (!smtp.ok()) return smtp.status();
+  smtp_peer_ = std::move(*smtp);
+  if (!absl::SimpleAtoi(smtp_peer_.field("port"), &smtp_port_) ||
+      !absl::SimpleAtoi(smtp_peer_.field("control_port"), &smtp_control_port_)) {
+    return absl::InternalError("smtp peer READY line lacks ports");
+  }
+  return absl::OkStatus();
+}
+
+std::map<std::string, std::string> PipelineHarness::ServiceEnv() const {
+  const std::string base = scratch_.path();
+  std::map<std::string, std::string> env = {
+      {"POCKETMAIL_RUNTIME_DIR", runtime_dir_},
+      {"POCKETMAIL_STATE_DIR", base + "/state"},
+      {"MAIL_DOMAIN", options_.mail_domain},
+      {"MAIL_HOSTNAME", "phone.test"},
+      {"MAIL_POLL", std::to_string(options_.poll_seconds)},
+      {"FETCH_CONCURRENCY", std::to_string(options_.fetch_concurrency)},
+      {"MAIL_ACCOUNTS_CMD", "cat " + base + "/accounts.txt"},
+      {"MAIL_INJECT_HOST", "127.0.0.1"},
+      {"MAIL_INJECT_PORT", std::to_string(smtp_port_)},
+      {"INJECT_USER", "pocketmail-inject"},
+      {"INJECT_PASS", "inject-secret-for-tests"},
+      {"RETRY_BASE_S", "1"},
+      {"RETRY_MAX_S", "5"},
+  };
+  for (const auto& [k, v] : s3_env_) env[k] = v;
+  for (const auto& [k, v] : options_.service_env) env[k] = v;
+  return env;
+}
+
+absl::Status PipelineHarness::StartService(const std::string& name) {
+  if (ServiceRunning(name)) return absl::OkStatus();
+  std::string binary = RunfilePath(absl::StrCat("services/", name, "/", name));
+  auto p = PeerProcess::Start({binary}, ServiceEnv());
+  if (!p.ok()) return p.status();
+  services_[name] = std::move(*p);
+  return server::WaitUntilServing(Channel(name), absl::Seconds(20));
+}
+
+void PipelineHarness::KillService(const std::string& name) {
+  auto it = services_.find(name);
+  if (it != services_.end()) it->second.Kill();
+}
+
+absl::Status PipelineHarness::StopService(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end()) return absl::OkStatus();
+  int status = it->second.Stop(absl::Seconds(15));
+  if (status < 0) return absl::DeadlineExceededError(absl::StrCat(name, " did not stop on SIGTERM"));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(name, " exited with status ", status));
+  }
+  return absl::OkStatus();
+}
+
+bool PipelineHarness::ServiceRunning(const std::string& name) const {
+  auto it = services_.find(name);
+  return it != services_.end() && it->second.running();
+}
+
+std::shared_ptr<grpc::Channel> PipelineHarness::Channel(const std::string& name) const {
+  return server::ConnectToService(runtime_dir_, name);
+}
+
+absl::StatusOr<StoredMessage> PipelineHarness::PutPending(const std::string& raw, const std::string& to,
+                                                          const std::string& from, bool legacy_key,
+                                                          std::map<std::string, std::string> metadata) {
+  std::string sha = Sha256Hex(raw);
+  std::string key = legacy_key ? absl::StrCat("pending/", sha, ".eml")
+                               : absl::StrCat("pending/", sha, "-",
+                                              Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
+  metadata["to"] = to;
+  metadata["from"] = from;
+  metadata["sha256"] = sha;
+  metadata["rawsize"] = std::to_string(raw.size());
+  metadata["receivedms"] = std::to_string(absl::ToUnixMillis(absl::Now()));
+  absl::Status s = bucket_->PutObject(key, raw, metadata, /*if_none_match=*/false, "message/rfc822");
+  if (!s.ok()) return s;
+  return StoredMessage{key, raw, to, from};
+}
+
+absl::Status PipelineHarness::PutRaw(const std::string& key, const std::string& body,
+                                     const std::map<std::string, std::string>& metadata) {
+  return bucket_->PutObject(key, body, metadata, false, "message/rfc822");
+}
+
+absl::StatusOr<std::vector<std::string>> PipelineHarness::ListKeys(const std::string& prefix) {
+  std::vector<std::string> keys;
+  std::string token;
+  do {
+    auto page = bucket_->ListObjectsV2(prefix, token, 1000);
+    if (!page.ok()) return page.status();
+    for (const auto& o : page->objects) keys.push_back(o.key);
+    token = page->truncated ? page->next_continuation_token : "";
+  } while (!token.empty());
+  return keys;
+}
+
+absl::Status PipelineHarness::DrainUntilEmpty(absl::Duration timeout) {
+  auto stub = pocketmail::fetcher::v1::Fetcher::NewStub(Channel("fetcher"));
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    auto keys = ListKeys("pending/");
+    if (keys.ok() && keys->empty()) return absl::OkStatus();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    pocketmail::fetcher::v1::DrainNowRequest req;
+    req.set_wait(true);
+    pocketmail::fetcher::v1::DrainNowResponse resp;
+    grpc::Status s = stub->DrainNow(&ctx, req, &resp);
+    if (!s.ok()) absl::SleepFor(absl::Milliseconds(200));
+  }
+  auto keys = ListKeys("pending/");
+  return absl::DeadlineExceededError(
+      absl::StrCat("pending/ not empty in time: ", keys.ok() ? keys->size() : -1, " left"));
+}
+
+std::vector<DeliveredMessage> PipelineHarness::Delivered() const {
+  std::vector<DeliveredMessage> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(maildir_, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().parent_path().filename() != "new") continue;
+    std::string content = ReadFile(it->path().string());
+    DeliveredMessage m;
+    // The peer prepends exactly "Return-Path: <...>\r\nDelivered-To: ...\r\n".
+    size_t first = content.find("\r\n");
+    size_t second = first == std::string::npos ? first : content.find("\r\n", first + 2);
+    if (second == std::string::npos) continue;
+    absl::string_view rp = absl::string_view(content).substr(0, first);
+    absl::string_view dt = absl::string_view(content).substr(first + 2, second - first - 2);
+    absl::ConsumePrefix(&rp, "Return-Path: ");
+    m.return_path = std::string(absl::StripPrefix(absl::StripSuffix(rp, ">"), "<"));
+    absl::ConsumePrefix(&dt, "Delivered-To: ");
+    m.mailbox = absl::AsciiStrToLower(dt);
+    m.data = content.substr(second + 2);
+    if (absl::StartsWith(m.data, "X-Pocketmail-Key: ")) {
+      size_t eol = m.data.find("\r\n");
+      m.trace_key = m.data.substr(18, eol - 18);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> PipelineHarness::SmtpControl(const std::string& line) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(smtp_control_port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return absl::UnavailableError("cannot reach smtp control port");
+  }
+  std::string msg = line + "\n";
+  if (write(fd, msg.data(), msg.size()) != static_cast<ssize_t>(msg.size())) {
+    close(fd);
+    return absl::UnavailableError("short write to control port");
+  }
+  std::string reply;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    reply.append(buf, n);
+    if (reply.find('\n') != std::string::npos) break;
+  }
+  close(fd);
+  return std::string(absl::StripAsciiWhitespace(reply));
+}
+
+}  // namespace pocketmail::testing

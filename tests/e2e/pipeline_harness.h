@@ -1,0 +1,116 @@
+// Test support: the whole pipeline on one machine, with real peers.
+//
+//   moto S3 over HTTPS with SigV4 checking (tests/peers/s3/s3_peer.py)
+//   an SMTP server with AUTH writing Maildirs (tests/peers/smtp/smtp_peer.py)
+//   the four service binaries, each its own process, talking over unix sockets
+//
+// Everything binds 127.0.0.1 with ports chosen by the kernel and lives under
+// one short scratch dir. Services can be killed (SIGKILL) and restarted.
+#ifndef POCKETMAIL_TESTS_E2E_PIPELINE_HARNESS_H_
+#define POCKETMAIL_TESTS_E2E_PIPELINE_HARNESS_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/s3/s3_client.h"
+#include "grpcpp/grpcpp.h"
+#include "tests/peers/peer_process.h"
+
+namespace pocketmail::testing {
+
+struct HarnessOptions {
+  std::string mail_domain = "example.org";
+  // Mailboxes Maddy (the SMTP peer) knows and the account command lists.
+  std::vector<std::string> mailboxes = {"inbox@example.org", "admin@example.org",
+                                        "alice@example.org", "bob@example.org",
+                                        "carol@example.org"};
+  int poll_seconds = 1;
+  int fetch_concurrency = 4;
+  // Extra environment for every service (e.g. RETRY_BASE_S).
+  std::map<std::string, std::string> service_env;
+  bool start_services = true;
+};
+
+// A message as the Worker stores it (the bucket contract).
+struct StoredMessage {
+  std::string key;
+  std::string raw;
+  std::string to;
+  std::string from;
+};
+
+// What the SMTP peer wrote to a Maildir.
+struct DeliveredMessage {
+  std::string mailbox;        // from the peer's Delivered-To line
+  std::string return_path;    // MAIL FROM as the peer saw it
+  std::string trace_key;      // X-Pocketmail-Key value
+  std::string data;           // the DATA bytes (after the peer's two prefix lines)
+};
+
+class PipelineHarness {
+ public:
+  static constexpr const char* kServices[] = {"ledger", "router", "injector", "fetcher"};
+
+  static absl::StatusOr<std::unique_ptr<PipelineHarness>> Start(HarnessOptions options = {});
+  ~PipelineHarness();
+
+  absl::Status StartService(const std::string& name);
+  void KillService(const std::string& name);  // SIGKILL
+  absl::Status StopService(const std::string& name);  // SIGTERM, graceful
+  bool ServiceRunning(const std::string& name) const;
+  std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
+
+  // PUTs `raw` for `to` in the bucket contract's format (per-recipient key,
+  // metadata to/from/sha256/rawsize/receivedms), or with `legacy_key` the
+  // original worker's pending/<sha256>.eml.
+  absl::StatusOr<StoredMessage> PutPending(const std::string& raw, const std::string& to,
+                                           const std::string& from, bool legacy_key = false,
+                                           std::map<std::string, std::string> extra_metadata = {});
+  // PUT an object with an arbitrary key and metadata (hostile cases).
+  absl::Status PutRaw(const std::string& key, const std::string& body,
+                      const std::map<std::string, std::string>& metadata);
+
+  // All keys under `prefix`.
+  absl::StatusOr<std::vector<std::string>> ListKeys(const std::string& prefix);
+  // Asks the fetcher for a pass (DrainNow wait=true) until pending/ is empty
+  // or nothing changes for a while.
+  absl::Status DrainUntilEmpty(absl::Duration timeout);
+
+  // Everything the SMTP peer delivered, across all mailboxes.
+  std::vector<DeliveredMessage> Delivered() const;
+
+  s3::S3Client& bucket() { return *bucket_; }
+  const std::string& scratch() const { return scratch_.path(); }
+  const std::string& runtime_dir() const { return runtime_dir_; }
+  int smtp_control_port() const { return smtp_control_port_; }
+  // Sends one control line to the SMTP peer (e.g. "SET fail_pct=20"); returns its reply.
+  absl::StatusOr<std::string> SmtpControl(const std::string& line);
+
+ private:
+  PipelineHarness() = default;
+  absl::Status StartPeers();
+  std::map<std::string, std::string> ServiceEnv() const;
+
+  HarnessOptions options_;
+  ScratchDir scratch_;
+  std::string runtime_dir_;
+  PeerProcess s3_peer_;
+  PeerProcess smtp_peer_;
+  std::map<std::string, std::string> s3_env_;  // R2_* for the fetcher
+  int smtp_port_ = 0;
+  int smtp_control_port_ = 0;
+  std::string maildir_;
+  std::map<std::string, PeerProcess> services_;
+  std::unique_ptr<s3::S3Client> bucket_;
+};
+
+// sha256 of `data`, lowercase hex.
+std::string Sha256Hex(const std::string& data);
+
+}  // namespace pocketmail::testing
+
+#endif  // POCKETMAIL_TESTS_E2E_PIPELINE_HARNESS_H_
