@@ -68,6 +68,14 @@ void DrainScheduler::PollLoop() {
   }
 }
 
+void DrainScheduler::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_requested_ = true;
+  }
+  poll_cv_.notify_all();
+}
+
 fetcherpb::PassSummary DrainScheduler::DrainNow(bool wait) {
   std::shared_ptr<Pass> pass = RunPass();
   std::unique_lock<std::mutex> lock(mu_);

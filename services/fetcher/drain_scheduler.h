@@ -47,6 +47,10 @@ class DrainScheduler {
   // returns once every object it dispatched has been processed.
   ::pocketmail::fetcher::v1::PassSummary DrainNow(bool wait);
 
+  // Asks the poll loop to start a pass now, without waiting for it (the wake
+  // ping's path: it must answer the Worker at once).
+  void Wake();
+
   ::pocketmail::fetcher::v1::StatusResponse Status() const;
 
  private:

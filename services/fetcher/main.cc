@@ -12,6 +12,7 @@
 #include "services/fetcher/fetcher_service.h"
 #include "services/fetcher/message_pipeline.h"
 #include "services/fetcher/pipeline_clients.h"
+#include "services/fetcher/wake_listener.h"
 
 namespace pocketmail::fetcher {
 namespace {
@@ -35,6 +36,8 @@ std::vector<config::Spec> FetcherSpecs() {
           {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
           {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
           {"RETRY_MAX_S", "3600", "longest retry delay"},
+          {"WAKE_LISTEN", "", "127.0.0.1:PORT for the Worker's signed wake-up ping (off when empty)"},
+          {"WAKE_SECRET", "", "HMAC key shared with the Worker's WAKE_SECRET", /*secret=*/true},
       });
 }
 
@@ -122,7 +125,24 @@ int Run(int argc, char** argv) {
     return 1;
   }
   scheduler.Start(/*poll=*/true);
-  (*host)->Wait([&] { scheduler.Stop(); });
+  std::unique_ptr<WakeListener> wake;
+  if (!s.Get("WAKE_LISTEN").empty()) {
+    auto started = WakeListener::Start(s.Get("WAKE_LISTEN"), s.Get("WAKE_SECRET"),
+                                       [&scheduler](const std::string& key) {
+                                         log::Info("wake ping", {{"key", key}});
+                                         scheduler.Wake();
+                                       });
+    if (!started.ok()) {
+      log::Error("cannot start wake listener", {{"error", started.status().ToString()}});
+      scheduler.Stop();
+      return 1;
+    }
+    wake = std::move(*started);
+  }
+  (*host)->Wait([&] {
+    wake.reset();
+    scheduler.Stop();
+  });
   return 0;
 }
 
