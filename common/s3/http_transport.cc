@@ -1,0 +1,246 @@
+#include "common/s3/http_transport.h"
+
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "common/s3/s3_errors.h"
+
+namespace pocketmail::s3 {
+namespace {
+
+constexpr size_t kMaxErrorBody = 64 << 10;
+
+bool Is2xx(long status) { return status >= 200 && status < 300; }
+
+// Per-request state shared with libcurl's callbacks.
+struct Transfer {
+  const HttpRequest* request = nullptr;
+  CURL* curl = nullptr;
+  HttpResponse response;
+  size_t upload_offset = 0;
+  bool status_known = false;
+  bool streaming = false;
+  bool headers_delivered = false;
+  bool aborted_by_callback = false;
+  bool body_too_large = false;
+
+  void LearnStatus() {
+    if (status_known) return;
+    status_known = true;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+    streaming = request->body_sink != nullptr && Is2xx(response.status);
+  }
+
+  // Hands the headers of a streamed 2xx response over, once.
+  bool DeliverHeaders() {
+    if (!streaming || headers_delivered) return true;
+    headers_delivered = true;
+    if (request->on_headers && !request->on_headers(response.headers)) {
+      aborted_by_callback = true;
+      return false;
+    }
+    return true;
+  }
+};
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  static_cast<Transfer*>(user)->response.headers.AddLine(absl::string_view(data, size * count));
+  return size * count;
+}
+
+size_t OnWrite(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t len = size * count;
+  t->LearnStatus();
+  if (!t->DeliverHeaders()) return 0;
+  if (t->streaming) {
+    if (!t->request->body_sink(absl::string_view(data, len))) {
+      t->aborted_by_callback = true;
+      return 0;
+    }
+    t->response.streamed_bytes += static_cast<int64_t>(len);
+    return len;
+  }
+  std::string& body = t->response.body;
+  if (Is2xx(t->response.status)) {
+    if (body.size() + len > t->request->max_buffered_body) {
+      t->body_too_large = true;
+      return 0;
+    }
+    body.append(data, len);
+  } else if (body.size() < kMaxErrorBody) {  // keep the head of an error body
+    body.append(data, std::min(len, kMaxErrorBody - body.size()));
+  }
+  return len;
+}
+
+size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  absl::string_view rest =
+      t->request->body.substr(std::min(t->upload_offset, t->request->body.size()));
+  size_t n = std::min(rest.size(), size * count);
+  std::memcpy(buffer, rest.data(), n);
+  t->upload_offset += n;
+  return n;
+}
+
+// libcurl rewinds the upload when it must resend it (e.g. a reused connection
+// that turned out dead).
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > t->request->body.size()) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  t->upload_offset = static_cast<size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+class HeaderSlist {
+ public:
+  ~HeaderSlist() { curl_slist_free_all(list_); }
+  void Add(absl::string_view name, absl::string_view value) {
+    // "Name:" alone would make libcurl drop the header; "Name;" sends it empty.
+    AddLine(value.empty() ? absl::StrCat(name, ";") : absl::StrCat(name, ": ", value));
+  }
+  // Stops libcurl from sending a header it would add by itself.
+  void Suppress(absl::string_view name) { AddLine(absl::StrCat(name, ":")); }
+  curl_slist* get() const { return list_; }
+  bool failed() const { return failed_; }
+
+ private:
+  void AddLine(const std::string& line) {
+    curl_slist* grown = curl_slist_append(list_, line.c_str());
+    if (grown == nullptr) {
+      failed_ = true;
+    } else {
+      list_ = grown;
+    }
+  }
+
+  curl_slist* list_ = nullptr;
+  bool failed_ = false;
+};
+
+long Millis(absl::Duration d) { return static_cast<long>(absl::ToInt64Milliseconds(d)); }
+
+}  // namespace
+
+HttpTransport::HttpTransport(TransportOptions options)
+    : options_(std::move(options)), pool_(options_.max_idle_connections) {}
+
+HttpTransport::~HttpTransport() = default;
+
+absl::StatusOr<HttpResponse> HttpTransport::Send(const HttpRequest& request,
+                                                 absl::string_view operation,
+                                                 absl::string_view key) {
+  if (request.method != "GET" && request.method != "HEAD" && request.method != "PUT" &&
+      request.method != "DELETE") {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported HTTP method ", request.method));
+  }
+  const absl::Time start = absl::Now();
+  SigningRequest to_sign{request.method, request.path, request.query, {}, request.payload_hash};
+  to_sign.headers.emplace_back("host", options_.host);
+  to_sign.headers.insert(to_sign.headers.end(), request.headers.begin(), request.headers.end());
+  SigningParams params{options_.region, options_.service, start};
+  absl::StatusOr<Signature> signature = SignRequest(to_sign, options_.credentials, params);
+  if (!signature.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(DescribeOperation(operation, key), ": ", signature.status().message()));
+  }
+
+  HeaderSlist headers;
+  headers.Add("Host", options_.host);
+  for (const auto& [name, value] : request.headers) headers.Add(name, value);
+  for (const auto& [name, value] : signature->added_headers) headers.Add(name, value);
+  headers.Add("Authorization", signature->authorization);
+  headers.Suppress("Expect");  // no 100-continue round trip before a PUT body
+  headers.Suppress("Accept");
+  if (headers.failed()) return absl::ResourceExhaustedError("curl_slist_append failed");
+
+  absl::StatusOr<CURL*> acquired = pool_.Acquire();
+  if (!acquired.ok()) return acquired.status();
+  PooledHandle handle(&pool_, *acquired);
+  CURL* curl = handle.get();
+
+  Transfer transfer;
+  transfer.request = &request;
+  transfer.curl = curl;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  std::string url = options_.base_url + request.path;
+  if (!request.query.empty()) absl::StrAppend(&url, "?", CanonicalQueryString(request.query));
+
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);  // S3 keys may contain "/../"
+  curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, Millis(options_.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Millis(options_.request_timeout));
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnWrite);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 128L << 10);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (request.method == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &OnRead);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &OnSeek);
+    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
+  } else if (request.method == "DELETE") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+  } else {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  }
+
+  requests_sent_.fetch_add(1);
+  CURLcode rc = curl_easy_perform(curl);
+  long new_connections = 0;
+  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &new_connections);
+  connections_opened_.fetch_add(new_connections);
+  if (rc == CURLE_OK) {
+    transfer.LearnStatus();
+    transfer.DeliverHeaders();  // a 2xx with an empty body still gets its headers
+  }
+  log::Debug("s3 request",
+             {{"op", operation},
+              {"key", key},
+              {"http", static_cast<long>(transfer.response.status)},
+              {"curl", static_cast<int>(rc)},
+              {"new_connections", new_connections},
+              {"ms", static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start))}});
+
+  if (transfer.aborted_by_callback) {
+    handle.DiscardConnection();  // the rest of the body is still on the wire
+    return absl::CancelledError(
+        absl::StrCat(DescribeOperation(operation, key), ": aborted by the caller"));
+  }
+  if (rc != CURLE_OK) {
+    handle.DiscardConnection();
+    if (transfer.body_too_large) {
+      return absl::UnavailableError(absl::StrCat(DescribeOperation(operation, key),
+                                                 ": response body over ", request.max_buffered_body,
+                                                 " bytes"));
+    }
+    return StatusForTransportError(operation, key, rc, error_buffer);
+  }
+  return std::move(transfer.response);
+}
+
+}  // namespace pocketmail::s3
