@@ -1,0 +1,166 @@
+#include "services/ledger/ledger_service.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/mail/utf8.h"
+#include "services/ledger/state_machine.h"
+
+namespace pocketmail::ledger {
+namespace {
+
+constexpr size_t kMaxMailboxBytes = 512;
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status ValidateMailboxFilter(const std::string& mailbox) {
+  if (mailbox.size() > kMaxMailboxBytes || !mail::IsValidUtf8(mailbox)) {
+    return absl::InvalidArgumentError("mailbox filter is not a valid mailbox name");
+  }
+  return absl::OkStatus();
+}
+
+// Logs store failures that are not the caller's fault; those are the ones an
+// operator needs to see (disk full, database busy, corruption).
+grpc::Status Reply(const absl::Status& status, const char* method) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+      break;
+    default:
+      log::Warn("store call failed", {{"method", method},
+                                      {"code", absl::StatusCodeToString(status.code())},
+                                      {"error", std::string(status.message())}});
+  }
+  return ToGrpc(status);
+}
+
+}  // namespace
+
+absl::Status ValidateKey(const std::string& key) {
+  if (key.empty()) return absl::InvalidArgumentError("key is empty");
+  if (key.size() > kMaxKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("key is longer than ", kMaxKeyBytes, " bytes"));
+  }
+  for (char c : key) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) return absl::InvalidArgumentError("key contains a control character");
+  }
+  if (!mail::IsValidUtf8(key)) return absl::InvalidArgumentError("key is not valid UTF-8");
+  return absl::OkStatus();
+}
+
+LedgerServiceImpl::LedgerServiceImpl(LedgerStore* store, LedgerServiceOptions options)
+    : store_(store), options_(options) {}
+
+void LedgerServiceImpl::Shutdown() { shutting_down_ = true; }
+
+grpc::Status LedgerServiceImpl::Begin(grpc::ServerContext*, const v1::BeginRequest* request,
+                                      v1::BeginResponse* response) {
+  if (absl::Status st = ValidateKey(request->key()); !st.ok()) return ToGrpc(st);
+  if (request->size_bytes() < 0) return ToGrpc(absl::InvalidArgumentError("size_bytes is negative"));
+  absl::StatusOr<LedgerStore::BeginResult> result = store_->Begin(*request);
+  if (!result.ok()) return Reply(result.status(), "Begin");
+  *response->mutable_message() = std::move(result->message);
+  response->set_created(result->created);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::Advance(grpc::ServerContext*, const v1::AdvanceRequest* request,
+                                        v1::AdvanceResponse* response) {
+  if (absl::Status st = ValidateKey(request->key()); !st.ok()) return ToGrpc(st);
+  if (!IsKnownState(request->from_state()) || !IsKnownState(request->to_state())) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("from_state and to_state must be known states; got ",
+                     StateName(request->from_state()), " → ", StateName(request->to_state()))));
+  }
+  if (!v1::DeliveryPath_IsValid(request->delivery_path())) {
+    return ToGrpc(absl::InvalidArgumentError("unknown delivery_path"));
+  }
+  if (request->mailbox().size() > kMaxMailboxBytes) {
+    return ToGrpc(absl::InvalidArgumentError("mailbox is too long"));
+  }
+  absl::StatusOr<v1::Message> message = store_->Advance(*request);
+  if (!message.ok()) return Reply(message.status(), "Advance");
+  *response->mutable_message() = *std::move(message);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::Get(grpc::ServerContext*, const v1::GetRequest* request,
+                                    v1::GetResponse* response) {
+  if (absl::Status st = ValidateKey(request->key()); !st.ok()) return ToGrpc(st);
+  absl::StatusOr<v1::Message> message = store_->Get(request->key());
+  if (!message.ok()) return Reply(message.status(), "Get");
+  *response->mutable_message() = *std::move(message);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::List(grpc::ServerContext*, const v1::ListRequest* request,
+                                     v1::ListResponse* response) {
+  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpc(st);
+  if (request->since_ms() < 0 || request->until_ms() < 0) {
+    return ToGrpc(absl::InvalidArgumentError("since_ms and until_ms must not be negative"));
+  }
+  // The store validates states, page size and the page token.
+  absl::StatusOr<v1::ListResponse> result = store_->List(*request);
+  if (!result.ok()) return Reply(result.status(), "List");
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::Stats(grpc::ServerContext*, const v1::StatsRequest* request,
+                                      v1::StatsResponse* response) {
+  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpc(st);
+  absl::StatusOr<v1::StatsResponse> result = store_->Stats(request->mailbox());
+  if (!result.ok()) return Reply(result.status(), "Stats");
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::WatchDeliveries(grpc::ServerContext* context,
+                                                const v1::WatchDeliveriesRequest* request,
+                                                grpc::ServerWriter<v1::DeliveryEvent>* writer) {
+  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpc(st);
+  if (request->since_seq() < 0) {
+    return ToGrpc(absl::InvalidArgumentError("since_seq must not be negative"));
+  }
+  // Everything with seq <= cursor has been sent (or filtered out). A since_seq
+  // beyond the latest (the client saw a previous ledger.db) is clamped, so new
+  // deliveries still reach it.
+  const int64_t latest_at_start = store_->LatestDeliverySeq();
+  int64_t cursor = request->since_seq() > 0 ? std::min(request->since_seq(), latest_at_start)
+                                            : latest_at_start;
+  const int batch = std::max(1, options_.watch_batch);
+  while (true) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+    if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "ledger is shutting down");
+    const int64_t latest = store_->LatestDeliverySeq();
+    if (latest <= cursor) {
+      store_->WaitForDeliveryAfter(cursor, options_.watch_poll);
+      continue;
+    }
+    absl::StatusOr<std::vector<v1::Message>> rows =
+        store_->DeliveriesAfter(cursor, request->mailbox(), batch);
+    if (!rows.ok()) return Reply(rows.status(), "WatchDeliveries");
+    for (v1::Message& row : *rows) {
+      v1::DeliveryEvent event;
+      *event.mutable_message() = std::move(row);
+      const int64_t seq = event.message().seq();
+      if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed");
+      cursor = seq;
+    }
+    // A short batch means every match up to `latest` (read before the query)
+    // has been sent; deliveries after it carry larger seqs.
+    if (static_cast<int>(rows->size()) < batch) cursor = std::max(cursor, latest);
+  }
+}
+
+}  // namespace pocketmail::ledger

@@ -1,0 +1,220 @@
+// The write path: Begin and Advance through the state machine.
+#include "services/ledger/ledger_store.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "services/ledger/ledger_test_util.h"
+#include "services/ledger/state_machine.h"
+
+namespace pocketmail::ledger {
+namespace {
+
+using ledger_testing::BeginFor;
+using ledger_testing::FreshPath;
+using ledger_testing::kT0;
+using ledger_testing::LedgerStoreTest;
+using ledger_testing::Step;
+
+TEST_F(LedgerStoreTest, BeginCreatesPendingRowWithMetadata) {
+  auto r = store_->Begin(BeginFor("pending/a.eml"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->created);
+  const v1::Message& m = r->message;
+  EXPECT_EQ(m.key(), "pending/a.eml");
+  EXPECT_EQ(m.state(), v1::STATE_PENDING);
+  EXPECT_EQ(m.recipient(), "alice@example.org");
+  EXPECT_EQ(m.sender(), "bob@example.net");
+  EXPECT_EQ(m.size_bytes(), 1234);
+  EXPECT_EQ(m.sha256(), "ab12");
+  EXPECT_EQ(m.received_ms(), kT0 - 5000);
+  EXPECT_EQ(m.subject(), "hello");
+  EXPECT_EQ(m.first_seen_ms(), kT0);
+  EXPECT_EQ(m.updated_ms(), kT0);
+  EXPECT_EQ(m.attempts(), 0);
+  EXPECT_EQ(m.seq(), 0);
+}
+
+TEST_F(LedgerStoreTest, BeginOnAKnownKeyReturnsTheExistingRowUnchanged) {
+  BringTo("k", v1::STATE_DONE);
+  clock_.Advance(60'000);
+  v1::BeginRequest again = BeginFor("k", "someone-else@example.org");
+  auto r = store_->Begin(again);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->created);
+  EXPECT_EQ(r->message.state(), v1::STATE_DONE);
+  EXPECT_EQ(r->message.recipient(), "alice@example.org");
+  EXPECT_EQ(r->message.first_seen_ms(), kT0);
+}
+
+TEST_F(LedgerStoreTest, EveryLegalTransitionIsAccepted) {
+  const std::pair<v1::State, v1::State> legal[] = {
+      {v1::STATE_PENDING, v1::STATE_INJECTING},      {v1::STATE_PENDING, v1::STATE_DEAD_LETTERING},
+      {v1::STATE_INJECTING, v1::STATE_DELIVERED},    {v1::STATE_INJECTING, v1::STATE_RETRY_WAIT},
+      {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING}, {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
+      {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING}, {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
+      {v1::STATE_DELIVERED, v1::STATE_DONE}, {v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED},
+      {v1::STATE_DEAD_LETTERED, v1::STATE_PENDING},
+  };
+  int n = 0;
+  for (const auto& [from, to] : legal) {
+    std::string key = absl::StrCat("legal-", n++);
+    BringTo(key, from);
+    auto r = store_->Advance(Step(key, from, to));
+    ASSERT_TRUE(r.ok()) << key << ": " << r.status();
+    EXPECT_EQ(r->state(), to);
+  }
+}
+
+TEST_F(LedgerStoreTest, IllegalTransitionsAreFailedPreconditionNamingBothStates) {
+  const std::pair<v1::State, v1::State> illegal[] = {
+      {v1::STATE_PENDING, v1::STATE_DELIVERED},   {v1::STATE_PENDING, v1::STATE_DONE},
+      {v1::STATE_INJECTING, v1::STATE_PENDING},   {v1::STATE_DELIVERED, v1::STATE_INJECTING},
+      {v1::STATE_DONE, v1::STATE_PENDING},        {v1::STATE_DEAD_LETTERED, v1::STATE_INJECTING},
+      {v1::STATE_DEAD_LETTERING, v1::STATE_PENDING}, {v1::STATE_RETRY_WAIT, v1::STATE_DELIVERED},
+  };
+  int n = 0;
+  for (const auto& [from, to] : illegal) {
+    std::string key = absl::StrCat("illegal-", n++);
+    BringTo(key, from);
+    auto r = store_->Advance(Step(key, from, to));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(r.status().message().find(StateName(from)), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find(StateName(to)), std::string::npos) << r.status();
+    EXPECT_EQ(store_->Get(key)->state(), from);  // unchanged
+  }
+}
+
+TEST_F(LedgerStoreTest, WrongFromStateIsFailedPreconditionNamingRowAndRequestedState) {
+  MustBegin("k");
+  auto r = store_->Advance(Step("k", v1::STATE_INJECTING, v1::STATE_DELIVERED));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("it is in PENDING"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("from INJECTING"), std::string::npos) << r.status();
+}
+
+TEST_F(LedgerStoreTest, RepeatingAnAppliedTransitionSucceedsWithoutChanges) {
+  MustBegin("k");
+  v1::Message first = MustAdvance(Step("k", v1::STATE_PENDING, v1::STATE_INJECTING));
+  clock_.Advance(1000);
+  v1::Message again = MustAdvance(Step("k", v1::STATE_PENDING, v1::STATE_INJECTING));
+  EXPECT_EQ(again.attempts(), 1);
+  EXPECT_EQ(again.updated_ms(), first.updated_ms());
+  MustAdvance(Step("k", v1::STATE_INJECTING, v1::STATE_DELIVERED));
+  v1::Message delivered_again = MustAdvance(Step("k", v1::STATE_INJECTING, v1::STATE_DELIVERED));
+  EXPECT_EQ(delivered_again.seq(), 1);
+  EXPECT_EQ(store_->LatestDeliverySeq(), 1);
+}
+
+TEST_F(LedgerStoreTest, UnknownKeyIsNotFoundAndUnknownStateIsInvalid) {
+  EXPECT_EQ(store_->Advance(Step("nope", v1::STATE_PENDING, v1::STATE_INJECTING)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get("nope").status().code(), absl::StatusCode::kNotFound);
+  MustBegin("k");
+  EXPECT_EQ(store_->Advance(Step("k", v1::STATE_PENDING, static_cast<v1::State>(99))).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Advance(Step("k", v1::STATE_UNSPECIFIED, v1::STATE_INJECTING)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(LedgerStoreTest, InjectingCountsAttemptsAndRecordsTheRoute) {
+  MustBegin("k");
+  v1::AdvanceRequest inject = Step("k", v1::STATE_PENDING, v1::STATE_INJECTING);
+  inject.set_mailbox("alice@example.org");
+  inject.set_route_rule("RULE_EXACT");
+  v1::Message m = MustAdvance(inject);
+  EXPECT_EQ(m.attempts(), 1);
+  EXPECT_EQ(m.mailbox(), "alice@example.org");
+  EXPECT_EQ(m.route_rule(), "RULE_EXACT");
+
+  v1::AdvanceRequest wait = Step("k", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
+  wait.set_next_attempt_ms(kT0 + 60'000);
+  wait.set_smtp_code(451);
+  wait.set_enhanced_code("4.4.5");
+  wait.set_smtp_reply("timeout");
+  wait.set_error("maddy busy");
+  m = MustAdvance(wait);
+  EXPECT_EQ(m.next_attempt_ms(), kT0 + 60'000);
+  EXPECT_EQ(m.smtp_code(), 451);
+  EXPECT_EQ(m.enhanced_code(), "4.4.5");
+  EXPECT_EQ(m.smtp_reply(), "timeout");
+  EXPECT_EQ(m.last_error(), "maddy busy");
+
+  m = MustAdvance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_INJECTING));  // no route given
+  EXPECT_EQ(m.attempts(), 2);
+  EXPECT_EQ(m.next_attempt_ms(), 0);
+  EXPECT_EQ(m.mailbox(), "alice@example.org");  // kept
+  EXPECT_EQ(m.smtp_code(), 451);                // kept until a new reply arrives
+}
+
+TEST_F(LedgerStoreTest, DeliveredAssignsIncreasingSeqAndDeliveredTime) {
+  BringTo("a", v1::STATE_INJECTING);
+  BringTo("b", v1::STATE_INJECTING);
+  clock_.Advance(500);
+  v1::AdvanceRequest deliver = Step("b", v1::STATE_INJECTING, v1::STATE_DELIVERED);
+  deliver.set_smtp_code(250);
+  deliver.set_smtp_reply("OK");
+  deliver.set_delivery_path(v1::DELIVERY_PATH_DIRECT);
+  v1::Message b = MustAdvance(deliver);
+  EXPECT_EQ(b.seq(), 1);
+  EXPECT_EQ(b.delivered_ms(), kT0 + 500);
+  EXPECT_EQ(b.smtp_code(), 250);
+  EXPECT_EQ(b.delivery_path(), v1::DELIVERY_PATH_DIRECT);
+  v1::AdvanceRequest probe = Step("a", v1::STATE_INJECTING, v1::STATE_DELIVERED);
+  probe.set_delivery_path(v1::DELIVERY_PATH_PROBE_FOUND);
+  v1::Message a = MustAdvance(probe);
+  EXPECT_EQ(a.seq(), 2);
+  EXPECT_EQ(a.delivery_path(), v1::DELIVERY_PATH_PROBE_FOUND);
+  EXPECT_EQ(store_->LatestDeliverySeq(), 2);
+}
+
+TEST_F(LedgerStoreTest, DeadLetterStoresTheReasonAndReplayResetsTheRetryBudget) {
+  BringTo("k", v1::STATE_INJECTING);
+  v1::AdvanceRequest bounce = Step("k", v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING);
+  bounce.set_smtp_code(554);
+  bounce.set_enhanced_code("5.6.0");
+  bounce.set_smtp_reply("From header missing");
+  bounce.set_error("permanent rejection");
+  v1::Message m = MustAdvance(bounce);
+  EXPECT_EQ(m.last_error(), "permanent rejection");
+  m = MustAdvance(Step("k", v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED));
+  EXPECT_EQ(m.last_error(), "permanent rejection");
+  EXPECT_EQ(m.attempts(), 1);
+
+  m = MustAdvance(Step("k", v1::STATE_DEAD_LETTERED, v1::STATE_PENDING));
+  EXPECT_EQ(m.state(), v1::STATE_PENDING);
+  EXPECT_EQ(m.attempts(), 0);         // the retry counter starts afresh
+  EXPECT_EQ(m.smtp_code(), 554);      // the history of why it failed is kept
+  EXPECT_EQ(m.enhanced_code(), "5.6.0");
+  m = MustAdvance(Step("k", v1::STATE_PENDING, v1::STATE_INJECTING));
+  EXPECT_EQ(m.attempts(), 1);
+}
+
+TEST_F(LedgerStoreTest, PendingCanBeDeadLetteredDirectlyForBadMetadata) {
+  MustBegin("k");
+  v1::AdvanceRequest r = Step("k", v1::STATE_PENDING, v1::STATE_DEAD_LETTERING);
+  r.set_error("no recipient metadata");
+  v1::Message m = MustAdvance(r);
+  EXPECT_EQ(m.state(), v1::STATE_DEAD_LETTERING);
+  EXPECT_EQ(m.attempts(), 0);
+  EXPECT_EQ(m.last_error(), "no recipient metadata");
+}
+
+TEST_F(LedgerStoreTest, FreeTextIsBoundedAtAUtf8Boundary) {
+  BringTo("k", v1::STATE_INJECTING);
+  v1::AdvanceRequest r = Step("k", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
+  std::string long_reply;
+  for (int i = 0; i < 3000; ++i) long_reply += "\xc3\xbc";  // ü, two bytes each
+  r.set_smtp_code(451);
+  r.set_smtp_reply(long_reply);
+  v1::Message m = MustAdvance(r);
+  EXPECT_LE(m.smtp_reply().size(), 2048u);
+  EXPECT_GT(m.smtp_reply().size(), 2000u);
+  EXPECT_EQ(m.smtp_reply().size() % 2, 0u);
+}
+
+}  // namespace
+}  // namespace pocketmail::ledger

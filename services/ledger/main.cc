@@ -1,0 +1,109 @@
+// The ledger service binary: opens (or creates) ledger.db and serves the
+// pocketmail.ledger.v1.Ledger API on its unix socket until SIGTERM.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/config/settings.h"
+#include "common/log/log.h"
+#include "common/server/service_host.h"
+#include "services/ledger/ledger_service.h"
+#include "services/ledger/ledger_store.h"
+
+namespace pocketmail::ledger {
+namespace {
+
+std::string DefaultStateDir() {
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x != nullptr && *x != '\0') {
+    return absl::StrCat(x, "/pocketmail");
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return absl::StrCat(home, "/.local/state/pocketmail");
+  }
+  return "";
+}
+
+// The state dir holds mail metadata (addresses, subjects): ours alone.
+absl::Status PrepareStateDir(const std::string& dir) {
+  std::string partial;
+  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&partial, "/", part);
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::PermissionDeniedError(absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
+    }
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("state dir ", dir, " is accessible by group/other; chmod 700 it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> DatabasePath(const config::Settings& settings) {
+  if (std::string explicit_path = settings.Get("LEDGER_DB"); !explicit_path.empty()) {
+    return explicit_path;
+  }
+  std::string dir = settings.Get("POCKETMAIL_STATE_DIR");
+  if (dir.empty()) {
+    return absl::InvalidArgumentError("set POCKETMAIL_STATE_DIR or LEDGER_DB (no $HOME to default to)");
+  }
+  if (absl::Status st = PrepareStateDir(dir); !st.ok()) return st;
+  return absl::StrCat(dir, "/ledger.db");
+}
+
+int Run(int argc, char** argv) {
+  log::SetService("ledger");
+  absl::StatusOr<config::Settings> settings = config::Settings::Load(
+      argc, argv,
+      server::StandardSpecs(
+          "ledger",
+          {{"POCKETMAIL_STATE_DIR", DefaultStateDir(), "directory (mode 0700) holding ledger.db"},
+           {"LEDGER_DB", "", "explicit path of the ledger database (overrides the state dir)"}}));
+  if (!settings.ok()) {
+    if (settings.status().code() == absl::StatusCode::kNotFound) {  // --help
+      std::cout << settings.status().message() << std::endl;
+      return 0;
+    }
+    log::Error("bad configuration", {{"error", std::string(settings.status().message())}});
+    return 2;
+  }
+  for (const std::string& line : settings->Describe()) log::Info("setting", {{"value", line}});
+
+  absl::StatusOr<std::string> path = DatabasePath(*settings);
+  if (!path.ok()) {
+    log::Error("cannot prepare the database path", {{"error", std::string(path.status().message())}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<LedgerStore>> store = LedgerStore::Open(*path);
+  if (!store.ok()) {
+    log::Error("cannot open the ledger", {{"path", *path},
+                                          {"error", std::string(store.status().message())}});
+    return 1;
+  }
+  chmod(path->c_str(), 0600);  // sqlite gives its -wal/-shm files the same mode
+  log::Info("ledger open", {{"path", *path}, {"last_seq", (*store)->LatestDeliverySeq()}});
+
+  LedgerServiceImpl service(store->get());
+  auto host = server::ServiceHost::Start(server::OptionsFromSettings("ledger", *settings), {&service});
+  if (!host.ok()) {
+    log::Error("cannot start serving", {{"error", std::string(host.status().message())}});
+    return 1;
+  }
+  (*host)->Wait([&service] { service.Shutdown(); });
+  return 0;
+}
+
+}  // namespace
+}  // namespace pocketmail::ledger
+
+int main(int argc, char** argv) { return pocketmail::ledger::Run(argc, argv); }

@@ -1,0 +1,201 @@
+#include "services/router/account_source.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "services/router/command_runner.h"
+
+namespace pocketmail::router {
+namespace {
+
+std::string TestDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir ? dir : "/tmp";
+}
+
+// Writes an executable shell script and returns its path.
+std::string Script(const std::string& name, const std::string& body) {
+  std::string path = absl::StrCat(TestDir(), "/", name, ".sh");
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+int OpenFdCount() {
+  int count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+// True once `pid` has gone (or is a zombie awaiting its new parent).
+bool ProcessGone(pid_t pid) {
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    if (!stat || !std::getline(stat, line)) return true;
+    size_t close_paren = line.rfind(')');
+    if (close_paren != std::string::npos && close_paren + 2 < line.size() &&
+        line[close_paren + 2] == 'Z') {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+TEST(ParseAccountLinesTest, TrimsAndDropsBlankLines) {
+  EXPECT_EQ(ParseAccountLines("alice@example.org\r\n\n  bob \n\t\n", false),
+            (std::vector<std::string>{"alice@example.org", "bob"}));
+}
+
+TEST(ParseAccountLinesTest, CommentsStartAtLineStartOrAfterWhitespace) {
+  EXPECT_EQ(ParseAccountLines("# seed users\nalice # the owner\nfoo#bar\n  # indented\n", true),
+            (std::vector<std::string>{"alice", "foo#bar"}));
+}
+
+TEST(RunShellCommandTest, CapturesStdoutStderrAndExitCode) {
+  auto r = RunShellCommand("echo out; echo err >&2; exit 7");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "out\n");
+  EXPECT_EQ(r->stderr_text, "err\n");
+  EXPECT_EQ(r->exit_code, 7);
+  EXPECT_FALSE(r->succeeded());
+}
+
+TEST(RunShellCommandTest, ChildGetsEmptyStdinAndDefaultSigpipe) {
+  ::signal(SIGPIPE, SIG_IGN);  // as the service host does
+  auto r = RunShellCommand("cat; yes | head -n 1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "y\n");
+  EXPECT_EQ(r->stderr_text, "");  // `yes` died of SIGPIPE instead of printing EPIPE errors
+}
+
+TEST(RunShellCommandTest, TimeoutKillsTheWholeProcessGroup) {
+  std::string pidfile = absl::StrCat(TestDir(), "/grandchild.pid");
+  ::unlink(pidfile.c_str());
+  CommandLimits limits;
+  limits.timeout = absl::Milliseconds(300);
+  absl::Time start = absl::Now();
+  auto r = RunShellCommand(absl::StrCat("sleep 30 & echo $! > ", pidfile, "; sleep 30"), limits);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  std::ifstream in(pidfile);
+  std::string text;
+  ASSERT_TRUE(std::getline(in, text));
+  int grandchild = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(text, &grandchild));
+  EXPECT_TRUE(ProcessGone(grandchild));
+}
+
+TEST(RunShellCommandTest, OversizedOutputIsResourceExhausted) {
+  CommandLimits limits;
+  limits.max_stdout_bytes = 1000;
+  auto r = RunShellCommand("yes", limits);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+}
+
+TEST(RunShellCommandTest, StragglersThatCloseStdoutAreKilledAfterTheShellExits) {
+  std::string pidfile = absl::StrCat(TestDir(), "/straggler.pid");
+  ::unlink(pidfile.c_str());
+  auto r = RunShellCommand(
+      absl::StrCat("sleep 30 >/dev/null 2>&1 & echo $! > ", pidfile, "; echo done"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "done\n");
+  std::ifstream in(pidfile);
+  std::string text;
+  ASSERT_TRUE(std::getline(in, text));
+  int straggler = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(text, &straggler));
+  EXPECT_TRUE(ProcessGone(straggler));
+}
+
+TEST(RunShellCommandTest, LeaksNoFdsAndNoZombies) {
+  (void)RunShellCommand("true");  // let one-time allocations settle
+  int before = OpenFdCount();
+  CommandLimits quick;
+  quick.timeout = absl::Milliseconds(100);
+  for (int i = 0; i < 5; ++i) {
+    (void)RunShellCommand("echo hi", {});
+    (void)RunShellCommand("exit 3", {});
+    (void)RunShellCommand("sleep 5", quick);
+  }
+  EXPECT_EQ(OpenFdCount(), before);
+  errno = 0;
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no children left at all
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(CommandAccountSourceTest, ReadsOneAccountPerLine) {
+  CommandAccountSource source(
+      Script("accounts_ok", "printf 'alice@example.org\\nbob@example.org\\n\\n'"),
+      absl::Seconds(5));
+  auto accounts = source.ListAccounts();
+  ASSERT_TRUE(accounts.ok()) << accounts.status();
+  EXPECT_EQ(*accounts, (std::vector<std::string>{"alice@example.org", "bob@example.org"}));
+}
+
+TEST(CommandAccountSourceTest, NoUsersOnStderrIsAnEmptyList) {
+  CommandAccountSource source(Script("accounts_empty", "echo 'No users.' >&2"), absl::Seconds(5));
+  auto accounts = source.ListAccounts();
+  ASSERT_TRUE(accounts.ok()) << accounts.status();
+  EXPECT_TRUE(accounts->empty());
+}
+
+TEST(CommandAccountSourceTest, NonZeroExitIsUnavailableWithTheReason) {
+  CommandAccountSource source(
+      Script("accounts_fail", "echo 'imapsql: database is locked' >&2\nexit 3"), absl::Seconds(5));
+  auto accounts = source.ListAccounts();
+  ASSERT_EQ(accounts.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(accounts.status().message().find("status 3"), std::string::npos);
+  EXPECT_NE(accounts.status().message().find("database is locked"), std::string::npos);
+}
+
+TEST(CommandAccountSourceTest, HangingCommandTimesOut) {
+  CommandAccountSource source(Script("accounts_hang", "echo alice\nsleep 30"),
+                              absl::Milliseconds(200));
+  absl::Time start = absl::Now();
+  auto accounts = source.ListAccounts();
+  EXPECT_EQ(accounts.status().code(), absl::StatusCode::kDeadlineExceeded) << accounts.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(CommandAccountSourceTest, CommandLineWithArgumentsRunsThroughTheShell) {
+  std::string script = Script("accounts_args", "for u in \"$@\"; do echo \"$u\"; done");
+  CommandAccountSource source(absl::StrCat(script, " imap-acct list"), absl::Seconds(5));
+  auto accounts = source.ListAccounts();
+  ASSERT_TRUE(accounts.ok());
+  EXPECT_EQ(*accounts, (std::vector<std::string>{"imap-acct", "list"}));
+}
+
+TEST(SeedFileAccountSourceTest, ReadsNamesSkippingComments) {
+  std::string path = absl::StrCat(TestDir(), "/users.txt");
+  std::ofstream(path) << "# seed\nalice@example.org\n\nbob  # friend\n";
+  SeedFileAccountSource source(path);
+  auto accounts = source.ListAccounts();
+  ASSERT_TRUE(accounts.ok());
+  EXPECT_EQ(*accounts, (std::vector<std::string>{"alice@example.org", "bob"}));
+}
+
+TEST(SeedFileAccountSourceTest, MissingFileIsNotFound) {
+  SeedFileAccountSource source(absl::StrCat(TestDir(), "/no-such-users.txt"));
+  EXPECT_EQ(source.ListAccounts().status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace pocketmail::router

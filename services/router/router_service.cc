@@ -1,0 +1,51 @@
+#include "services/router/router_service.h"
+
+#include <string>
+
+#include "common/log/log.h"
+
+namespace pocketmail::router {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+grpc::Status RouterServiceImpl::Resolve(grpc::ServerContext*, const v1::ResolveRequest* request,
+                                        v1::ResolveResponse* response) {
+  absl::StatusOr<Resolution> resolution = router_->Resolve(request->address());
+  if (!resolution.ok()) {
+    if (resolution.status().code() == absl::StatusCode::kUnavailable) {
+      log::Warn("deferring a recipient", {{"address", request->address()},
+                                          {"error", std::string(resolution.status().message())}});
+    }
+    return ToGrpc(resolution.status());
+  }
+  response->set_mailbox(resolution->mailbox);
+  response->set_rule(resolution->rule);
+  response->set_explanation(resolution->explanation);
+  response->set_list_stale(resolution->list_stale);
+  log::Debug("resolved", {{"address", request->address()},
+                          {"mailbox", resolution->mailbox},
+                          {"rule", v1::Rule_Name(resolution->rule)}});
+  return grpc::Status::OK;
+}
+
+grpc::Status RouterServiceImpl::ListMailboxes(grpc::ServerContext*,
+                                              const v1::ListMailboxesRequest*,
+                                              v1::ListMailboxesResponse* response) {
+  absl::StatusOr<MailboxListing> listing = router_->ListMailboxes();
+  if (!listing.ok()) return ToGrpc(listing.status());
+  for (const std::string& mailbox : listing->mailboxes) response->add_mailboxes(mailbox);
+  response->set_source(listing->source);
+  if (listing->refreshed != absl::InfinitePast()) {
+    response->set_refreshed_ms(absl::ToUnixMillis(listing->refreshed));
+  }
+  response->set_last_error(listing->last_error);
+  return grpc::Status::OK;
+}
+
+}  // namespace pocketmail::router
