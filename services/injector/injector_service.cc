@@ -1,0 +1,194 @@
+#include "services/injector/injector_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "common/smtp/address.h"
+#include "common/smtp/utf8.h"
+
+namespace pocketmail::injector {
+namespace {
+
+constexpr size_t kMaxDetailBytes = 512;
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+absl::Status ValidateEnvelope(const v1::Envelope& env) {
+  if (absl::Status s = smtp::ValidateTraceKey(env.key()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("envelope.key: ", s.message()));
+  }
+  if (absl::Status s = smtp::ValidateEnvelopeAddress(env.mail_from(), /*allow_empty=*/true);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("envelope.mail_from: ", s.message()));
+  }
+  if (absl::Status s = smtp::ValidateEnvelopeAddress(env.rcpt_to(), /*allow_empty=*/false);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("envelope.rcpt_to: ", s.message()));
+  }
+  if (env.size_bytes() < 0) return absl::InvalidArgumentError("envelope.size_bytes is negative");
+  return absl::OkStatus();
+}
+
+smtp::DeliveryResult NoSession(const absl::Status& why) {
+  smtp::DeliveryResult r;
+  r.outcome = smtp::Outcome::kTemporary;
+  r.stage = smtp::Stage::kConnect;
+  r.detail = std::string(why.message());
+  return r;
+}
+
+// Streams the rest of the call into one SMTP transaction. Returns the SMTP
+// outcome, or an error when the client broke the contract (then the message
+// was abandoned before its final ".").
+absl::StatusOr<smtp::DeliveryResult> StreamMessage(smtp::SessionPool* pool,
+                                                   const InjectorOptions& options,
+                                                   grpc::ServerContext* context,
+                                                   grpc::ServerReader<v1::InjectRequest>* reader,
+                                                   const v1::Envelope& env, int64_t* received) {
+  const std::string trace_header = absl::StrCat("X-Pocketmail-Key: ", env.key(), "\r\n");
+  smtp::Envelope envelope;
+  envelope.mail_from = env.mail_from();
+  envelope.rcpt_to = env.rcpt_to();
+  envelope.size_hint = static_cast<uint64_t>(env.size_bytes()) + trace_header.size();
+
+  absl::Time wait_until = absl::Now() + options.session_wait;
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    wait_until = std::min(wait_until, absl::FromChrono(context->deadline()));
+  }
+  absl::StatusOr<smtp::SessionPool::Lease> lease = pool->Acquire(wait_until);
+  if (!lease.ok()) return NoSession(lease.status());
+  smtp::SmtpSession& session = **lease;
+
+  if (auto failed = session.BeginMessage(envelope)) return *failed;
+  if (auto failed = session.SendBody(trace_header)) return *failed;
+  v1::InjectRequest request;
+  while (reader->Read(&request)) {
+    absl::Status broken;
+    if (request.part_case() != v1::InjectRequest::kChunk) {
+      broken = absl::InvalidArgumentError("only chunks may follow the envelope");
+    } else if (request.chunk().size() > options.max_chunk_bytes) {
+      broken = absl::InvalidArgumentError(absl::StrCat("chunk of ", request.chunk().size(),
+                                                       " bytes exceeds ", options.max_chunk_bytes));
+    } else if (*received + static_cast<int64_t>(request.chunk().size()) > env.size_bytes()) {
+      broken = absl::InvalidArgumentError("more bytes than envelope.size_bytes");
+    }
+    if (!broken.ok()) {
+      session.AbortMessage();
+      return broken;
+    }
+    *received += request.chunk().size();
+    if (auto failed = session.SendBody(request.chunk())) return *failed;
+  }
+  if (context->IsCancelled()) {
+    session.AbortMessage();
+    return absl::CancelledError("the client went away before the end of the message");
+  }
+  if (*received != env.size_bytes()) {
+    session.AbortMessage();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "received ", *received, " bytes, envelope.size_bytes says ", env.size_bytes()));
+  }
+  return session.FinishMessage();
+}
+
+v1::OutcomeClass ToProto(smtp::Outcome o) {
+  switch (o) {
+    case smtp::Outcome::kDelivered:
+      return v1::OUTCOME_CLASS_DELIVERED;
+    case smtp::Outcome::kTemporary:
+      return v1::OUTCOME_CLASS_TEMPORARY;
+    case smtp::Outcome::kPermanent:
+      return v1::OUTCOME_CLASS_PERMANENT;
+    case smtp::Outcome::kAmbiguous:
+      return v1::OUTCOME_CLASS_AMBIGUOUS;
+  }
+  return v1::OUTCOME_CLASS_UNSPECIFIED;
+}
+
+v1::Stage ToProto(smtp::Stage s) {
+  switch (s) {
+    case smtp::Stage::kConnect:
+      return v1::STAGE_CONNECT;
+    case smtp::Stage::kGreeting:
+      return v1::STAGE_GREETING;
+    case smtp::Stage::kEhlo:
+      return v1::STAGE_EHLO;
+    case smtp::Stage::kStartTls:
+      return v1::STAGE_STARTTLS;
+    case smtp::Stage::kAuth:
+      return v1::STAGE_AUTH;
+    case smtp::Stage::kMail:
+      return v1::STAGE_MAIL;
+    case smtp::Stage::kRcpt:
+      return v1::STAGE_RCPT;
+    case smtp::Stage::kData:
+      return v1::STAGE_DATA;
+    case smtp::Stage::kBody:
+      return v1::STAGE_BODY;
+  }
+  return v1::STAGE_UNSPECIFIED;
+}
+
+}  // namespace
+
+void FillResponse(const smtp::DeliveryResult& result, v1::InjectResponse* response) {
+  response->set_outcome(ToProto(result.outcome));
+  response->set_stage(ToProto(result.stage));
+  response->set_smtp_code(result.code);
+  response->set_enhanced_code(result.enhanced);
+  response->set_reply_text(smtp::ToBoundedUtf8(result.reply_text, smtp::kMaxReplyTextBytes));
+  response->set_detail(smtp::ToBoundedUtf8(result.detail, kMaxDetailBytes));
+}
+
+grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
+                                         grpc::ServerReader<v1::InjectRequest>* reader,
+                                         v1::InjectResponse* response) {
+  const absl::Time start = absl::Now();
+  v1::InjectRequest first;
+  if (!reader->Read(&first) || first.part_case() != v1::InjectRequest::kEnvelope) {
+    log::Warn("inject refused", {{"error", "the first request must be the envelope"}});
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first request must be the envelope");
+  }
+  const v1::Envelope& env = first.envelope();
+  if (absl::Status s = ValidateEnvelope(env); !s.ok()) {
+    log::Warn("inject refused", {{"key", env.key()}, {"error", std::string(s.message())}});
+    return ToGrpc(s);
+  }
+
+  int64_t received = 0;
+  absl::StatusOr<smtp::DeliveryResult> result =
+      StreamMessage(pool_, options_, context, reader, env, &received);
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  if (!result.ok()) {
+    log::Warn("inject abandoned", {{"key", env.key()},
+                                   {"rcpt", env.rcpt_to()},
+                                   {"bytes", static_cast<long long>(received)},
+                                   {"ms", static_cast<long long>(ms)},
+                                   {"error", std::string(result.status().message())}});
+    return ToGrpc(result.status());
+  }
+  const bool delivered = result->outcome == smtp::Outcome::kDelivered;
+  log::Write(delivered ? log::Level::kInfo : log::Level::kWarn, "inject",
+             {{"key", env.key()},
+              {"rcpt", env.rcpt_to()},
+              {"outcome", smtp::OutcomeName(result->outcome)},
+              {"stage", smtp::StageName(result->stage)},
+              {"code", result->code},
+              {"enhanced", result->enhanced},
+              {"bytes", static_cast<long long>(received)},
+              {"ms", static_cast<long long>(ms)},
+              {"reply", result->reply_text},
+              {"detail", result->detail}});
+  FillResponse(*result, response);
+  return grpc::Status::OK;
+}
+
+}  // namespace pocketmail::injector

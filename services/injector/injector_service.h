@@ -1,0 +1,59 @@
+// The Injector gRPC service (pocketmail.injector.v1.Injector): streams one
+// message from the client into the local mail server over a pooled SMTP (or
+// LMTP) session and reports the classified outcome.
+//
+// Per call: the first request must be the Envelope, then chunks of at most
+// 1 MiB. The envelope is validated before any SMTP traffic (trace key:
+// printable ASCII; addresses: no control characters, '<', '>' or spaces);
+// a bad envelope, a chunk over 1 MiB, anything but chunks after the envelope,
+// or a byte count different from size_bytes is INVALID_ARGUMENT, and the final
+// "." is never sent for it (the SMTP connection is dropped instead). Chunks go
+// to the server as they arrive: a 25 MiB message is never held in memory.
+//
+// The delivered bytes are "X-Pocketmail-Key: <key>\r\n" followed by the
+// client's bytes verbatim (only line endings normalized to CRLF on the wire).
+// Whenever an SMTP outcome was determined — including connection failures to
+// the mail server, which are TEMPORARY — the gRPC status is OK and the
+// outcome is in the response. One log line per message; never the body or
+// the password.
+//
+// Thread-safe. The pool is not owned and must outlive the service.
+#ifndef POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
+#define POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+#include "common/smtp/delivery_result.h"
+#include "common/smtp/session_pool.h"
+#include "pocketmail/injector/v1/injector.grpc.pb.h"
+
+namespace pocketmail::injector {
+
+struct InjectorOptions {
+  size_t max_chunk_bytes = 1 << 20;
+  // How long a call waits for a free SMTP session (bounded also by the call's
+  // deadline) before it reports TEMPORARY.
+  absl::Duration session_wait = absl::Seconds(60);
+};
+
+class InjectorServiceImpl final : public v1::Injector::Service {
+ public:
+  explicit InjectorServiceImpl(smtp::SessionPool* pool, InjectorOptions options = {})
+      : pool_(pool), options_(options) {}
+
+  grpc::Status Inject(grpc::ServerContext* context, grpc::ServerReader<v1::InjectRequest>* reader,
+                      v1::InjectResponse* response) override;
+
+ private:
+  smtp::SessionPool* const pool_;
+  const InjectorOptions options_;
+};
+
+// The response fields for a delivery result (reply text and detail bounded,
+// valid UTF-8).
+void FillResponse(const smtp::DeliveryResult& result, v1::InjectResponse* response);
+
+}  // namespace pocketmail::injector
+
+#endif  // POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
