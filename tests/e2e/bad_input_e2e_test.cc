@@ -74,6 +74,8 @@ TEST_F(BadInputE2E, SmtpInjectionInToIsDeadLetteredAndNeverReachesTheServer) {
   // metadata never existed and there is nothing to test at this layer.
   if (!m.ok()) GTEST_SKIP() << "store refused the header: " << m.status();
   ASSERT_TRUE(harness_->DrainUntilEmpty(absl::Minutes(1)).ok());
+  EXPECT_EQ(LedgerRow(m->key).state(), ledgerpb::STATE_DEAD_LETTERED);
+  EXPECT_NE(FailedReason(m->key), "");
   for (const auto& d : harness_->Delivered()) {
     EXPECT_NE(d.mailbox, "evil@attacker.test");
     EXPECT_FALSE(absl::StrContains(d.data, "RCPT TO:<evil"));
