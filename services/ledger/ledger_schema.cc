@@ -46,6 +46,14 @@ CREATE TABLE ledger_meta (
 );
 INSERT INTO ledger_meta (name, value) VALUES ('last_seq', 0);
 )sql",
+    // 1 → 2: leases, the single-instance fallback where flock is unavailable.
+    R"sql(
+CREATE TABLE leases (
+  name       TEXT    NOT NULL PRIMARY KEY,
+  holder     TEXT    NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+)sql",
 };
 
 constexpr int64_t kStepCount = sizeof(kSteps) / sizeof(kSteps[0]);

@@ -18,7 +18,7 @@
 
 namespace pocketmail::ledger {
 
-inline constexpr int64_t kLedgerSchemaVersion = 1;
+inline constexpr int64_t kLedgerSchemaVersion = 2;
 
 // Brings `db` to kLedgerSchemaVersion in one transaction (a crash mid-way
 // leaves the old version intact). FAILED_PRECONDITION when the file was

@@ -125,6 +125,19 @@ grpc::Status LedgerServiceImpl::Stats(grpc::ServerContext*, const v1::StatsReque
   return grpc::Status::OK;
 }
 
+grpc::Status LedgerServiceImpl::AcquireLease(grpc::ServerContext*, const v1::AcquireLeaseRequest* request,
+                                             v1::AcquireLeaseResponse* response) {
+  absl::StatusOr<v1::AcquireLeaseResponse> result = store_->AcquireLease(*request);
+  if (!result.ok()) return Reply(result.status(), "AcquireLease");
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::ReleaseLease(grpc::ServerContext*, const v1::ReleaseLeaseRequest* request,
+                                             v1::ReleaseLeaseResponse*) {
+  return ToGrpc(store_->ReleaseLease(request->name(), request->holder()));
+}
+
 grpc::Status LedgerServiceImpl::WatchDeliveries(grpc::ServerContext* context,
                                                 const v1::WatchDeliveriesRequest* request,
                                                 grpc::ServerWriter<v1::DeliveryEvent>* writer) {

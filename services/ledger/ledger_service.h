@@ -47,6 +47,10 @@ class LedgerServiceImpl final : public v1::Ledger::Service {
                     v1::ListResponse* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest* request,
                      v1::StatsResponse* response) override;
+  grpc::Status AcquireLease(grpc::ServerContext* context, const v1::AcquireLeaseRequest* request,
+                            v1::AcquireLeaseResponse* response) override;
+  grpc::Status ReleaseLease(grpc::ServerContext* context, const v1::ReleaseLeaseRequest* request,
+                            v1::ReleaseLeaseResponse* response) override;
   grpc::Status WatchDeliveries(grpc::ServerContext* context,
                                const v1::WatchDeliveriesRequest* request,
                                grpc::ServerWriter<v1::DeliveryEvent>* writer) override;

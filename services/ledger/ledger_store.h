@@ -78,6 +78,14 @@ class LedgerStore {
   absl::StatusOr<std::vector<v1::Message>> DeliveriesAfter(int64_t after_seq,
                                                            const std::string& mailbox, int limit);
 
+  // Leases (ledger_leases.cc): named, expiring ownership, for single-instance
+  // draining on filesystems without flock. Acquire grants when the lease is
+  // free, expired, or already `holder`'s (so it also renews). INVALID_ARGUMENT
+  // for an empty name/holder or a ttl outside (0, 1 day].
+  absl::StatusOr<v1::AcquireLeaseResponse> AcquireLease(const v1::AcquireLeaseRequest& request);
+  // Releases only when `holder` holds it; otherwise does nothing.
+  absl::Status ReleaseLease(const std::string& name, const std::string& holder);
+
   // The highest delivery seq handed out so far (0 when none).
   int64_t LatestDeliverySeq() const;
   // Blocks until LatestDeliverySeq() > seq or `timeout` passes; returns the
