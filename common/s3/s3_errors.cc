@@ -13,8 +13,18 @@ namespace {
 
 constexpr size_t kMaxMessageChars = 200;
 
+// Error text comes from the server and from keys: keep it on one line and
+// printable, but leave ordinary punctuation (quotes, apostrophes) readable.
 std::string Escaped(absl::string_view text) {
-  return absl::CHexEscape(text.substr(0, kMaxMessageChars));
+  std::string out;
+  for (unsigned char c : text.substr(0, kMaxMessageChars)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
 }
 
 }  // namespace

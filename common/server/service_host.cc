@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "common/log/log.h"
 #include "common/server/bearer_token_auth.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -184,6 +185,9 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   std::string socket_path = SocketPath(options.runtime_dir, options.service_name);
   if (absl::Status s = ClaimSocketPath(socket_path); !s.ok()) return s;
 
+  // Keeps health.proto's descriptor linked in and registered, so reflection can
+  // describe the built-in health service (see BUILD.bazel).
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -53,6 +53,7 @@ CREATE TABLE leases (
   holder     TEXT    NOT NULL,
   expires_ms INTEGER NOT NULL
 );
+ALTER TABLE messages ADD COLUMN ambiguous INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -175,6 +175,7 @@ absl::Status LedgerStore::ApplyTransition(const v1::AdvanceRequest& r, int64_t n
     update.Set("smtp_reply", Bound(r.smtp_reply(), kMaxReplyText));
   }
   if (!r.error().empty()) update.Set("last_error", Bound(r.error(), kMaxReplyText));
+  if (r.to_state() != v1::STATE_RETRY_WAIT) update.Set("ambiguous", int64_t{0});
   switch (r.to_state()) {
     case v1::STATE_INJECTING:
       update.Raw("attempts = attempts + 1");
@@ -199,6 +200,10 @@ absl::Status LedgerStore::ApplyTransition(const v1::AdvanceRequest& r, int64_t n
     }
     case v1::STATE_RETRY_WAIT:
       update.Set("next_attempt_ms", r.next_attempt_ms());
+      // Once ambiguous, a row stays so until an attempt settles it (the next
+      // INJECTING, DELIVERED or a dead letter): a failed probe must not make
+      // the next attempt forget to probe.
+      if (r.ambiguous()) update.Set("ambiguous", int64_t{1});
       break;
     case v1::STATE_DEAD_LETTERING:
       update.Set("next_attempt_ms", int64_t{0});

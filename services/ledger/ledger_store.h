@@ -15,7 +15,8 @@
 //                   mailbox / route_rule when given; clears next_attempt_ms.
 //   DELIVERED       the next delivery seq, delivered_ms = now, SMTP reply,
 //                   delivery_path; wakes WatchDeliveries waiters.
-//   RETRY_WAIT      next_attempt_ms, SMTP reply, last_error = error.
+//   RETRY_WAIT      next_attempt_ms, SMTP reply, last_error = error; sets
+//                   `ambiguous` when asked (kept until another state clears it).
 //   DEAD_LETTERING  SMTP reply (when given), last_error = error (the reason).
 //   DEAD_LETTERED   last_error = error when given.
 //   PENDING         (replay / retry now) attempts = 0 so the retry budget

@@ -73,7 +73,7 @@ TEST_F(LedgerStoreTest, IllegalTransitionsAreFailedPreconditionNamingBothStates)
       {v1::STATE_PENDING, v1::STATE_DELIVERED},   {v1::STATE_PENDING, v1::STATE_DONE},
       {v1::STATE_INJECTING, v1::STATE_PENDING},   {v1::STATE_DELIVERED, v1::STATE_INJECTING},
       {v1::STATE_DONE, v1::STATE_PENDING},        {v1::STATE_DEAD_LETTERED, v1::STATE_INJECTING},
-      {v1::STATE_DEAD_LETTERING, v1::STATE_PENDING}, {v1::STATE_RETRY_WAIT, v1::STATE_DELIVERED},
+      {v1::STATE_DEAD_LETTERING, v1::STATE_PENDING}, {v1::STATE_RETRY_WAIT, v1::STATE_DONE},
   };
   int n = 0;
   for (const auto& [from, to] : illegal) {
@@ -218,3 +218,28 @@ TEST_F(LedgerStoreTest, FreeTextIsBoundedAtAUtf8Boundary) {
 
 }  // namespace
 }  // namespace pocketmail::ledger
+
+namespace pocketmail::ledger::ledger_testing {
+namespace {
+
+TEST_F(LedgerStoreTest, AmbiguityPersistsAcrossRetryWaitUntilAnAttemptSettlesIt) {
+  BringTo("k", v1::STATE_INJECTING);
+  v1::AdvanceRequest wait = Step("k", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
+  wait.set_ambiguous(true);
+  EXPECT_TRUE(MustAdvance(wait).ambiguous());
+  // A probe found it: RETRY_WAIT → DELIVERED settles the ambiguity.
+  v1::Message delivered = MustAdvance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_DELIVERED));
+  EXPECT_FALSE(delivered.ambiguous());
+  EXPECT_GT(delivered.seq(), 0);
+}
+
+TEST_F(LedgerStoreTest, ANewAttemptClearsAmbiguity) {
+  BringTo("k", v1::STATE_INJECTING);
+  v1::AdvanceRequest wait = Step("k", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
+  wait.set_ambiguous(true);
+  MustAdvance(wait);
+  EXPECT_FALSE(MustAdvance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_INJECTING)).ambiguous());
+}
+
+}  // namespace
+}  // namespace pocketmail::ledger::ledger_testing

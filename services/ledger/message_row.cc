@@ -25,6 +25,7 @@ v1::Message ReadMessageRow(const sqlite::Statement& stmt) {
   m.set_delivery_path(static_cast<v1::DeliveryPath>(stmt.ColumnInt64(18)));
   m.set_seq(stmt.ColumnInt64(19));  // NULL (not yet delivered) reads as 0
   m.set_subject(stmt.ColumnText(20));
+  m.set_ambiguous(stmt.ColumnInt64(21) != 0);
   return m;
 }
 

@@ -22,6 +22,8 @@ constexpr Edge kLegal[] = {
     {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
     {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING},
     {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
+    // An ambiguous attempt that the delivery probe found in the mailbox.
+    {v1::STATE_RETRY_WAIT, v1::STATE_DELIVERED},
     {v1::STATE_DELIVERED, v1::STATE_DONE},
     {v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED},
     {v1::STATE_DEAD_LETTERED, v1::STATE_PENDING},
