@@ -153,6 +153,12 @@ class FakeLedger : public LedgerClient {
     if (!r.error().empty()) m.set_last_error(r.error());
     if (r.next_attempt_ms() != 0) m.set_next_attempt_ms(r.next_attempt_ms());
     if (r.delivery_path() != 0) m.set_delivery_path(r.delivery_path());
+    if (r.to_state() == ledgerpb::STATE_RETRY_WAIT) {
+      if (r.ambiguous()) m.set_ambiguous(true);
+    } else {
+      m.set_ambiguous(false);
+    }
+    if (r.smtp_code() != 0) m.set_smtp_code(r.smtp_code());
     return m;
   }
 
@@ -185,6 +191,17 @@ class FakeInjector : public InjectorClient {
   absl::Status transport_error;
   std::vector<injectorpb::Envelope> envelopes;
   std::function<void(const injectorpb::Envelope&)> on_inject;  // e.g. block one key
+  injectorpb::ProbeResponse probe;     // what Probe answers
+  absl::Status probe_error;
+  int probes = 0;
+
+  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key, const std::string& mailbox) override {
+    log_.Add(absl::StrCat("probe ", key, " ", mailbox));
+    std::lock_guard<std::mutex> lock(mu_);
+    ++probes;
+    if (!probe_error.ok()) return probe_error;
+    return probe;
+  }
 
   absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& e, absl::string_view) override {
     log_.Add("inject " + e.key());

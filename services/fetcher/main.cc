@@ -36,6 +36,10 @@ std::vector<config::Spec> FetcherSpecs() {
           {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
           {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
           {"RETRY_MAX_S", "3600", "longest retry delay"},
+          {"PROBE_DELAY_S", "5", "wait this long after an ambiguous attempt before probing the mailbox"},
+          {"BARE_554_MAX_ATTEMPTS", "3", "attempts for a bare 554 (no enhanced code) before dead-lettering"},
+          {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
+          {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
           {"WAKE_LISTEN", "", "127.0.0.1:PORT for the Worker's signed wake-up ping (off when empty)"},
           {"WAKE_SECRET", "", "HMAC key shared with the Worker's WAKE_SECRET", /*secret=*/true},
       });
@@ -60,8 +64,14 @@ int Run(int argc, char** argv) {
   auto keep_copy = s.GetBool("KEEP_PROCESSED_COPY");
   auto retry_base = s.GetDouble("RETRY_BASE_S");
   auto retry_max = s.GetDouble("RETRY_MAX_S");
+  auto probe_delay = s.GetDouble("PROBE_DELAY_S");
+  auto bare_554 = s.GetInt("BARE_554_MAX_ATTEMPTS");
+  auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
+  auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
   for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
-                                 keep_copy.status(), retry_base.status(), retry_max.status()}) {
+                                 keep_copy.status(), retry_base.status(), retry_max.status(),
+                                 probe_delay.status(), bare_554.status(), connect_timeout.status(),
+                                 request_timeout.status()}) {
     if (!st.ok()) {
       log::Error("bad configuration", {{"error", st.ToString()}});
       return 2;
@@ -80,6 +90,8 @@ int Run(int argc, char** argv) {
   s3_options.secret_access_key = s.Get("R2_SECRET_ACCESS_KEY");
   s3_options.ca_file = s.Get("R2_CA_FILE");
   s3_options.max_idle_connections = static_cast<int>(*concurrency) * 2;
+  s3_options.connect_timeout = absl::Seconds(*connect_timeout);
+  s3_options.request_timeout = absl::Seconds(*request_timeout);
   auto store = s3::S3Client::Create(s3_options);
   if (!store.ok()) {
     log::Error("cannot create S3 client", {{"error", store.status().ToString()}});
@@ -97,6 +109,8 @@ int Run(int argc, char** argv) {
   pipeline_options.keep_processed_copy = *keep_copy;
   pipeline_options.retry_base = absl::Seconds(*retry_base);
   pipeline_options.retry_max = absl::Seconds(*retry_max);
+  pipeline_options.probe_delay = absl::Seconds(*probe_delay);
+  pipeline_options.bare_554_max_attempts = static_cast<int>(*bare_554);
   MessagePipeline pipeline(**store, *ledger, *router, *injector, pipeline_options);
 
   SchedulerOptions scheduler_options;

@@ -113,30 +113,66 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
       if (ToMs(options_.now()) < row.next_attempt_ms()) {
         return {ItemOutcome::kSkipped, "waiting for backoff"};
       }
-      return Attempt(row, /*reinjecting=*/false);
+      if (row.ambiguous()) return ResolveAmbiguous(row);
+      return Attempt(row, ledgerpb::DELIVERY_PATH_DIRECT);
     case State::STATE_INJECTING: {
-      // We crashed (or the ledger lost our outcome) between recording
-      // INJECTING and recording the reply: the mail may already be in the
-      // mailbox. Re-injecting risks a duplicate; not re-injecting risks a loss.
-      log::Warn("ambiguous delivery, re-injecting", {{"key", object.key}});
+      // We died (or the ledger lost our outcome) between recording INJECTING
+      // and recording the reply: the mail may already be in the mailbox.
+      // Give a server that was still committing it time to finish first.
+      if (ToMs(options_.now()) - row.updated_ms() < absl::ToInt64Milliseconds(options_.probe_delay)) {
+        return {ItemOutcome::kSkipped, "interrupted injection; probing shortly"};
+      }
+      log::Warn("interrupted injection; outcome unknown", {{"key", object.key}});
       ledgerpb::AdvanceRequest req;
       req.set_key(object.key);
       req.set_from_state(State::STATE_INJECTING);
       req.set_to_state(State::STATE_RETRY_WAIT);
       req.set_error("interrupted during injection; outcome unknown");
       req.set_next_attempt_ms(ToMs(options_.now()));
+      req.set_ambiguous(true);
       auto moved = ledger_.Advance(req);
       if (!moved.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", moved.status().message())};
-      return Attempt(*moved, /*reinjecting=*/true);
+      return ResolveAmbiguous(*moved);
     }
     case State::STATE_PENDING:
-      return Attempt(row, /*reinjecting=*/false);
+      return Attempt(row, ledgerpb::DELIVERY_PATH_DIRECT);
     default:
       return {ItemOutcome::kError, absl::StrCat("unexpected ledger state ", row.state())};
   }
 }
 
-ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, bool reinjecting) {
+ItemResult MessagePipeline::ResolveAmbiguous(const ledgerpb::Message& row) {
+  auto probe = injector_.Probe(row.key(), row.mailbox());
+  if (!probe.ok() || probe->result() == injectorpb::PROBE_RESULT_FAILED ||
+      probe->result() == injectorpb::PROBE_RESULT_UNSPECIFIED) {
+    // Leave the row ambiguous: injecting now could duplicate, and the probe
+    // is asked again on the next pass.
+    std::string why = probe.ok() ? probe->detail() : std::string(probe.status().message());
+    log::Warn("delivery probe failed; will ask again", {{"key", row.key()}, {"error", why}});
+    return {ItemOutcome::kRetryLater, absl::StrCat("probe failed: ", why)};
+  }
+  switch (probe->result()) {
+    case injectorpb::PROBE_RESULT_FOUND: {
+      log::Info("probe found the message; not injecting again", {{"key", row.key()}, {"mailbox", row.mailbox()}});
+      ledgerpb::AdvanceRequest delivered;
+      delivered.set_key(row.key());
+      delivered.set_from_state(State::STATE_RETRY_WAIT);
+      delivered.set_to_state(State::STATE_DELIVERED);
+      delivered.set_delivery_path(ledgerpb::DELIVERY_PATH_PROBE_FOUND);
+      auto done = ledger_.Advance(delivered);
+      if (!done.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", done.status().message())};
+      return FinishDelivery(row.key());
+    }
+    case injectorpb::PROBE_RESULT_NOT_FOUND:
+      return Attempt(row, ledgerpb::DELIVERY_PATH_PROBED_AND_INJECTED);
+    default:  // NO_PROBE: no credentials for this mailbox
+      log::Warn("no delivery probe for this mailbox; re-injecting (a duplicate is possible)",
+                {{"key", row.key()}, {"mailbox", row.mailbox()}});
+      return Attempt(row, ledgerpb::DELIVERY_PATH_REINJECTED);
+  }
+}
+
+ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::DeliveryPath path_if_delivered) {
   const std::string& key = row.key();
   const State from = row.state();
 
@@ -198,7 +234,7 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, bool reinjecti
     }
     // The injector may have died after the final "." — the outcome is unknown.
     return RetryLater(*recorded, State::STATE_INJECTING,
-                      absl::StrCat("injector: ", reply.status().message()), nullptr);
+                      absl::StrCat("injector: ", reply.status().message()), nullptr, /*ambiguous=*/true);
   }
 
   switch (reply->outcome()) {
@@ -210,8 +246,7 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, bool reinjecti
       delivered.set_smtp_code(reply->smtp_code());
       delivered.set_enhanced_code(reply->enhanced_code());
       delivered.set_smtp_reply(Sanitize(reply->reply_text(), 512));
-      delivered.set_delivery_path(reinjecting ? ledgerpb::DELIVERY_PATH_REINJECTED
-                                              : ledgerpb::DELIVERY_PATH_DIRECT);
+      delivered.set_delivery_path(path_if_delivered);
       auto done = ledger_.Advance(delivered);
       if (!done.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", done.status().message())};
       log::Info("delivered", {{"key", key}, {"mailbox", route->mailbox()},
@@ -219,10 +254,19 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, bool reinjecti
       return FinishDelivery(key);
     }
     case injectorpb::OUTCOME_CLASS_PERMANENT:
+      if (reply->smtp_code() == 554 && reply->enhanced_code().empty() &&
+          recorded->attempts() < options_.bare_554_max_attempts) {
+        // Maddy's untyped internal error: maybe transient, so bounded retries.
+        return RetryLater(*recorded, State::STATE_INJECTING,
+                          absl::StrCat("bare 554 (attempt ", recorded->attempts(), " of ",
+                                       options_.bare_554_max_attempts, "): ", ReplyText(*reply)),
+                          &*reply);
+      }
       return DeadLetter(*recorded, State::STATE_INJECTING,
                         absl::StrCat("rejected by mail server: ", ReplyText(*reply)), &*reply,
                         &object->head);
     case injectorpb::OUTCOME_CLASS_AMBIGUOUS:
+      return RetryLater(*recorded, State::STATE_INJECTING, ReplyText(*reply), &*reply, /*ambiguous=*/true);
     case injectorpb::OUTCOME_CLASS_TEMPORARY:
     default:
       return RetryLater(*recorded, State::STATE_INJECTING, ReplyText(*reply), &*reply);
@@ -306,14 +350,16 @@ ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::
 }
 
 ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from, const std::string& error,
-                                       const injectorpb::InjectResponse* reply) {
-  absl::Time next = NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
+                                       const injectorpb::InjectResponse* reply, bool ambiguous) {
+  absl::Time next = ambiguous ? options_.now() + options_.probe_delay
+                              : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
   ledgerpb::AdvanceRequest req;
   req.set_key(row.key());
   req.set_from_state(from);
   req.set_to_state(State::STATE_RETRY_WAIT);
   req.set_error(Sanitize(error, 1024));
   req.set_next_attempt_ms(ToMs(next));
+  req.set_ambiguous(ambiguous);
   if (reply != nullptr) {
     req.set_smtp_code(reply->smtp_code());
     req.set_enhanced_code(reply->enhanced_code());

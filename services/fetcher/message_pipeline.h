@@ -8,8 +8,14 @@
 //   ledger state on entry   what Process() does
 //   ─────────────────────   ───────────────────────────────────────────────
 //   PENDING / RETRY_WAIT    GET, route, INJECTING, inject, record the outcome
-//   INJECTING               ambiguous (a crash mid-delivery): re-inject, and
-//                           record the path as REINJECTED
+//   INJECTING               we died mid-delivery: the outcome is unknown, so
+//                           mark it ambiguous (below)
+//   RETRY_WAIT, ambiguous   ask the injector's delivery probe (IMAP SEARCH for
+//                           the trace header): found → DELIVERED (PROBE_FOUND);
+//                           not found → inject (PROBED_AND_INJECTED); no probe
+//                           possible for that mailbox → inject (REINJECTED: a
+//                           possible duplicate beats a lost mail); probe failed
+//                           → leave it ambiguous and ask again next pass
 //   DELIVERED               finish the move: COPY to processed/, DELETE, DONE
 //   DONE                    the object came back (a Worker retry re-put it
 //                           after we deleted it): delete it, deliver nothing
@@ -37,6 +43,12 @@ struct PipelineOptions {
   bool keep_processed_copy = true;           // COPY to processed/ before DELETE
   absl::Duration retry_base = absl::Seconds(30);
   absl::Duration retry_max = absl::Hours(1);
+  // An ambiguous attempt is probed only after this long, so a server still
+  // committing the message when our connection died has finished.
+  absl::Duration probe_delay = absl::Seconds(5);
+  // Maddy answers an untyped internal error with a bare 554 (no enhanced code):
+  // retried this many attempts in all before it is dead-lettered.
+  int bare_554_max_attempts = 3;
   std::function<absl::Time()> now = absl::Now;
   std::function<double()> jitter;            // in [0,1); default: random
 };
@@ -64,14 +76,15 @@ class MessagePipeline {
   ItemResult Process(const s3::ObjectSummary& object);
 
  private:
-  ItemResult Attempt(const ledgerpb::Message& row, bool reinjecting);
+  ItemResult Attempt(const ledgerpb::Message& row, ledgerpb::DeliveryPath path_if_delivered);
+  ItemResult ResolveAmbiguous(const ledgerpb::Message& row);
   ItemResult FinishDelivery(const std::string& key);
   ItemResult DeadLetter(const ledgerpb::Message& row, ledgerpb::State from, const std::string& reason,
                         const injectorpb::InjectResponse* reply, const s3::ObjectHead* head);
   ItemResult FinishDeadLetter(const std::string& key, const std::string& reason,
                               const s3::ObjectHead* head);
   ItemResult RetryLater(const ledgerpb::Message& row, ledgerpb::State from, const std::string& error,
-                        const injectorpb::InjectResponse* reply);
+                        const injectorpb::InjectResponse* reply, bool ambiguous = false);
   ItemResult RemoveDuplicate(const std::string& key, const char* why);
   absl::Time NextAttemptAt(int attempts) const;
 

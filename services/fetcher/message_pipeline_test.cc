@@ -99,13 +99,102 @@ TEST_F(MessagePipelineTest, DeliveredButNotMovedFinishesTheMove) {
   EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_DONE);
 }
 
-TEST_F(MessagePipelineTest, InterruptedInjectionIsReinjectedAndRecordedAsSuch) {
+// A row left in INJECTING by a crash, old enough that any commit in flight
+// at the server has finished.
+void MarkInterrupted(testing::FakeLedger& ledger) {
+  ledger.rows[kKey].set_key(kKey);
+  ledger.rows[kKey].set_state(ledgerpb::STATE_INJECTING);
+  ledger.rows[kKey].set_mailbox("alice@example.org");
+  ledger.rows[kKey].set_updated_ms(absl::ToUnixMillis(kNow - absl::Minutes(1)));
+}
+
+TEST_F(MessagePipelineTest, InterruptedInjectionFoundByTheProbeIsNotInjectedAgain) {
   PutMail();
-  ledger_.rows[kKey].set_key(kKey);
-  ledger_.rows[kKey].set_state(ledgerpb::STATE_INJECTING);
+  MarkInterrupted(ledger_);
+  injector_.probe.set_result(injectorpb::PROBE_RESULT_FOUND);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_TRUE(log_.Contains("probe " + kKey + " alice@example.org"));
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_DONE);
+  EXPECT_EQ(ledger_.rows[kKey].delivery_path(), ledgerpb::DELIVERY_PATH_PROBE_FOUND);
+}
+
+TEST_F(MessagePipelineTest, InterruptedInjectionNotFoundByTheProbeIsInjected) {
+  PutMail();
+  MarkInterrupted(ledger_);
+  injector_.probe.set_result(injectorpb::PROBE_RESULT_NOT_FOUND);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_EQ(injector_.envelopes.size(), 1u);
+  EXPECT_EQ(ledger_.rows[kKey].delivery_path(), ledgerpb::DELIVERY_PATH_PROBED_AND_INJECTED);
+}
+
+TEST_F(MessagePipelineTest, WithoutAProbeForTheMailboxItIsReinjectedAndRecordedAsSuch) {
+  PutMail();
+  MarkInterrupted(ledger_);
+  injector_.probe.set_result(injectorpb::PROBE_RESULT_NO_PROBE);
   EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
   EXPECT_EQ(injector_.envelopes.size(), 1u);
   EXPECT_EQ(ledger_.rows[kKey].delivery_path(), ledgerpb::DELIVERY_PATH_REINJECTED);
+}
+
+TEST_F(MessagePipelineTest, AFailedProbeLeavesTheMessageAmbiguousAndUninjected) {
+  PutMail();
+  MarkInterrupted(ledger_);
+  injector_.probe.set_result(injectorpb::PROBE_RESULT_FAILED);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_TRUE(ledger_.rows[kKey].ambiguous());
+  // Next pass: the probe works and finds it.
+  injector_.probe.set_result(injectorpb::PROBE_RESULT_FOUND);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_TRUE(injector_.envelopes.empty());
+}
+
+TEST_F(MessagePipelineTest, AFreshlyInterruptedInjectionWaitsBeforeProbing) {
+  PutMail();
+  MarkInterrupted(ledger_);
+  ledger_.rows[kKey].set_updated_ms(absl::ToUnixMillis(kNow - absl::Seconds(1)));
+  EXPECT_EQ(Run().outcome, ItemOutcome::kSkipped);
+  EXPECT_EQ(injector_.probes, 0);
+}
+
+TEST_F(MessagePipelineTest, NoReplyAfterTheFinalDotIsProbedNotRetriedBlindly) {
+  PutMail();
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_AMBIGUOUS);
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_TRUE(ledger_.rows[kKey].ambiguous());
+  EXPECT_EQ(ledger_.rows[kKey].next_attempt_ms(), absl::ToUnixMillis(kNow + options_.probe_delay));
+  // When it comes round again, the probe is asked before anything is injected.
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED);
+  injector_.probe.set_result(injectorpb::PROBE_RESULT_FOUND);
+  options_.now = [] { return kNow + absl::Minutes(1); };
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_EQ(injector_.envelopes.size(), 1u);  // only the first, ambiguous attempt
+}
+
+TEST_F(MessagePipelineTest, BareFiveFiftyFourIsRetriedABoundedNumberOfTimes) {
+  PutMail();
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_PERMANENT);
+  injector_.reply.set_smtp_code(554);
+  injector_.reply.set_reply_text("Internal server error");
+  int64_t later = 0;
+  for (int attempt = 1; attempt < options_.bare_554_max_attempts; ++attempt) {
+    options_.now = [later] { return kNow + absl::Hours(later); };
+    EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater) << attempt;
+    later += 2;
+  }
+  options_.now = [later] { return kNow + absl::Hours(later); };
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
+  EXPECT_EQ(injector_.envelopes.size(), static_cast<size_t>(options_.bare_554_max_attempts));
+}
+
+TEST_F(MessagePipelineTest, FiveFiftyFourWithEnhancedCodeIsDeadLetteredAtOnce) {
+  PutMail();
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_PERMANENT);
+  injector_.reply.set_smtp_code(554);
+  injector_.reply.set_enhanced_code("5.6.0");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
+  EXPECT_EQ(injector_.envelopes.size(), 1u);
 }
 
 TEST_F(MessagePipelineTest, PermanentRejectionDeadLettersWithReason) {
@@ -208,11 +297,12 @@ TEST_F(MessagePipelineTest, KeyOutsideTheContractIsDeadLettered) {
   EXPECT_TRUE(injector_.envelopes.empty());
 }
 
-TEST_F(MessagePipelineTest, InjectorTransportFailureIsRetriedNotDropped) {
+TEST_F(MessagePipelineTest, InjectorTransportFailureIsAmbiguousNotDropped) {
   PutMail();
   injector_.transport_error = absl::UnavailableError("injector restarting");
   EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
   EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_RETRY_WAIT);
+  EXPECT_TRUE(ledger_.rows[kKey].ambiguous());
   EXPECT_TRUE(store_.Has(kKey));
 }
 

@@ -86,6 +86,20 @@ class GrpcInjectorClient : public InjectorClient {
     return response;
   }
 
+  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,
+                                                  const std::string& mailbox) override {
+    grpc::ClientContext ctx;
+    // IMAP SEARCH HEADER scans the whole folder; allow for a big INBOX.
+    SetDeadline(&ctx, std::chrono::seconds(60));
+    injectorpb::ProbeRequest request;
+    request.set_key(key);
+    request.set_mailbox(mailbox);
+    injectorpb::ProbeResponse response;
+    grpc::Status s = stub_->Probe(&ctx, request, &response);
+    if (!s.ok()) return FromGrpc(s);
+    return response;
+  }
+
  private:
   std::unique_ptr<injectorpb::Injector::Stub> stub_;
 };

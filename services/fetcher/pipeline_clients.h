@@ -44,6 +44,9 @@ class InjectorClient {
   // the transport's; the SMTP outcome is in the response.
   virtual absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
                                                             absl::string_view body) = 0;
+  // Is the message carrying trace header `key` already in `mailbox`?
+  virtual absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,
+                                                          const std::string& mailbox) = 0;
   static constexpr size_t kChunkBytes = 1 << 20;
 };
 

@@ -196,8 +196,8 @@ void WakeListener::HandleConnection(int fd) {
     log::Warn("wake ping rejected", {{"error", key.status().message()}});
     return Reply(fd, absl::IsPermissionDenied(key.status()) ? 401 : 400, "Rejected");
   }
+  on_wake_(*key);  // only signals the poll loop, so the Worker isn't kept waiting
   Reply(fd, 204, "No Content");
-  on_wake_(*key);
 }
 
 }  // namespace pocketmail::fetcher
