@@ -124,8 +124,9 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     if (listed.empty()) oldest_pending_ = absl::InfinitePast();
   }
   // Oldest first: after an outage, mail arrives in the order it was sent.
-  std::sort(listed.begin(), listed.end(),
-            [](const auto& a, const auto& b) { return a.last_modified < b.last_modified; });
+  std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
+    return a.last_modified != b.last_modified ? a.last_modified < b.last_modified : a.key < b.key;
+  });
   for (auto& object : listed) {
     if (!in_flight_.insert(object.key).second) {
       pass->summary.set_skipped(pass->summary.skipped() + 1);

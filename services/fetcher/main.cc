@@ -132,7 +132,8 @@ int Run(int argc, char** argv) {
     return pass.error().empty() ? 0 : 1;
   }
 
-  FetcherService service(scheduler);
+  DeadLetterReplay replay(**store, *ledger);
+  FetcherService service(scheduler, replay);
   auto host = server::ServiceHost::Start(server::OptionsFromSettings("fetcher", s), {&service});
   if (!host.ok()) {
     log::Error("cannot start server", {{"error", host.status().ToString()}});
