@@ -8,7 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "services/router/command_runner.h"
+#include "common/process/shell_command.h"
 
 namespace pocketmail::router {
 namespace {
@@ -43,9 +43,9 @@ CommandAccountSource::CommandAccountSource(std::string command, absl::Duration t
     : command_(std::move(command)), timeout_(timeout) {}
 
 absl::StatusOr<std::vector<std::string>> CommandAccountSource::ListAccounts() {
-  CommandLimits limits;
+  process::CommandOptions limits;
   limits.timeout = timeout_;
-  absl::StatusOr<CommandResult> result = RunShellCommand(command_, limits);
+  absl::StatusOr<process::CommandResult> result = process::RunShellCommand(command_, limits);
   if (!result.ok()) {
     return absl::Status(result.status().code(),
                         absl::StrCat("account command: ", result.status().message()));

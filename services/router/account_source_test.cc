@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "services/router/command_runner.h"
+#include "common/process/shell_command.h"
 
 namespace pocketmail::router {
 namespace {
@@ -67,78 +67,6 @@ TEST(ParseAccountLinesTest, TrimsAndDropsBlankLines) {
 TEST(ParseAccountLinesTest, CommentsStartAtLineStartOrAfterWhitespace) {
   EXPECT_EQ(ParseAccountLines("# seed users\nalice # the owner\nfoo#bar\n  # indented\n", true),
             (std::vector<std::string>{"alice", "foo#bar"}));
-}
-
-TEST(RunShellCommandTest, CapturesStdoutStderrAndExitCode) {
-  auto r = RunShellCommand("echo out; echo err >&2; exit 7");
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_text, "out\n");
-  EXPECT_EQ(r->stderr_text, "err\n");
-  EXPECT_EQ(r->exit_code, 7);
-  EXPECT_FALSE(r->succeeded());
-}
-
-TEST(RunShellCommandTest, ChildGetsEmptyStdinAndDefaultSigpipe) {
-  ::signal(SIGPIPE, SIG_IGN);  // as the service host does
-  auto r = RunShellCommand("cat; yes | head -n 1");
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_text, "y\n");
-  EXPECT_EQ(r->stderr_text, "");  // `yes` died of SIGPIPE instead of printing EPIPE errors
-}
-
-TEST(RunShellCommandTest, TimeoutKillsTheWholeProcessGroup) {
-  std::string pidfile = absl::StrCat(TestDir(), "/grandchild.pid");
-  ::unlink(pidfile.c_str());
-  CommandLimits limits;
-  limits.timeout = absl::Milliseconds(300);
-  absl::Time start = absl::Now();
-  auto r = RunShellCommand(absl::StrCat("sleep 30 & echo $! > ", pidfile, "; sleep 30"), limits);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  std::ifstream in(pidfile);
-  std::string text;
-  ASSERT_TRUE(std::getline(in, text));
-  int grandchild = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(text, &grandchild));
-  EXPECT_TRUE(ProcessGone(grandchild));
-}
-
-TEST(RunShellCommandTest, OversizedOutputIsResourceExhausted) {
-  CommandLimits limits;
-  limits.max_stdout_bytes = 1000;
-  auto r = RunShellCommand("yes", limits);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
-}
-
-TEST(RunShellCommandTest, StragglersThatCloseStdoutAreKilledAfterTheShellExits) {
-  std::string pidfile = absl::StrCat(TestDir(), "/straggler.pid");
-  ::unlink(pidfile.c_str());
-  auto r = RunShellCommand(
-      absl::StrCat("sleep 30 >/dev/null 2>&1 & echo $! > ", pidfile, "; echo done"));
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_text, "done\n");
-  std::ifstream in(pidfile);
-  std::string text;
-  ASSERT_TRUE(std::getline(in, text));
-  int straggler = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(text, &straggler));
-  EXPECT_TRUE(ProcessGone(straggler));
-}
-
-TEST(RunShellCommandTest, LeaksNoFdsAndNoZombies) {
-  (void)RunShellCommand("true");  // let one-time allocations settle
-  int before = OpenFdCount();
-  CommandLimits quick;
-  quick.timeout = absl::Milliseconds(100);
-  for (int i = 0; i < 5; ++i) {
-    (void)RunShellCommand("echo hi", {});
-    (void)RunShellCommand("exit 3", {});
-    (void)RunShellCommand("sleep 5", quick);
-  }
-  EXPECT_EQ(OpenFdCount(), before);
-  errno = 0;
-  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no children left at all
-  EXPECT_EQ(errno, ECHILD);
 }
 
 TEST(CommandAccountSourceTest, ReadsOneAccountPerLine) {

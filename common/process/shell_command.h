@@ -7,16 +7,17 @@
 // left in the group after the shell exits are killed too.
 //
 // Thread-safe (no shared state); blocks the calling thread.
-#ifndef POCKETMAIL_SERVICES_ROUTER_COMMAND_RUNNER_H_
-#define POCKETMAIL_SERVICES_ROUTER_COMMAND_RUNNER_H_
+#ifndef POCKETMAIL_COMMON_PROCESS_SHELL_COMMAND_H_
+#define POCKETMAIL_COMMON_PROCESS_SHELL_COMMAND_H_
 
 #include <cstddef>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace pocketmail::router {
+namespace pocketmail::process {
 
 struct CommandResult {
   int exit_code = -1;    // exit status when the shell exited normally, else -1
@@ -26,18 +27,21 @@ struct CommandResult {
   bool succeeded() const { return exit_code == 0; }
 };
 
-struct CommandLimits {
+struct CommandOptions {
   absl::Duration timeout = absl::Seconds(10);
   size_t max_stdout_bytes = 4 << 20;
   size_t max_stderr_bytes = 4096;
+  // Added to (or overriding) the inherited environment, e.g. MAIL_ALERT_MSG:
+  // data for the command goes here, never into the command line.
+  std::map<std::string, std::string> extra_env;
 };
 
 // DEADLINE_EXCEEDED on timeout, RESOURCE_EXHAUSTED when stdout exceeds its
 // limit (the child is killed in both cases), INTERNAL when the process can't
 // be started. A non-zero exit is not an error here: see CommandResult.
 absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
-                                              const CommandLimits& limits = {});
+                                              const CommandOptions& options = {});
 
-}  // namespace pocketmail::router
+}  // namespace pocketmail::process
 
-#endif  // POCKETMAIL_SERVICES_ROUTER_COMMAND_RUNNER_H_
+#endif  // POCKETMAIL_COMMON_PROCESS_SHELL_COMMAND_H_

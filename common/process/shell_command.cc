@@ -1,4 +1,4 @@
-#include "services/router/command_runner.h"
+#include "common/process/shell_command.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace pocketmail::router {
+namespace pocketmail::process {
 namespace {
 
 // Closes the fds it holds on every exit path.
@@ -73,7 +73,7 @@ bool WaitForExit(pid_t pid, absl::Time deadline) {
 }  // namespace
 
 absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
-                                              const CommandLimits& limits) {
+                                              const CommandOptions& limits) {
   Fd out_read, out_write, err_read, err_write;
   if (absl::Status st = MakePipe(&out_read, &out_write); !st.ok()) return st;
   if (absl::Status st = MakePipe(&err_read, &err_write); !st.ok()) return st;
@@ -99,7 +99,16 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
   std::string shell = "/bin/sh", dash_c = "-c", line = command;
   std::vector<char*> argv = {shell.data(), dash_c.data(), line.data(), nullptr};
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, shell.c_str(), &actions, &attr, argv.data(), environ);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv(*e);
+    if (limits.extra_env.count(kv.substr(0, kv.find('='))) == 0) env_strings.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : limits.extra_env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  int rc = posix_spawn(&pid, shell.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Errno("posix_spawn /bin/sh", rc);
@@ -162,4 +171,4 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
   return result;
 }
 
-}  // namespace pocketmail::router
+}  // namespace pocketmail::process
