@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/config/private_dir.h"
 #include "common/log/log.h"
 #include "common/server/bearer_token_auth.h"
 #include "grpc/health/v1/health.pb.h"
@@ -53,31 +54,6 @@ absl::Status InstallSignalHandlers() {
     signal(SIGPIPE, SIG_IGN);  // a dropped SMTP/HTTP peer must not kill the service
   });
   return result;
-}
-
-// The runtime dir holds the sockets: anyone who can reach a socket can call the
-// service, so the dir must be ours and closed to group/other.
-absl::Status PrepareRuntimeDir(const std::string& dir) {
-  if (dir.empty()) return absl::InvalidArgumentError("runtime dir is empty");
-  std::string partial;
-  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&partial, "/", part);
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
-    }
-  }
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
-  }
-  if (st.st_uid != geteuid()) {
-    return absl::PermissionDeniedError(absl::StrCat("runtime dir ", dir, " is owned by uid ", st.st_uid));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("runtime dir ", dir,
-                                                    " is accessible by group/other; chmod 700 it"));
-  }
-  return absl::OkStatus();
 }
 
 // A socket file left by a crashed process is removed; one that still accepts
@@ -181,7 +157,8 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
     const ServerOptions& options, std::vector<grpc::Service*> services) {
   log::SetService(options.service_name);
   if (absl::Status s = InstallSignalHandlers(); !s.ok()) return s;
-  if (absl::Status s = PrepareRuntimeDir(options.runtime_dir); !s.ok()) return s;
+  // The runtime dir holds the sockets: anyone who can reach a socket can call the service.
+  if (absl::Status s = config::EnsurePrivateDir(options.runtime_dir, "runtime dir"); !s.ok()) return s;
   std::string socket_path = SocketPath(options.runtime_dir, options.service_name);
   if (absl::Status s = ClaimSocketPath(socket_path); !s.ok()) return s;
 

@@ -14,6 +14,7 @@ namespace fetcherpb = ::pocketmail::fetcher::v1;
 // One listing and the items it dispatched. Guarded by DrainScheduler::mu_.
 struct DrainScheduler::Pass {
   fetcherpb::PassSummary summary;
+  std::vector<std::string> dead_letter_reasons;  // the first few, for the alert
   int outstanding = 0;  // dispatched items not yet finished
   bool listing_done = false;
   bool finished() const { return listing_done && outstanding == 0; }
@@ -93,6 +94,15 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     last_pass_ = pass;
   }
 
+  if (options_.may_drain && !options_.may_drain()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pass->summary.set_error("not the active instance (drain lease held elsewhere); pass skipped");
+    pass->listing_done = true;
+    pass->summary.set_finished_ms(absl::ToUnixMillis(absl::Now()));
+    pass_cv_.notify_all();
+    return pass;
+  }
+
   std::vector<s3::ObjectSummary> listed;
   std::set<std::string> seen;  // a listing may repeat a key; process it once
   std::string token;
@@ -108,6 +118,16 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     }
     token = page->truncated ? page->next_continuation_token : "";
   } while (!token.empty());
+
+  if (options_.alerter != nullptr) {
+    if (error.empty()) {
+      absl::Time oldest = absl::InfiniteFuture();
+      for (const auto& o : listed) oldest = std::min(oldest, o.last_modified);
+      options_.alerter->OnListing(static_cast<int>(listed.size()), oldest);
+    } else {
+      options_.alerter->OnListingFailed(error);
+    }
+  }
 
   std::lock_guard<std::mutex> lock(mu_);
   pass->summary.set_listed(static_cast<int>(listed.size()));
@@ -178,13 +198,16 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
   if (result.outcome == ItemOutcome::kError) {
     log::Warn("message not processed", {{"key", item.object.key}, {"error", result.detail}});
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   in_flight_.erase(item.object.key);
   auto& s = item.pass->summary;
   switch (result.outcome) {
     case ItemOutcome::kDelivered: s.set_delivered(s.delivered() + 1); break;
     case ItemOutcome::kRetryLater: s.set_retried(s.retried() + 1); break;
-    case ItemOutcome::kDeadLettered: s.set_dead_lettered(s.dead_lettered() + 1); break;
+    case ItemOutcome::kDeadLettered:
+      s.set_dead_lettered(s.dead_lettered() + 1);
+      if (item.pass->dead_letter_reasons.size() < 3) item.pass->dead_letter_reasons.push_back(result.detail);
+      break;
     case ItemOutcome::kSkipped: s.set_skipped(s.skipped() + 1); break;
     case ItemOutcome::kError:
       s.set_retried(s.retried() + 1);
@@ -199,6 +222,10 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
                                 {"retried", s.retried()}, {"dead_lettered", s.dead_lettered()},
                                 {"skipped", s.skipped()}});
     pass_cv_.notify_all();
+    int dead = s.dead_lettered();
+    std::vector<std::string> reasons = item.pass->dead_letter_reasons;
+    lock.unlock();  // the alert command may take a while
+    if (options_.alerter != nullptr) options_.alerter->OnDeadLetters(dead, reasons);
   }
 }
 
@@ -215,6 +242,7 @@ fetcherpb::StatusResponse DrainScheduler::Status() const {
   out.set_pass_errors_total(pass_errors_total_);
   for (const auto& e : recent_errors_) out.add_recent_errors(e);
   if (next_pass_at_ != absl::InfinitePast()) out.set_next_pass_ms(absl::ToUnixMillis(next_pass_at_));
+  out.set_instance_guard(options_.instance_guard);
   return out;
 }
 

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "common/s3/object_store.h"
 #include "pocketmail/fetcher/v1/fetcher.pb.h"
+#include "services/fetcher/alerts.h"
 #include "services/fetcher/message_pipeline.h"
 
 namespace pocketmail::fetcher {
@@ -32,6 +33,10 @@ struct SchedulerOptions {
   int concurrency = 4;                                // FETCH_CONCURRENCY
   int64_t memory_budget_bytes = 64 << 20;             // bodies in flight, summed
   int list_page_size = 1000;
+  Alerter* alerter = nullptr;  // not owned; told about listings and dead letters
+  // Checked before each pass; false skips it (the drain lease was lost).
+  std::function<bool()> may_drain;
+  std::string instance_guard;  // reported in Status
 };
 
 class DrainScheduler {

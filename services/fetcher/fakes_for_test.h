@@ -162,6 +162,23 @@ class FakeLedger : public LedgerClient {
     return m;
   }
 
+  // A single lease, like the ledger's (expiry ignored: tests release explicitly).
+  std::string lease_holder;
+  absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(const ledgerpb::AcquireLeaseRequest& r) override {
+    if (!down.ok()) return down;
+    std::lock_guard<std::mutex> lock(mu_);
+    ledgerpb::AcquireLeaseResponse resp;
+    if (lease_holder.empty() || lease_holder == r.holder()) lease_holder = r.holder();
+    resp.set_granted(lease_holder == r.holder());
+    resp.set_holder(lease_holder);
+    return resp;
+  }
+  absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lease_holder == r.holder()) lease_holder.clear();
+    return absl::OkStatus();
+  }
+
  private:
   EventLog& log_;
   std::mutex mu_;

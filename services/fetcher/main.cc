@@ -4,12 +4,14 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/private_dir.h"
 #include "common/config/settings.h"
 #include "common/log/log.h"
 #include "common/s3/s3_client.h"
 #include "common/server/service_host.h"
 #include "services/fetcher/drain_scheduler.h"
 #include "services/fetcher/fetcher_service.h"
+#include "services/fetcher/instance_guard.h"
 #include "services/fetcher/message_pipeline.h"
 #include "services/fetcher/pipeline_clients.h"
 #include "services/fetcher/wake_listener.h"
@@ -40,6 +42,11 @@ std::vector<config::Spec> FetcherSpecs() {
           {"BARE_554_MAX_ATTEMPTS", "3", "attempts for a bare 554 (no enhanced code) before dead-lettering"},
           {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
           {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
+          {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
+           "directory (mode 0700) for the single-instance lock and alert sentinels"},
+          {"MAIL_ALERT_CMD", "", "shell command run for alerts; the text is in $MAIL_ALERT_MSG"},
+          {"ALERT_DAYS", "3", "alert when the oldest pending object is older than this (days)"},
+          {"ALERT_PASS_FAILURES", "5", "alert after this many passes in a row fail to list pending/"},
           {"WAKE_LISTEN", "", "127.0.0.1:PORT for the Worker's signed wake-up ping (off when empty)"},
           {"WAKE_SECRET", "", "HMAC key shared with the Worker's WAKE_SECRET", /*secret=*/true},
       });
@@ -113,10 +120,40 @@ int Run(int argc, char** argv) {
   pipeline_options.bare_554_max_attempts = static_cast<int>(*bare_554);
   MessagePipeline pipeline(**store, *ledger, *router, *injector, pipeline_options);
 
+  const std::string state_dir = s.Get("POCKETMAIL_STATE_DIR");
+  if (absl::Status st = config::EnsurePrivateDir(state_dir, "state dir"); !st.ok()) {
+    log::Error("bad state dir", {{"error", st.ToString()}});
+    return 2;
+  }
+  auto alert_days = s.GetDouble("ALERT_DAYS");
+  auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
+  if (!alert_days.ok() || !alert_failures.ok()) {
+    log::Error("bad configuration", {{"error", (!alert_days.ok() ? alert_days.status() : alert_failures.status()).ToString()}});
+    return 2;
+  }
+  AlertOptions alert_options;
+  alert_options.command = s.Get("MAIL_ALERT_CMD");
+  alert_options.sentinel_dir = state_dir;
+  alert_options.backlog_age = absl::Seconds(*alert_days * 86400);
+  alert_options.pass_failures = static_cast<int>(*alert_failures);
+  Alerter alerter(alert_options);
+
+  InstanceGuardOptions guard_options;
+  guard_options.lock_path = absl::StrCat(state_dir, "/fetcher-", s3_options.bucket, ".lock");
+  guard_options.lease_name = absl::StrCat("fetcher:", s3_options.bucket);
+  auto guard = InstanceGuard::Acquire(guard_options, *ledger, nullptr);
+  if (!guard.ok()) {
+    log::Error("cannot become the draining instance", {{"error", guard.status().ToString()}});
+    return 1;
+  }
+
   SchedulerOptions scheduler_options;
   scheduler_options.poll_interval = absl::Seconds(std::max<int64_t>(1, *poll));
   scheduler_options.concurrency = static_cast<int>(*concurrency);
   scheduler_options.memory_budget_bytes = *budget_mb << 20;
+  scheduler_options.alerter = &alerter;
+  scheduler_options.may_drain = [g = guard->get()] { return g->held(); };
+  scheduler_options.instance_guard = (*guard)->Describe();
   DrainScheduler scheduler(**store, pipeline, scheduler_options);
 
   log::Info("starting", {{"endpoint", s3_options.endpoint}, {"bucket", s3_options.bucket},

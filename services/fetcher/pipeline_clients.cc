@@ -34,6 +34,23 @@ class GrpcLedgerClient : public LedgerClient {
     return response.message();
   }
 
+  absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
+      const ledgerpb::AcquireLeaseRequest& request) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    ledgerpb::AcquireLeaseResponse response;
+    grpc::Status s = stub_->AcquireLease(&ctx, request, &response);
+    if (!s.ok()) return FromGrpc(s);
+    return response;
+  }
+
+  absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    ledgerpb::ReleaseLeaseResponse response;
+    return FromGrpc(stub_->ReleaseLease(&ctx, request, &response));
+  }
+
  private:
   std::unique_ptr<ledgerpb::Ledger::Stub> stub_;
 };

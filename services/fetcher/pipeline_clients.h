@@ -29,6 +29,9 @@ class LedgerClient {
   virtual ~LedgerClient() = default;
   virtual absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) = 0;
   virtual absl::StatusOr<ledgerpb::Message> Advance(const ledgerpb::AdvanceRequest& request) = 0;
+  virtual absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
+      const ledgerpb::AcquireLeaseRequest& request) = 0;
+  virtual absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) = 0;
 };
 
 class RouterClient {

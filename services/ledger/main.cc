@@ -12,42 +12,13 @@
 #include "absl/strings/str_split.h"
 #include "common/config/settings.h"
 #include "common/log/log.h"
+#include "common/config/private_dir.h"
 #include "common/server/service_host.h"
 #include "services/ledger/ledger_service.h"
 #include "services/ledger/ledger_store.h"
 
 namespace pocketmail::ledger {
 namespace {
-
-std::string DefaultStateDir() {
-  if (const char* x = std::getenv("XDG_STATE_HOME"); x != nullptr && *x != '\0') {
-    return absl::StrCat(x, "/pocketmail");
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return absl::StrCat(home, "/.local/state/pocketmail");
-  }
-  return "";
-}
-
-// The state dir holds mail metadata (addresses, subjects): ours alone.
-absl::Status PrepareStateDir(const std::string& dir) {
-  std::string partial;
-  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&partial, "/", part);
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
-    }
-  }
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("state dir ", dir, " is accessible by group/other; chmod 700 it"));
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> DatabasePath(const config::Settings& settings) {
   if (std::string explicit_path = settings.Get("LEDGER_DB"); !explicit_path.empty()) {
@@ -57,7 +28,7 @@ absl::StatusOr<std::string> DatabasePath(const config::Settings& settings) {
   if (dir.empty()) {
     return absl::InvalidArgumentError("set POCKETMAIL_STATE_DIR or LEDGER_DB (no $HOME to default to)");
   }
-  if (absl::Status st = PrepareStateDir(dir); !st.ok()) return st;
+  if (absl::Status st = config::EnsurePrivateDir(dir, "state dir"); !st.ok()) return st;
   return absl::StrCat(dir, "/ledger.db");
 }
 
@@ -67,7 +38,7 @@ int Run(int argc, char** argv) {
       argc, argv,
       server::StandardSpecs(
           "ledger",
-          {{"POCKETMAIL_STATE_DIR", DefaultStateDir(), "directory (mode 0700) holding ledger.db"},
+          {{"POCKETMAIL_STATE_DIR", config::DefaultStateDir(), "directory (mode 0700) holding ledger.db"},
            {"LEDGER_DB", "", "explicit path of the ledger database (overrides the state dir)"}}));
   if (!settings.ok()) {
     if (settings.status().code() == absl::StatusCode::kNotFound) {  // --help

@@ -11,9 +11,12 @@
 //  - every "xn--" label decodes (punycode) to its Unicode label;
 //  - ToString() parses back to the same address (when it fits in 254 octets);
 //  - lookup_localpart() is valid UTF-8 and lowercasing it again is a no-op;
+//  - SimpleLowercase is idempotent; LowercaseUtf8 keeps valid UTF-8 valid;
+//    TruncateUtf8 cuts valid UTF-8 only at character boundaries;
 //  - punycode round trip: for any sequence of scalar values x that encodes,
 //    PunycodeDecode(PunycodeEncode(x)) == x, and the encoding is ASCII; for
 //    any input that decodes, the canonical re-encoding decodes to the same.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -140,6 +143,35 @@ void CheckPunycode(absl::string_view input) {
   FUZZ_CHECK(*again == *decoded);
 }
 
+void CheckUtf8Helpers(absl::string_view input) {
+  const bool valid = mail::IsValidUtf8(input);
+  FUZZ_CHECK(valid == IsStrictUtf8(input));
+  const std::string lower = mail::LowercaseUtf8(input);
+  if (valid) {
+    FUZZ_CHECK(IsStrictUtf8(lower));
+    FUZZ_CHECK(mail::LowercaseUtf8(lower) == lower);
+    std::u32string cps;
+    FUZZ_CHECK(mail::DecodeUtf8(input, &cps));
+    for (char32_t cp : cps) {
+      const char32_t once = mail::SimpleLowercase(cp);
+      FUZZ_CHECK(mail::SimpleLowercase(once) == once);
+      FUZZ_CHECK((cp < 0x80) == (once < 0x80));  // never maps across the ASCII boundary
+    }
+  } else {
+    FUZZ_CHECK(lower.size() == input.size());
+  }
+  for (size_t bound : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{64}}) {
+    const absl::string_view cut = mail::TruncateUtf8(input, bound);
+    FUZZ_CHECK(cut.size() <= bound);
+    FUZZ_CHECK(input.substr(0, cut.size()) == cut);
+    if (input.size() <= bound) FUZZ_CHECK(cut == input);
+    if (valid) {
+      FUZZ_CHECK(IsStrictUtf8(cut));
+      FUZZ_CHECK(cut.size() + 3 >= std::min(bound, input.size()));  // drops < one character
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -147,6 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckAddress(input);
   CheckNormalizeDomain(input);
   CheckPunycode(input);
+  CheckUtf8Helpers(input);
   // The domain part alone, as the parser would see it.
   const size_t at = input.rfind('@');
   if (at != absl::string_view::npos) CheckNormalizeDomain(input.substr(at + 1));

@@ -8,7 +8,8 @@
 //    finite LastModified times;
 //  - ParseS3Error returns a non-empty, whitespace-trimmed <Code>;
 //  - ParseCopyObjectResponse agrees with ParseS3Error on an <Error> body;
-//  - ParseXml honours its limits (depth, element count, text length).
+//  - ParseXml honours its limits (depth, element count, text length);
+//  - UriDecode(UriEncode(x)) == x (the EncodingType=url key path).
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/s3/listing_parser.h"
+#include "common/s3/uri_encode.h"
 #include "common/s3/xml_tree.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -107,6 +109,24 @@ void CheckLimits(absl::string_view xml) {
   FUZZ_CHECK(max_text <= tight.max_text_bytes);
 }
 
+void CheckUriCoding(absl::string_view bytes) {
+  for (bool keep_slash : {false, true}) {
+    const std::string encoded = pocketmail::s3::UriEncode(bytes, keep_slash);
+    for (char c : encoded) {
+      FUZZ_CHECK(absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                 absl::string_view("-._~%").find(c) != absl::string_view::npos ||
+                 (keep_slash && c == '/'));
+    }
+    for (bool plus_as_space : {false, true}) {
+      absl::StatusOr<std::string> decoded = pocketmail::s3::UriDecode(encoded, plus_as_space);
+      FUZZ_CHECK(decoded.ok());
+      FUZZ_CHECK(*decoded == bytes);
+    }
+  }
+  absl::StatusOr<std::string> decoded = pocketmail::s3::UriDecode(bytes, true);
+  if (decoded.ok()) FUZZ_CHECK(decoded->size() <= bytes.size());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -114,5 +134,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckListing(xml);
   CheckCopy(xml, CheckError(xml));
   CheckLimits(xml);
+  CheckUriCoding(xml);
   return 0;
 }

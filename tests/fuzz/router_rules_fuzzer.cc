@@ -13,6 +13,8 @@
 //  - the rule is the one an independent model of the documented rules picks
 //    (exact, then user+tag, then role → admin, then catch-all), and the
 //    mailbox matches the rule (same localpart / base / admin / catch-all);
+//  - ParseAccountLines yields trimmed, non-empty, single-line names, and with
+//    comments on, no name keeps a '#' comment;
 //  - Resolve is deterministic and case-insensitive (ASCII-uppercasing the
 //    address changes nothing), and the parsed address re-serialised with
 //    ToString() resolves the same.
@@ -233,6 +235,20 @@ void CheckRouter(Setup& s, absl::string_view address) {
   }
 }
 
+void CheckAccountLines(const std::string& text) {
+  for (bool comments : {false, true}) {
+    for (const std::string& name : router::ParseAccountLines(text, comments)) {
+      FUZZ_CHECK(!name.empty());
+      FUZZ_CHECK(name.find('\n') == std::string::npos);
+      FUZZ_CHECK(absl::StripAsciiWhitespace(name) == name);
+      if (comments) {
+        FUZZ_CHECK(name[0] != '#');
+        FUZZ_CHECK(name.find(" #") == std::string::npos && name.find("\t#") == std::string::npos);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -242,8 +258,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (Setup& s : FixedRouters()) CheckRouter(s, address);
 
   if (nl != absl::string_view::npos) {
-    std::vector<std::string> names =
-        router::ParseAccountLines(std::string(input.substr(nl + 1)), /*comments=*/false);
+    const std::string list(input.substr(nl + 1));
+    CheckAccountLines(list);
+    std::vector<std::string> names = router::ParseAccountLines(list, /*comments=*/false);
     if (names.size() > 64) names.resize(64);
     for (const std::string& name : names) FUZZ_CHECK(!name.empty());
     Setup live = Make("", Source(names), nullptr);

@@ -18,7 +18,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$REPO"
+cd "$REPO" || exit 2
 
 ALL_TARGETS=(listing_xml rfc2047 smtp_reply address router_rules)
 
@@ -70,9 +70,11 @@ declare -A LIBS=(
 # The abseil libraries Bazel links (bazel/system_libs.BUILD), so both builds agree.
 mapfile -t ABSL_LIBS < <(grep -o '"-labsl_[a-z0-9_]*"' bazel/system_libs.BUILD | tr -d '"' | awk '!seen[$0]++')
 
+# shellcheck disable=SC2054  # the commas are clang's, not array separators
 CXXFLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer
           -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
           -I. -I"$BUILD/gen" -I/usr/include)
+# shellcheck disable=SC2054
 LINKFLAGS=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 mkdir -p "$BUILD"/{obj,bin,gen,work,artifacts,logs}
@@ -91,6 +93,7 @@ obj_of() {  # source path -> object path
 stale() {  # object path: true when missing or older than a file it was built from
   local obj="$1" dep
   [[ -f "$obj" && -f "$obj.d" ]] || return 0
+  # shellcheck disable=SC2013  # a .d file is whitespace-separated paths
   for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$obj.d"); do
     [[ -e "$dep" && ! "$dep" -nt "$obj" ]] || return 0
   done
@@ -154,7 +157,8 @@ fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]] && command -v llvm-symbolizer-14 >/dev/null; then
-  export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer-14)"
+  ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer-14)"
+  export ASAN_SYMBOLIZER_PATH
 fi
 
 status=0

@@ -136,6 +136,7 @@ def minimal_env(name, scratch):
             "R2_ACCESS_KEY_ID": "x",
             "R2_SECRET_ACCESS_KEY": "y",
             "MAIL_POLL": "3600",
+            "POCKETMAIL_STATE_DIR": os.path.join(scratch, "state"),  # lock file, alert sentinels
         }
     raise ValueError(name)
 
