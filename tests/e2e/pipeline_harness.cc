@@ -109,7 +109,9 @@ absl::Status PipelineHarness::StartPeers() {
   WriteFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n", 0600);
   WriteFile(base + "/mailboxes.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
   // The router's live account list, as `maddy imap-acct list` would print it.
-  WriteFile(base + "/accounts.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
+  std::vector<std::string> accounts = options_.mailboxes;
+  accounts.insert(accounts.end(), options_.router_only_accounts.begin(), options_.router_only_accounts.end());
+  WriteFile(base + "/accounts.txt", absl::StrJoin(accounts, "\n") + "\n", 0644);
   auto smtp = PeerProcess::StartAndWaitReady(
       {"/usr/bin/python3", RunfilePath("tests/peers/smtp/smtp_peer.py"), "--credentials",
        base + "/smtp-creds", "--mailboxes", base + "/mailboxes.txt", "--maildir", maildir_},

@@ -28,6 +28,9 @@ struct HarnessOptions {
   std::vector<std::string> mailboxes = {"inbox@example.org", "admin@example.org",
                                         "alice@example.org", "bob@example.org",
                                         "carol@example.org"};
+  // Accounts the router lists but the SMTP peer (Maddy) doesn't know yet:
+  // mail for them is rejected 501 5.1.1 until SmtpControl("ADD_MAILBOX ...").
+  std::vector<std::string> router_only_accounts;
   int poll_seconds = 1;
   int fetch_concurrency = 4;
   // Extra environment for every service (e.g. RETRY_BASE_S).
@@ -89,6 +92,17 @@ class PipelineHarness {
   int smtp_control_port() const { return smtp_control_port_; }
   // Sends one control line to the SMTP peer (e.g. "SET fail_pct=20"); returns its reply.
   absl::StatusOr<std::string> SmtpControl(const std::string& line);
+
+  // For tests that put something (e.g. a fault proxy) between the services and
+  // the peers: start with start_services = false, read the peers' addresses,
+  // override the services' settings, then StartService() each of kServices.
+  // The S3 peer's R2_* settings as the fetcher gets them by default.
+  const std::map<std::string, std::string>& s3_env() const { return s3_env_; }
+  int smtp_port() const { return smtp_port_; }
+  // Sets (or overrides) one setting in the environment of services started from now on.
+  void SetServiceEnv(const std::string& name, const std::string& value) {
+    options_.service_env[name] = value;
+  }
 
  private:
   PipelineHarness() = default;

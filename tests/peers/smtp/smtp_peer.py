@@ -37,6 +37,7 @@ Control port (line protocol on 127.0.0.1:control_port, one command per line):
       drop_delivers=1   whether a dropped transaction is delivered first (default 1)
       hold_s=N          wait N seconds (float) before replying to "."
   RESET               -> OK        all knobs back to defaults
+  ADD_MAILBOX addr    -> OK        accept mail for a new mailbox from now on
   STATS               -> OK connections=N auth_ok=N auth_failed=N mail=N
                            rcpt=N data=N delivered=N faults=N drops=N tls=N
 """
@@ -273,7 +274,7 @@ def make_protocol(base, stats, max_size):
     return PeerProtocol
 
 
-async def control_client(reader, writer, stats, faults):
+async def control_client(reader, writer, stats, faults, mailboxes):
     while True:
         line = await reader.readline()
         if not line:
@@ -285,6 +286,9 @@ async def control_client(reader, writer, stats, faults):
                 reply = "OK " + stats.line()
             elif words and words[0].upper() == "RESET":
                 faults.reset()
+                reply = "OK"
+            elif words and words[0].upper() == "ADD_MAILBOX" and len(words) == 2:
+                mailboxes.add(words[1].lower())  # like provisioning a Maddy account
                 reply = "OK"
             elif words and words[0].upper() == "SET":
                 for kv in words[1:]:
@@ -351,7 +355,7 @@ async def main():
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     port = server.sockets[0].getsockname()[1]
     control = await asyncio.start_server(
-        lambda r, w: control_client(r, w, stats, faults), host="127.0.0.1", port=0)
+        lambda r, w: control_client(r, w, stats, faults, mailboxes), host="127.0.0.1", port=0)
     control_port = control.sockets[0].getsockname()[1]
     if args.lmtp_socket:
         lmtp_cls = make_protocol(LMTP, stats, args.max_size)
