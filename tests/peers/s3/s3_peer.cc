@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -45,6 +46,43 @@ absl::StatusOr<std::map<std::string, std::string>> ReadCredsFile(const std::stri
 size_t AppendToString(char* data, size_t size, size_t count, void* out) {
   static_cast<std::string*>(out)->append(data, size * count);
   return size * count;
+}
+
+struct PeerReply {
+  long status = 0;
+  std::string body;
+};
+
+// One request to the peer's unsigned control endpoints: GET, or POST of
+// `post_body` when it is given. Verifies the peer's certificate against ca_file.
+absl::StatusOr<PeerReply> PeerRequest(const std::string& url, const std::string& ca_file,
+                                      const std::string* post_body) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  PeerReply reply;
+  curl_slist* headers = nullptr;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  if (post_body != nullptr) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+  }
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+  curl_easy_cleanup(curl);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("s3 peer ", url, ": ", curl_easy_strerror(rc)));
+  }
+  return reply;
 }
 
 }  // namespace
@@ -104,28 +142,41 @@ std::map<std::string, std::string> S3Peer::env() const {
 absl::StatusOr<std::map<std::string, int64_t>> S3Peer::Stats() const {
   if (!options_.count_requests)
     return absl::FailedPreconditionError("peer started without count_requests");
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
-  std::string body;
-  std::string url = endpoint_ + "/__peer/stats";
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file_.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK || status != 200) {
-    return absl::UnavailableError(absl::StrCat("peer stats: curl ", rc, " HTTP ", status));
+  absl::StatusOr<std::string> body = S3PeerStats(endpoint_, ca_file_);
+  if (!body.ok()) return body.status();
+  return ParseS3PeerStats(*body);
+}
+
+absl::Status SetS3PeerFaults(const std::string& endpoint, const std::string& ca_file,
+                             const std::string& json) {
+  absl::StatusOr<PeerReply> reply = PeerRequest(endpoint + "/__peer/faults", ca_file, &json);
+  if (!reply.ok()) return reply.status();
+  if (reply->status == 400) {
+    return absl::InvalidArgumentError(absl::StrCat("s3 peer refused faults: ", reply->body));
   }
-  // A flat JSON object of counters: {"LIST": 3, "GET": 0, ...}
+  if (reply->status != 200) {
+    return absl::UnavailableError(absl::StrCat("s3 peer faults: HTTP ", reply->status));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> S3PeerStats(const std::string& endpoint, const std::string& ca_file) {
+  absl::StatusOr<PeerReply> reply = PeerRequest(endpoint + "/__peer/stats", ca_file, nullptr);
+  if (!reply.ok()) return reply.status();
+  if (reply->status != 200) {
+    return absl::UnavailableError(absl::StrCat("s3 peer stats: HTTP ", reply->status));
+  }
+  return reply->body;
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> ParseS3PeerStats(const std::string& body) {
+  // A flat JSON object of counters: {"LIST": 3, "GET": 0, ..., "FAULTS": 1}
   std::map<std::string, int64_t> stats;
-  absl::string_view inner =
-      absl::StripSuffix(absl::StripPrefix(absl::StripAsciiWhitespace(body), "{"), "}");
-  for (absl::string_view item : absl::StrSplit(inner, ',', absl::SkipWhitespace())) {
+  absl::string_view trimmed = absl::StripAsciiWhitespace(body);
+  if (!absl::ConsumePrefix(&trimmed, "{") || !absl::ConsumeSuffix(&trimmed, "}")) {
+    return absl::InternalError(absl::StrCat("peer stats: bad body ", body));
+  }
+  for (absl::string_view item : absl::StrSplit(trimmed, ',', absl::SkipWhitespace())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(item, absl::MaxSplits(':', 1));
     std::string name(

@@ -59,7 +59,7 @@ class S3Peer {
   absl::Status Restart();
 
   // Requests served so far by kind ("LIST", "GET", "COPY", "DELETE", "PUT",
-  // "HEAD"). REQUIRES: started with count_requests.
+  // "HEAD"), plus "FAULTS" (faults fired). REQUIRES: started with count_requests.
   absl::StatusOr<std::map<std::string, int64_t>> Stats() const;
 
  private:
@@ -76,6 +76,23 @@ class S3Peer {
   std::string secret_access_key_;
   std::string ca_file_;
 };
+
+// Fault knobs of a running S3 peer, reachable by anyone who has its endpoint
+// and CA file (e.g. a test that did not start it). `json` replaces the whole
+// fault configuration, "{}" turns every fault off; the keys (error_pct,
+// error_codes, error_ops, deny_keys, listing, latency_ms) are described in
+// s3_peer.py. INVALID_ARGUMENT when the peer refuses the configuration,
+// UNAVAILABLE when it cannot be reached.
+absl::Status SetS3PeerFaults(const std::string& endpoint, const std::string& ca_file,
+                             const std::string& json);
+
+// The body of the peer's /__peer/stats: a flat JSON object of counters, always
+// with "FAULTS" (faults fired so far), and with the per-kind request counts
+// when the peer counts requests.
+absl::StatusOr<std::string> S3PeerStats(const std::string& endpoint, const std::string& ca_file);
+
+// The counters of an S3PeerStats() body, by name.
+absl::StatusOr<std::map<std::string, int64_t>> ParseS3PeerStats(const std::string& body);
 
 }  // namespace pocketmail::testing
 

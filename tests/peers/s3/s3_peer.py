@@ -29,19 +29,48 @@ What differs from stock `moto_server`, and why (see shared/docs/TEST-PEERS.md):
   * The TLS handshake runs in each connection's thread, not in the accept
     loop, so a client that connects and stalls cannot block everyone else.
   * A request without Authorization gets 403 AccessDenied (moto: a 500).
-  * With --count-requests, `GET /__peer/stats` (unsigned) returns
-    {"LIST":n,"GET":n,"COPY":n,"DELETE":n,"PUT":n,"HEAD":n}.
+  * `GET /__peer/stats` (unsigned) returns {"FAULTS": n} (faults fired so
+    far, see below) and, with --count-requests, the requests served by kind:
+    {"LIST":n,"GET":n,"COPY":n,"DELETE":n,"PUT":n,"HEAD":n,"FAULTS":n}.
+
+Fault knobs (for fault tests): `POST /__peer/faults` (unsigned) with a JSON
+object replaces the whole fault configuration (`{}` turns every fault off;
+`GET /__peer/faults` shows the current one). A bad body gets 400 and changes
+nothing. Keys, all optional:
+  error_pct     0-100: this share of matching requests gets an S3 error instead
+                of an answer, deterministically: every matching request adds
+                error_pct to a bucket, and one fires each time it reaches 100
+                (20 -> exactly every 5th request).
+  error_codes   HTTP statuses to answer with, used in turn (default [500]);
+                500 InternalError, 503 ServiceUnavailable, 429 SlowDown, ...
+                Each is a proper S3 XML <Error> body.
+  error_ops     which requests can fail: subset of LIST GET HEAD COPY DELETE PUT
+                (default all).
+  deny_keys     object keys whose GET or HEAD (or use as a CopyObject source)
+                gets 403 AccessDenied.
+  listing       "duplicate": each ListObjectsV2 page repeats its first
+                <Contents> entry; "malformed": the page is not well-formed XML;
+                "truncated": the page's XML is cut in the middle (the HTTP
+                response itself is complete). Applies to every listing.
+  latency_ms    wait this long before answering each request.
+Error and deny faults fire before signature checks (as a front end would
+answer), so unsigned requests see them too. Every error, denial and altered
+listing counts as one fault in /__peer/stats.
 """
 
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
+import urllib.parse
+import uuid
 
 from moto import settings
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -52,6 +81,7 @@ from moto.s3.models import s3_backends
 import werkzeug.serving
 
 STATS_PATH = "/__peer/stats"
+FAULTS_PATH = "/__peer/faults"
 USER_NAME = "pocketmail-test"
 ALLOW_ALL = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -176,6 +206,41 @@ class DeferredHandshakeContext(ssl.SSLContext):
                                    do_handshake_on_connect=False, **kwargs)
 
 
+def request_kind(environ):
+    """LIST, GET, HEAD, COPY, DELETE or PUT; None for anything else."""
+    method = environ.get("REQUEST_METHOD", "")
+    path = environ.get("PATH_INFO", "")
+    object_request = path.strip("/").count("/") >= 1
+    if method == "GET":
+        return "GET" if object_request else "LIST"
+    if method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" in environ:
+        return "COPY"
+    if method in ("PUT", "DELETE", "HEAD"):
+        return method
+    if method == "POST" and "delete" in urllib.parse.parse_qs(
+            environ.get("QUERY_STRING", ""), keep_blank_values=True):
+        return "DELETE"  # DeleteObjects batch
+    return None
+
+
+def object_key(environ):
+    """The object key of a path-style request, as sent (percent-decoded), or None."""
+    target = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
+    path = target.split("?", 1)[0].lstrip("/")
+    if "/" not in path:
+        return None
+    return urllib.parse.unquote(path.split("/", 1)[1])
+
+
+def copy_source_key(environ):
+    """The source key of a CopyObject (x-amz-copy-source: [/]bucket/key[?versionId=])."""
+    source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+    if not source:
+        return None
+    path = urllib.parse.unquote(source.split("?", 1)[0]).lstrip("/")
+    return path.split("/", 1)[1] if "/" in path else None
+
+
 class RequestCounter:
     KINDS = ("LIST", "GET", "COPY", "DELETE", "PUT", "HEAD")
 
@@ -184,16 +249,8 @@ class RequestCounter:
         self._counts = {kind: 0 for kind in self.KINDS}
 
     def count(self, environ):
-        method = environ.get("REQUEST_METHOD", "")
-        path = environ.get("PATH_INFO", "")
-        object_request = path.strip("/").count("/") >= 1
-        if method == "GET":
-            kind = "GET" if object_request else "LIST"
-        elif method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" in environ:
-            kind = "COPY"
-        elif method in ("PUT", "DELETE", "HEAD"):
-            kind = method
-        else:
+        kind = request_kind(environ)
+        if kind is None:
             return
         with self._lock:
             self._counts[kind] += 1
@@ -203,24 +260,239 @@ class RequestCounter:
             return dict(self._counts)
 
 
-class PeerApp:
-    """WSGI middleware around moto: stats endpoint, counters, body draining."""
+ERROR_CODES = {
+    400: ("Bad Request", "InvalidRequest", "Invalid request (injected fault)."),
+    403: ("Forbidden", "AccessDenied", "Access Denied"),
+    404: ("Not Found", "NoSuchKey", "The specified key does not exist."),
+    408: ("Request Timeout", "RequestTimeout",
+          "Your socket connection to the server was not read from or written to "
+          "within the timeout period."),
+    409: ("Conflict", "OperationAborted",
+          "A conflicting conditional operation is currently in progress."),
+    412: ("Precondition Failed", "PreconditionFailed",
+          "At least one of the pre-conditions you specified did not hold"),
+    429: ("Too Many Requests", "SlowDown", "Please reduce your request rate."),
+    500: ("Internal Server Error", "InternalError",
+          "We encountered an internal error. Please try again."),
+    501: ("Not Implemented", "NotImplemented",
+          "A header you provided implies functionality that is not implemented"),
+    502: ("Bad Gateway", "InternalError", "Bad gateway."),
+    503: ("Service Unavailable", "ServiceUnavailable", "Please reduce your request rate."),
+    504: ("Gateway Timeout", "InternalError", "Gateway timeout."),
+}
+FAULT_OPS = ("LIST", "GET", "HEAD", "COPY", "DELETE", "PUT")
+LISTING_FAULTS = ("duplicate", "malformed", "truncated")
 
-    def __init__(self, moto_app, counter):
+
+class FaultConfigError(ValueError):
+    pass
+
+
+class Faults:
+    """The fault configuration and its deterministic buckets. Thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.fired = 0
+        self._apply({})
+
+    def _apply(self, config):
+        self.config = config
+        self.error_pct = float(config.get("error_pct", 0))
+        self.error_codes = [int(c) for c in config.get("error_codes", [500])]
+        self.error_ops = set(config.get("error_ops", FAULT_OPS))
+        self.deny_keys = set(config.get("deny_keys", []))
+        self.listing = config.get("listing")
+        self.latency_s = float(config.get("latency_ms", 0)) / 1000.0
+        self._bucket = 0.0
+        self._next_code = 0
+
+    @staticmethod
+    def validate(config):
+        if not isinstance(config, dict):
+            raise FaultConfigError("the fault configuration must be a JSON object")
+        known = {"error_pct", "error_codes", "error_ops", "deny_keys", "listing", "latency_ms"}
+        unknown = set(config) - known
+        if unknown:
+            raise FaultConfigError(f"unknown keys: {sorted(unknown)}")
+
+        def number(name, low, high):
+            value = config.get(name, low)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not low <= value <= high:
+                raise FaultConfigError(f"{name} must be a number in {low}..{high}")
+
+        number("error_pct", 0, 100)
+        number("latency_ms", 0, 600000)
+        codes = config.get("error_codes", [500])
+        if not isinstance(codes, list) or not codes or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 400 <= c <= 599 for c in codes):
+            raise FaultConfigError("error_codes must be a non-empty list of 4xx/5xx statuses")
+        ops = config.get("error_ops", list(FAULT_OPS))
+        if not isinstance(ops, list) or not all(op in FAULT_OPS for op in ops):
+            raise FaultConfigError(f"error_ops must be a list drawn from {list(FAULT_OPS)}")
+        keys = config.get("deny_keys", [])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise FaultConfigError("deny_keys must be a list of strings")
+        if config.get("listing") not in (None,) + LISTING_FAULTS:
+            raise FaultConfigError(f"listing must be one of {list(LISTING_FAULTS)}")
+
+    def replace(self, config):
+        self.validate(config)
+        with self._lock:
+            self._apply(config)
+
+    def snapshot(self):
+        with self._lock:
+            return dict(self.config)
+
+    def latency(self):
+        with self._lock:
+            return self.latency_s
+
+    def listing_fault(self):
+        with self._lock:
+            return self.listing
+
+    def count_fault(self):
+        with self._lock:
+            self.fired += 1
+
+    def fired_count(self):
+        with self._lock:
+            return self.fired
+
+    def error_for(self, kind):
+        """The HTTP status to fail this request with, or None."""
+        with self._lock:
+            if kind is None or self.error_pct <= 0 or kind not in self.error_ops:
+                return None
+            self._bucket += self.error_pct
+            if self._bucket < 100:
+                return None
+            self._bucket -= 100
+            code = self.error_codes[self._next_code % len(self.error_codes)]
+            self._next_code += 1
+            self.fired += 1
+            return code
+
+    def denies(self, environ, kind):
+        with self._lock:
+            if not self.deny_keys:
+                return False
+            if kind in ("GET", "HEAD"):
+                key = object_key(environ)
+            elif kind == "COPY":
+                key = copy_source_key(environ)
+            else:
+                return False
+            if key in self.deny_keys:
+                self.fired += 1
+                return True
+            return False
+
+
+def error_xml(code, message, resource):
+    request_id = uuid.uuid4().hex[:16].upper()
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{}</Code><Message>{}</Message>'
+            "<Resource>{}</Resource><RequestId>{}</RequestId></Error>").format(
+                code, message, xml_escape(resource), request_id).encode()
+
+
+def xml_escape(text):
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def alter_listing(body, how):
+    """A ListObjectsV2 page made wrong the way `how` says."""
+    if how == "duplicate":
+        start = body.find(b"<Contents>")
+        end = body.find(b"</Contents>", start)
+        if start < 0 or end < 0:
+            return body
+        end += len(b"</Contents>")
+        body = body[:end] + body[start:end] + body[end:]
+        # Keep the page self-consistent: KeyCount counts the repeated entry too.
+        return re.sub(rb"<KeyCount>(\d+)</KeyCount>",
+                      lambda m: b"<KeyCount>%d</KeyCount>" % (int(m.group(1)) + 1), body, count=1)
+    if how == "malformed":
+        # An unclosed tag with a broken attribute right inside the root element.
+        root = body.find(b"<ListBucketResult")
+        close = body.find(b">", root)
+        if root < 0 or close < 0:
+            return b"<ListBucketResult <<not xml"
+        return body[:close + 1] + b"<Contents attr=>&bogus;<Key>" + body[close + 1:]
+    if how == "truncated":
+        return body[:len(body) // 2]
+    return body
+
+
+class PeerApp:
+    """WSGI middleware around moto: control endpoints, faults, counters, body draining."""
+
+    def __init__(self, moto_app, counter, faults):
         self._moto = moto_app
         self._counter = counter
+        self._faults = faults
+
+    @staticmethod
+    def _reply(start_response, status, body, content_type="application/json", head=False):
+        start_response(status, [("Content-Type", content_type),
+                                ("Content-Length", "0" if head else str(len(body)))])
+        return [b"" if head else body]
+
+    def _stats(self, environ, start_response):
+        stats = self._counter.snapshot() if self._counter is not None else {}
+        stats["FAULTS"] = self._faults.fired_count()
+        return self._reply(start_response, "200 OK", json.dumps(stats).encode())
+
+    def _fault_control(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET":
+            return self._reply(start_response, "200 OK",
+                               json.dumps(self._faults.snapshot()).encode())
+        if method != "POST":
+            return self._reply(start_response, "405 Method Not Allowed", b"")
+        reader = _CountingInput(environ["wsgi.input"])
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = reader.read(length) if length > 0 else b""
+            self._faults.replace(json.loads(raw.decode("utf-8")) if raw.strip() else {})
+        except (ValueError, UnicodeDecodeError) as e:  # FaultConfigError is a ValueError
+            self._drain_request_body(environ, reader)
+            return self._reply(start_response, "400 Bad Request",
+                               json.dumps({"error": str(e)}).encode())
+        return self._reply(start_response, "200 OK",
+                           json.dumps(self._faults.snapshot()).encode())
+
+    def _error(self, environ, start_response, status, resource):
+        reason, code, message = ERROR_CODES.get(
+            status, ("Error", "InternalError" if status >= 500 else "InvalidRequest",
+                     "Injected fault."))
+        self._drain_request_body(environ, _CountingInput(environ["wsgi.input"]))
+        return self._reply(start_response, f"{status} {reason}", error_xml(code, message, resource),
+                           content_type="application/xml",
+                           head=environ.get("REQUEST_METHOD") == "HEAD")
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == STATS_PATH:
-            if self._counter is None:
-                start_response("404 Not Found", [("Content-Length", "0")])
-                return [b""]
-            body = json.dumps(self._counter.snapshot()).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body)))])
-            return [body]
+        path = environ.get("PATH_INFO")
+        if path == STATS_PATH:
+            return self._stats(environ, start_response)
+        if path == FAULTS_PATH:
+            return self._fault_control(environ, start_response)
+        latency = self._faults.latency()
+        if latency > 0:
+            time.sleep(latency)
         if self._counter is not None:
             self._counter.count(environ)
+        kind = request_kind(environ)
+        resource = (environ.get("RAW_URI") or path or "/").split("?", 1)[0]
+        status = self._faults.error_for(kind)
+        if status is not None:
+            return self._error(environ, start_response, status, resource)
+        if self._faults.denies(environ, kind):
+            return self._error(environ, start_response, 403, resource)
         if "HTTP_AUTHORIZATION" not in environ:
             # moto would fail with a 500 on a missing Authorization header; S3
             # answers an anonymous request to a private bucket with 403.
@@ -230,10 +502,17 @@ class PeerApp:
                                              ("Content-Length", str(len(body)))])
             self._drain_request_body(environ, _CountingInput(environ["wsgi.input"]))
             return [body]
+        listing_fault = self._faults.listing_fault() if kind == "LIST" else None
         reader = _CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = reader
+        captured = {}
+
+        def capture_response(status_line, headers, exc_info=None):
+            captured["status"], captured["headers"] = status_line, headers
+            return lambda data: None  # moto never uses write()
+
         try:
-            result = self._moto(environ, start_response)
+            result = self._moto(environ, capture_response if listing_fault else start_response)
             try:
                 body = b"".join(result)
             finally:
@@ -243,6 +522,14 @@ class PeerApp:
         except BaseException:
             environ["pocketmail.must_close"] = True
             raise
+        if listing_fault:
+            if captured.get("status", "").startswith("200"):
+                body = alter_listing(body, listing_fault)
+                self._faults.count_fault()
+            headers = [(k, v) for k, v in captured.get("headers", [])
+                       if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+            start_response(captured.get("status", "500 Internal Server Error"), headers)
         return [body]
 
     @staticmethod
@@ -324,7 +611,7 @@ def main():
     context = DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     counter = RequestCounter() if args.count_requests else None
-    app = PeerApp(DomainDispatcherApplication(create_backend_app), counter)
+    app = PeerApp(DomainDispatcherApplication(create_backend_app), counter, Faults())
     server = werkzeug.serving.make_server(
         "127.0.0.1", args.port, app, threaded=True, request_handler=KeepAliveHandler,
         ssl_context=context)

@@ -86,7 +86,8 @@ TEST_F(S3PeerTest, CountsRequestsByKind) {
   EXPECT_EQ(stats->at("LIST"), 1);
   EXPECT_EQ(stats->at("GET"), 1);
   EXPECT_EQ(stats->at("PUT"), 0);
-  EXPECT_EQ(stats->size(), 6u);
+  EXPECT_EQ(stats->at("FAULTS"), 0);
+  EXPECT_EQ(stats->size(), 7u);
 }
 
 TEST_F(S3PeerTest, RestartKeepsPortCertificateAndCredentials) {
