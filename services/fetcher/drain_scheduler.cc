@@ -147,7 +147,16 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
   std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
     return a.last_modified != b.last_modified ? a.last_modified < b.last_modified : a.key < b.key;
   });
+  const absl::Time pass_started = absl::FromUnixMillis(pass->summary.started_ms());
+  for (auto it = recently_finished_.begin(); it != recently_finished_.end();) {
+    it = it->second < pass_started - absl::Minutes(10) ? recently_finished_.erase(it) : std::next(it);
+  }
   for (auto& object : listed) {
+    auto done = recently_finished_.find(object.key);
+    if (done != recently_finished_.end() && done->second >= pass_started) {
+      pass->summary.set_skipped(pass->summary.skipped() + 1);  // finished while we were listing
+      continue;
+    }
     if (!in_flight_.insert(object.key).second) {
       pass->summary.set_skipped(pass->summary.skipped() + 1);
       continue;
@@ -200,6 +209,9 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
   }
   std::unique_lock<std::mutex> lock(mu_);
   in_flight_.erase(item.object.key);
+  if (result.outcome == ItemOutcome::kDelivered || result.outcome == ItemOutcome::kDeadLettered) {
+    recently_finished_[item.object.key] = absl::Now();
+  }
   auto& s = item.pass->summary;
   switch (result.outcome) {
     case ItemOutcome::kDelivered: s.set_delivered(s.delivered() + 1); break;

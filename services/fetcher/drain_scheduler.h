@@ -13,6 +13,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -81,6 +82,9 @@ class DrainScheduler {
   std::condition_variable budget_cv_;
   std::deque<WorkItem> queue_;
   std::set<std::string> in_flight_;
+  // Keys finished recently, with when: a listing that started before a key
+  // was delivered and deleted still names it, and it must not be re-dispatched.
+  std::map<std::string, absl::Time> recently_finished_;
   int64_t budget_in_use_ = 0;
   bool stopping_ = false;
   bool wake_requested_ = false;
