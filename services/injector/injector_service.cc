@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/imap/response.h"
 #include "common/log/log.h"
 #include "common/smtp/address.h"
 #include "common/smtp/utf8.h"
@@ -96,6 +97,34 @@ absl::StatusOr<smtp::DeliveryResult> StreamMessage(smtp::SessionPool* pool,
         "received ", *received, " bytes, envelope.size_bytes says ", env.size_bytes()));
   }
   return session.FinishMessage();
+}
+
+absl::Status ValidateProbeRequest(const v1::ProbeRequest& request) {
+  if (absl::Status s = smtp::ValidateTraceKey(request.key()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("key: ", s.message()));
+  }
+  if (absl::Status s = imap::ValidateSearchValue(request.key()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("key: ", s.message()));
+  }
+  if (absl::Status s = smtp::ValidateEnvelopeAddress(request.mailbox(), /*allow_empty=*/false);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("mailbox: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+v1::ProbeResult ToProto(ProbeVerdict v) {
+  switch (v) {
+    case ProbeVerdict::kFound:
+      return v1::PROBE_RESULT_FOUND;
+    case ProbeVerdict::kNotFound:
+      return v1::PROBE_RESULT_NOT_FOUND;
+    case ProbeVerdict::kNoProbe:
+      return v1::PROBE_RESULT_NO_PROBE;
+    case ProbeVerdict::kFailed:
+      return v1::PROBE_RESULT_FAILED;
+  }
+  return v1::PROBE_RESULT_UNSPECIFIED;
 }
 
 v1::OutcomeClass ToProto(smtp::Outcome o) {
@@ -188,6 +217,42 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
               {"reply", result->reply_text},
               {"detail", result->detail}});
   FillResponse(*result, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context,
+                                        const v1::ProbeRequest* request,
+                                        v1::ProbeResponse* response) {
+  const absl::Time start = absl::Now();
+  if (absl::Status s = ValidateProbeRequest(*request); !s.ok()) {
+    log::Warn("probe refused", {{"key", request->key()},
+                                {"mailbox", request->mailbox()},
+                                {"error", std::string(s.message())}});
+    return ToGrpc(s);
+  }
+  ProbeOutcome outcome;
+  if (probe_ == nullptr) {
+    outcome.verdict = ProbeVerdict::kNoProbe;
+    outcome.detail = "delivery probing is not configured";
+  } else {
+    absl::Time deadline = absl::InfiniteFuture();
+    if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+      deadline = absl::FromChrono(context->deadline());
+    }
+    outcome = probe_->Probe(request->key(), request->mailbox(), deadline);
+  }
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  log::Write(outcome.verdict == ProbeVerdict::kFailed ? log::Level::kWarn : log::Level::kInfo,
+             "probe",
+             {{"key", request->key()},
+              {"mailbox", request->mailbox()},
+              {"result", ProbeVerdictName(outcome.verdict)},
+              {"matches", outcome.matches},
+              {"ms", static_cast<long long>(ms)},
+              {"detail", outcome.detail}});
+  response->set_result(ToProto(outcome.verdict));
+  response->set_matches(outcome.matches);
+  response->set_detail(smtp::ToBoundedUtf8(outcome.detail, kMaxDetailBytes));
   return grpc::Status::OK;
 }
 

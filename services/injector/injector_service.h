@@ -17,7 +17,15 @@
 // outcome is in the response. One log line per message; never the body or
 // the password.
 //
-// Thread-safe. The pool is not owned and must outlive the service.
+// Probe asks the DeliveryProbe whether a key reached a mailbox (see
+// delivery_probe.h). A key that is not a valid trace key, or that holds '"'
+// or '\' (it could not be searched for safely), and an empty mailbox are
+// INVALID_ARGUMENT; every other answer — FAILED included — is an OK status
+// with the result in the response. Without a probe, every mailbox is
+// NO_PROBE. One log line per probe: key, mailbox, result; never a password.
+//
+// Thread-safe. The pool and the probe are not owned and must outlive the
+// service.
 #ifndef POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
 #define POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
 
@@ -27,6 +35,7 @@
 #include "common/smtp/delivery_result.h"
 #include "common/smtp/session_pool.h"
 #include "pocketmail/injector/v1/injector.grpc.pb.h"
+#include "services/injector/delivery_probe.h"
 
 namespace pocketmail::injector {
 
@@ -39,15 +48,20 @@ struct InjectorOptions {
 
 class InjectorServiceImpl final : public v1::Injector::Service {
  public:
-  explicit InjectorServiceImpl(smtp::SessionPool* pool, InjectorOptions options = {})
-      : pool_(pool), options_(options) {}
+  explicit InjectorServiceImpl(smtp::SessionPool* pool, InjectorOptions options = {},
+                               const DeliveryProbe* probe = nullptr)
+      : pool_(pool), options_(options), probe_(probe) {}
 
   grpc::Status Inject(grpc::ServerContext* context, grpc::ServerReader<v1::InjectRequest>* reader,
                       v1::InjectResponse* response) override;
 
+  grpc::Status Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
+                     v1::ProbeResponse* response) override;
+
  private:
   smtp::SessionPool* const pool_;
   const InjectorOptions options_;
+  const DeliveryProbe* const probe_;
 };
 
 // The response fields for a delivery result (reply text and detail bounded,

@@ -1,16 +1,21 @@
 // The injector service binary: delivers messages streamed over gRPC into the
-// local Maddy (SMTP with AUTH on loopback, or LMTP on a unix socket) until
-// SIGTERM.
+// local Maddy (SMTP with AUTH on loopback, or LMTP on a unix socket), and
+// answers delivery probes over Maddy's IMAP, until SIGTERM.
 #include <algorithm>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/config/settings.h"
 #include "common/log/log.h"
 #include "common/server/service_host.h"
 #include "common/smtp/session_pool.h"
+#include "services/injector/delivery_probe.h"
 #include "services/injector/injector_service.h"
+#include "services/injector/probe_credentials.h"
 
 namespace pocketmail::injector {
 namespace {
@@ -28,7 +33,43 @@ std::vector<config::Spec> InjectorSpecs() {
       {"INJECT_MAX_SESSIONS", "4", "SMTP sessions kept open and shared by concurrent calls"},
       {"MAIL_INJECT_TIMEOUT_S", "60", "timeout for each SMTP command and reply"},
       {"MAIL_LMTP_SOCKET", "", "deliver over LMTP on this unix socket instead of SMTP"},
+      {"MAIL_IMAP_HOST", "127.0.0.1", "Maddy's IMAP endpoint host, searched by delivery probes"},
+      {"MAIL_IMAP_PORT", "9143", "Maddy's IMAP endpoint port (plain IMAP on loopback)"},
+      {"INBOX_USER", "",
+       "catch-all mailbox the probe may log into: its full address as Maddy knows it "
+       "(mail-inject.env)"},
+      {"INBOX_PASS", "", "IMAP password of INBOX_USER (mail-inject.env)", /*secret=*/true},
+      {"ADMIN_USER", "", "admin mailbox the probe may log into: its full address (mail-admin.env)"},
+      {"ADMIN_PASS", "", "IMAP password of ADMIN_USER (mail-admin.env)", /*secret=*/true},
+      {"PROBE_CREDENTIALS_FILE", "",
+       "0600 file of mailbox=password lines: more mailboxes the probe may log into; "
+       "mailboxes without credentials are answered NO_PROBE"},
+      {"PROBE_TIMEOUT_S", "20", "timeout for one delivery probe (connect, login, search)"},
   };
+}
+
+// The probe's credentials: INBOX_USER, ADMIN_USER, then the file (later wins).
+absl::StatusOr<ProbeCredentials> LoadProbeCredentials(const config::Settings& settings) {
+  ProbeCredentials credentials;
+  for (const auto& [user_name, pass_name] :
+       {std::pair<const char*, const char*>{"INBOX_USER", "INBOX_PASS"},
+        std::pair<const char*, const char*>{"ADMIN_USER", "ADMIN_PASS"}}) {
+    const std::string user = settings.Get(user_name);
+    const std::string pass = settings.Get(pass_name);
+    if (user.empty() && pass.empty()) continue;
+    if (user.empty() || pass.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(user_name, " and ", pass_name, " must be set together"));
+    }
+    if (absl::Status s = credentials.Set(user, pass); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(user_name, ": ", s.message()));
+    }
+  }
+  const std::string file = settings.Get("PROBE_CREDENTIALS_FILE");
+  if (!file.empty()) {
+    if (absl::Status s = LoadProbeCredentialsFile(file, &credentials); !s.ok()) return s;
+  }
+  return credentials;
 }
 
 int Run(int argc, char** argv) {
@@ -85,8 +126,30 @@ int Run(int argc, char** argv) {
              {"to", smtp.lmtp ? smtp.unix_socket : smtp.host + ":" + std::to_string(smtp.port)},
              {"sessions", static_cast<long long>(*sessions)}});
 
+  absl::StatusOr<int64_t> imap_port = settings->GetInt("MAIL_IMAP_PORT");
+  absl::StatusOr<int64_t> probe_timeout_s = settings->GetInt("PROBE_TIMEOUT_S");
+  for (const auto* v : {&imap_port, &probe_timeout_s}) {
+    if (!v->ok()) return fail(std::string(v->status().message()));
+  }
+  if (*imap_port < 1 || *imap_port > 65535) return fail("MAIL_IMAP_PORT must be 1..65535");
+  if (*probe_timeout_s < 1) return fail("PROBE_TIMEOUT_S must be >= 1");
+  absl::StatusOr<ProbeCredentials> credentials = LoadProbeCredentials(*settings);
+  if (!credentials.ok()) return fail(std::string(credentials.status().message()));
+  ProbeOptions probe_options;
+  probe_options.host = settings->Get("MAIL_IMAP_HOST");
+  probe_options.port = static_cast<int>(*imap_port);
+  probe_options.timeout = absl::Seconds(*probe_timeout_s);
+  const std::vector<std::string> probed = credentials->Mailboxes();
+  if (probed.empty()) {
+    log::Warn("no probe credentials: every delivery probe will answer NO_PROBE");
+  } else {
+    log::Info("probing", {{"imap", probe_options.host + ":" + std::to_string(probe_options.port)},
+                          {"mailboxes", absl::StrJoin(probed, ",")}});
+  }
+  const DeliveryProbe probe(probe_options, std::move(*credentials));
+
   smtp::SessionPool pool(smtp, static_cast<int>(*sessions));
-  InjectorServiceImpl service(&pool);
+  InjectorServiceImpl service(&pool, InjectorOptions(), &probe);
   auto host =
       server::ServiceHost::Start(server::OptionsFromSettings("injector", *settings), {&service});
   if (!host.ok()) {
