@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+
 namespace pocketmail::fetcher {
 namespace {
 
@@ -97,8 +99,19 @@ class GrpcInjectorClient : public InjectorClient {
       chunk.set_chunk(std::string(body.substr(off, std::min(kChunkBytes, body.size() - off))));
       ok = writer->Write(chunk);
     }
-    if (ok) writer->WritesDone();
+    // The injector sends the final "." only after it has seen our half-close,
+    // so if the stream broke before WritesDone went through, nothing can have
+    // been delivered: that failure is plainly temporary, not ambiguous.
+    const bool handed_over = ok && writer->WritesDone();
     grpc::Status s = writer->Finish();
+    if (!s.ok() && !handed_over) {
+      injectorpb::InjectResponse not_sent;
+      not_sent.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
+      not_sent.set_stage(injectorpb::STAGE_CONNECT);
+      not_sent.set_detail(absl::StrCat("injector unreachable before the message was handed over: ",
+                                       s.error_message()));
+      return not_sent;
+    }
     if (!s.ok()) return FromGrpc(s);
     return response;
   }

@@ -43,8 +43,10 @@ class RouterClient {
 class InjectorClient {
  public:
   virtual ~InjectorClient() = default;
-  // Streams `body` in chunks of at most `kChunkBytes`. The returned status is
-  // the transport's; the SMTP outcome is in the response.
+  // Streams `body` in chunks of at most `kChunkBytes`. The SMTP outcome is in
+  // the response. A stream that broke before the whole message was handed
+  // over is a TEMPORARY outcome (nothing can have been delivered); an error
+  // status means it broke after: the outcome is unknown.
   virtual absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
                                                             absl::string_view body) = 0;
   // Is the message carrying trace header `key` already in `mailbox`?

@@ -122,6 +122,20 @@ absl::Status PipelineHarness::StartPeers() {
       !absl::SimpleAtoi(smtp_peer_.field("control_port"), &smtp_control_port_)) {
     return absl::InternalError("smtp peer READY line lacks ports");
   }
+  if (options_.with_imap) {
+    std::map<std::string, std::string> users;
+    std::string credentials;
+    for (const std::string& m : options_.mailboxes) {
+      users[m] = ImapPassword(m);
+      absl::StrAppend(&credentials, m, "=", ImapPassword(m), "\n");
+    }
+    auto imap = DovecotPeer::Start(base, maildir_, users);
+    if (!imap.ok()) return imap.status();
+    imap_ = std::move(*imap);
+    WriteFile(base + "/probe-credentials", credentials, 0600);
+    options_.service_env.emplace("PROBE_CREDENTIALS_FILE", base + "/probe-credentials");
+    options_.service_env.emplace("MAIL_IMAP_PORT", std::to_string(imap_->port()));
+  }
   return absl::OkStatus();
 }
 
@@ -146,6 +160,8 @@ std::map<std::string, std::string> PipelineHarness::ServiceEnv() const {
   for (const auto& [k, v] : options_.service_env) env[k] = v;
   return env;
 }
+
+int PipelineHarness::imap_port() const { return imap_ ? imap_->port() : 0; }
 
 absl::Status PipelineHarness::StartService(const std::string& name) {
   if (ServiceRunning(name)) return absl::OkStatus();

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/s3/s3_client.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/peers/imap/dovecot_peer.h"
 #include "tests/peers/peer_process.h"
 
 namespace pocketmail::testing {
@@ -36,6 +37,9 @@ struct HarnessOptions {
   // Extra environment for every service (e.g. RETRY_BASE_S).
   std::map<std::string, std::string> service_env;
   bool start_services = true;
+  // Also run Dovecot over the SMTP peer's Maildirs, and give the injector
+  // IMAP credentials for every mailbox, so the delivery probe works.
+  bool with_imap = false;
 };
 
 // A message as the Worker stores it (the bucket contract).
@@ -90,6 +94,9 @@ class PipelineHarness {
   const std::string& scratch() const { return scratch_.path(); }
   const std::string& runtime_dir() const { return runtime_dir_; }
   int smtp_control_port() const { return smtp_control_port_; }
+  int imap_port() const;  // 0 without with_imap
+  // The IMAP password of `mailbox` (with_imap).
+  static std::string ImapPassword(const std::string& mailbox) { return "imap-pw-" + mailbox; }
   // Sends one control line to the SMTP peer (e.g. "SET fail_pct=20"); returns its reply.
   absl::StatusOr<std::string> SmtpControl(const std::string& line);
 
@@ -119,6 +126,7 @@ class PipelineHarness {
   int smtp_control_port_ = 0;
   std::string maildir_;
   std::map<std::string, PeerProcess> services_;
+  std::unique_ptr<DovecotPeer> imap_;
   std::unique_ptr<s3::S3Client> bucket_;
 };
 
