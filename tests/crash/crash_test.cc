@@ -135,7 +135,9 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
     }
     h.KillService(victim);
     ++kills;
-    if (kills % 4 == 0) ASSERT_EQ(*h.SmtpControl("SET hold_s=0"), "OK");
+    if (kills % 4 == 0) {
+      ASSERT_EQ(*h.SmtpControl("SET hold_s=0"), "OK");
+    }
     absl::SleepFor(absl::Milliseconds(rng() % 300));
     ASSERT_TRUE(h.StartService(victim).ok()) << "restart " << victim;
   }
