@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Prints the closing `N passed, N failed` line for ./pocketmail test.
 
-Counts every test case: each <testcase> in Bazel's test.xml files (gtest writes
-one per TEST; a shell test is one case), plus a target that failed to build or
-timed out without a test.xml, plus node's `# pass N` / `# fail N` counts from
-the worker tests. Exits non-zero when anything failed.
+Counts every test case of the targets this Bazel invocation reported (its
+`//pkg:name  PASSED|FAILED|...` lines): each <testcase> in the target's
+test.xml (gtest writes one per TEST; our Python tests one per method), or one
+failure for a target that timed out or failed to build. Adds node's `# pass N`
+/ `# fail N` from the worker tests. Exits non-zero when anything failed.
+Reading only the reported targets keeps stale logs (old --runs_per_test
+directories, deleted targets) out of the count.
 """
 import argparse
 import os
@@ -12,41 +15,49 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
+STATUS_LINE = re.compile(r"^(//[^\s:]*:\S+)\s+(?:\(cached\)\s+)?(PASSED|FAILED|FLAKY|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)\b")
 
-def count_bazel(testlogs):
-    passed = failed = 0
-    failed_names = []
-    for dirpath, _, files in os.walk(testlogs):
-        if "test.xml" not in files:
-            continue
-        try:
-            root = ET.parse(os.path.join(dirpath, "test.xml")).getroot()
-        except ET.ParseError:
+
+def count_xml(path):
+    passed, failed, names = 0, 0, []
+    root = ET.parse(path).getroot()
+    for case in root.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
             failed += 1
-            failed_names.append(dirpath)
+            names.append(f"{case.get('classname')}.{case.get('name')}")
+        elif case.get("status") == "notrun" or case.find("skipped") is not None:
             continue
-        for case in root.iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:
-                failed += 1
-                failed_names.append(f"{case.get('classname')}.{case.get('name')}")
-            elif case.get("status") == "notrun" or case.find("skipped") is not None:
-                continue
-            else:
-                passed += 1
-    return passed, failed, failed_names
+        else:
+            passed += 1
+    return passed, failed, names
 
 
-def count_unbuilt(bazel_log):
-    """Targets reported FAILED TO BUILD / NO STATUS have no fresh test.xml."""
-    n = 0
+def count_bazel(testlogs, bazel_log):
+    passed = failed = 0
     names = []
-    if bazel_log and os.path.exists(bazel_log):
-        for line in open(bazel_log, errors="replace"):
-            m = re.match(r"^(//\S+)\s+(FAILED TO BUILD|NO STATUS)", line)
-            if m:
-                n += 1
-                names.append(m.group(1))
-    return n, names
+    seen = set()
+    for line in open(bazel_log, errors="replace"):
+        m = STATUS_LINE.match(line)
+        if not m or m.group(1) in seen:
+            continue
+        target, status = m.group(1), m.group(2)
+        seen.add(target)
+        pkg, name = target[2:].split(":", 1)
+        xml = os.path.join(testlogs, pkg, name, "test.xml")
+        if status in ("PASSED", "FAILED", "FLAKY") and os.path.exists(xml):
+            try:
+                p, f, n = count_xml(xml)
+            except ET.ParseError:
+                p, f, n = 0, 1, [target + " (unreadable test.xml)"]
+            if status == "FAILED" and f == 0:  # died without recording a failing case
+                f, n = 1, [target]
+            passed, failed, names = passed + p, failed + f, names + n
+        elif status == "PASSED":
+            passed += 1
+        else:
+            failed += 1
+            names.append(f"{target} ({status})")
+    return passed, failed, names
 
 
 def count_node(node_log):
@@ -63,15 +74,19 @@ def count_node(node_log):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--testlogs", required=True)
-    ap.add_argument("--bazel-log")
+    ap.add_argument("--bazel-log", required=True)
     ap.add_argument("--node-log")
     a = ap.parse_args()
-    bp, bf, names = count_bazel(a.testlogs)
-    ub, ubnames = count_unbuilt(a.bazel_log)
+    bp, bf, names = count_bazel(a.testlogs, a.bazel_log)
     np_, nf = count_node(a.node_log)
-    passed, failed = bp + np_, bf + ub + nf
-    for n in names + ubnames:
+    if nf:
+        names.append("worker tests")
+    for n in names:
         print(f"FAILED: {n}")
+    passed, failed = bp + np_, bf + nf
+    if passed + failed == 0:
+        print("no tests ran")
+        failed = 1
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
