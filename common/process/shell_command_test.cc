@@ -24,14 +24,6 @@ std::string TestDir() {
   return dir ? dir : "/tmp";
 }
 
-// Writes an executable shell script and returns its path.
-std::string Script(const std::string& name, const std::string& body) {
-  std::string path = absl::StrCat(TestDir(), "/", name, ".sh");
-  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
-  ::chmod(path.c_str(), 0755);
-  return path;
-}
-
 int OpenFdCount() {
   int count = 0;
   DIR* dir = ::opendir("/proc/self/fd");

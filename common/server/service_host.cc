@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -125,6 +126,25 @@ ServerOptions OptionsFromSettings(const std::string& service_name, const config:
   if (level == "warn") log::SetMinLevel(log::Level::kWarn);
   if (level == "error") log::SetMinLevel(log::Level::kError);
   return o;
+}
+
+std::optional<config::Settings> LoadServiceSettings(const std::string& service_name, int argc, char** argv,
+                                                    std::vector<config::Spec> specs, int* exit_code) {
+  log::SetService(service_name);
+  auto settings = config::Settings::Load(argc, argv, StandardSpecs(service_name, std::move(specs)));
+  if (!settings.ok()) {
+    if (absl::IsNotFound(settings.status())) {  // --help: the message is the usage text
+      std::fputs(std::string(settings.status().message()).c_str(), stdout);
+      *exit_code = 0;
+    } else {
+      log::Error("bad configuration", {{"error", std::string(settings.status().message())}});
+      *exit_code = 2;
+    }
+    return std::nullopt;
+  }
+  for (const std::string& line : settings->Describe()) log::Debug("setting", {{"value", line}});
+  *exit_code = 0;
+  return *std::move(settings);
 }
 
 std::string DefaultRuntimeDir() {

@@ -11,6 +11,7 @@
 #define POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,13 @@ struct ServerOptions {
 std::vector<config::Spec> StandardSpecs(const std::string& service_name,
                                         std::vector<config::Spec> service_specs);
 ServerOptions OptionsFromSettings(const std::string& service_name, const config::Settings& s);
+
+// A service main's first step: loads StandardSpecs(service_name, specs) from
+// argv and the environment and logs the effective settings (secrets masked).
+// Returns nullopt when main should return *exit_code right away: 0 after
+// printing --help, 2 after logging a configuration error.
+std::optional<config::Settings> LoadServiceSettings(const std::string& service_name, int argc, char** argv,
+                                                    std::vector<config::Spec> specs, int* exit_code);
 
 // The default runtime dir: $POCKETMAIL_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pocketmail,
 // else /tmp/pocketmail-<uid>.

@@ -20,8 +20,7 @@ namespace pocketmail::fetcher {
 namespace {
 
 std::vector<config::Spec> FetcherSpecs() {
-  return server::StandardSpecs(
-      "fetcher",
+  return std::vector<config::Spec>(
       {
           {"MAIL_DOMAIN", "", "the mail domain (required); fallback sender is ingest@MAIL_DOMAIN"},
           {"MAIL_POLL", "180", "seconds between polls of pending/"},
@@ -53,16 +52,10 @@ std::vector<config::Spec> FetcherSpecs() {
 }
 
 int Run(int argc, char** argv) {
-  log::SetService("fetcher");
-  auto settings = config::Settings::Load(argc, argv, FetcherSpecs());
-  if (!settings.ok()) {
-    if (absl::IsNotFound(settings.status())) {
-      std::fputs(std::string(settings.status().message()).c_str(), stdout);
-      return 0;
-    }
-    log::Error("bad configuration", {{"error", settings.status().ToString()}});
-    return 2;
-  }
+  int exit_code = 0;
+  std::optional<config::Settings> settings =
+      server::LoadServiceSettings("fetcher", argc, argv, FetcherSpecs(), &exit_code);
+  if (!settings) return exit_code;
   const config::Settings& s = *settings;
   auto poll = s.GetInt("MAIL_POLL");
   auto oneshot = s.GetBool("ONESHOT");

@@ -73,18 +73,10 @@ absl::StatusOr<ProbeCredentials> LoadProbeCredentials(const config::Settings& se
 }
 
 int Run(int argc, char** argv) {
-  log::SetService("injector");
-  absl::StatusOr<config::Settings> settings =
-      config::Settings::Load(argc, argv, server::StandardSpecs("injector", InjectorSpecs()));
-  if (!settings.ok()) {
-    if (settings.status().code() == absl::StatusCode::kNotFound) {  // --help
-      std::cout << settings.status().message() << std::endl;
-      return 0;
-    }
-    log::Error("bad configuration", {{"error", std::string(settings.status().message())}});
-    return 2;
-  }
-  for (const std::string& line : settings->Describe()) log::Info("setting", {{"value", line}});
+  int exit_code = 0;
+  std::optional<config::Settings> settings =
+      server::LoadServiceSettings("injector", argc, argv, InjectorSpecs(), &exit_code);
+  if (!settings) return exit_code;
 
   auto fail = [](const std::string& why) {
     log::Error("bad configuration", {{"error", why}});

@@ -34,21 +34,13 @@ absl::StatusOr<std::string> DatabasePath(const config::Settings& settings) {
 
 int Run(int argc, char** argv) {
   log::SetService("ledger");
-  absl::StatusOr<config::Settings> settings = config::Settings::Load(
-      argc, argv,
-      server::StandardSpecs(
-          "ledger",
-          {{"POCKETMAIL_STATE_DIR", config::DefaultStateDir(), "directory (mode 0700) holding ledger.db"},
-           {"LEDGER_DB", "", "explicit path of the ledger database (overrides the state dir)"}}));
-  if (!settings.ok()) {
-    if (settings.status().code() == absl::StatusCode::kNotFound) {  // --help
-      std::cout << settings.status().message() << std::endl;
-      return 0;
-    }
-    log::Error("bad configuration", {{"error", std::string(settings.status().message())}});
-    return 2;
-  }
-  for (const std::string& line : settings->Describe()) log::Info("setting", {{"value", line}});
+  int exit_code = 0;
+  std::optional<config::Settings> settings = server::LoadServiceSettings(
+      "ledger", argc, argv,
+      {{"POCKETMAIL_STATE_DIR", config::DefaultStateDir(), "directory (mode 0700) holding ledger.db"},
+       {"LEDGER_DB", "", "explicit path of the ledger database (overrides the state dir)"}},
+      &exit_code);
+  if (!settings) return exit_code;
 
   absl::StatusOr<std::string> path = DatabasePath(*settings);
   if (!path.ok()) {

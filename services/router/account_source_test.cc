@@ -33,32 +33,6 @@ std::string Script(const std::string& name, const std::string& body) {
   return path;
 }
 
-int OpenFdCount() {
-  int count = 0;
-  DIR* dir = ::opendir("/proc/self/fd");
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count;
-}
-
-// True once `pid` has gone (or is a zombie awaiting its new parent).
-bool ProcessGone(pid_t pid) {
-  for (int i = 0; i < 200; ++i) {
-    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-    std::string line;
-    if (!stat || !std::getline(stat, line)) return true;
-    size_t close_paren = line.rfind(')');
-    if (close_paren != std::string::npos && close_paren + 2 < line.size() &&
-        line[close_paren + 2] == 'Z') {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return false;
-}
-
 TEST(ParseAccountLinesTest, TrimsAndDropsBlankLines) {
   EXPECT_EQ(ParseAccountLines("alice@example.org\r\n\n  bob \n\t\n", false),
             (std::vector<std::string>{"alice@example.org", "bob"}));

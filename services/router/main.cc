@@ -29,18 +29,10 @@ std::vector<config::Spec> RouterSpecs() {
 }
 
 int Run(int argc, char** argv) {
-  log::SetService("router");
-  absl::StatusOr<config::Settings> settings =
-      config::Settings::Load(argc, argv, server::StandardSpecs("router", RouterSpecs()));
-  if (!settings.ok()) {
-    if (settings.status().code() == absl::StatusCode::kNotFound) {  // --help
-      std::cout << settings.status().message() << std::endl;
-      return 0;
-    }
-    log::Error("bad configuration", {{"error", std::string(settings.status().message())}});
-    return 2;
-  }
-  for (const std::string& line : settings->Describe()) log::Info("setting", {{"value", line}});
+  int exit_code = 0;
+  std::optional<config::Settings> settings =
+      server::LoadServiceSettings("router", argc, argv, RouterSpecs(), &exit_code);
+  if (!settings) return exit_code;
 
   absl::StatusOr<int64_t> refresh_s = settings->GetInt("MAIL_ACCOUNTS_REFRESH_S");
   absl::StatusOr<int64_t> timeout_s = settings->GetInt("MAIL_ACCOUNTS_TIMEOUT_S");

@@ -7,6 +7,8 @@
 #include <openssl/sha.h>
 
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -16,6 +18,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "services/fetcher/object_key.h"
+#include "services/router/account_source.h"
+#include "services/router/recipient_router.h"
 #include "tests/peers/peer_process.h"
 
 namespace pocketmail {
@@ -115,6 +119,62 @@ TEST(FetcherContract, MetadataReadBackThroughS3HeadersEqualsWhatTheWorkerWrote) 
       ASSERT_TRUE(expected.ok());
       EXPECT_EQ(it->second, *expected) << Field(c, "name") << " field " << name;
     }
+  }
+}
+
+// The mailboxes on the phone for the fixture's domain, and where each case's
+// recipient must land, worked out by hand from the routing rules
+// (services/router/recipient_router.h), not by asking the router.
+constexpr char kMailDomain[] = "mail.example";
+const std::vector<std::string> kMailboxes = {"bob@mail.example", "carol.smith@mail.example",
+                                             "admin@mail.example", "inbox@mail.example"};
+const std::map<std::string, std::pair<std::string, router::v1::Rule>> kRoutedTo = {
+    {"plain-ascii", {"bob@mail.example", router::v1::RULE_EXACT}},
+    {"utf8-subject", {"bob@mail.example", router::v1::RULE_EXACT}},
+    {"encoded-subject", {"bob@mail.example", router::v1::RULE_EXACT}},
+    {"long-subject", {"bob@mail.example", router::v1::RULE_EXACT}},
+    // The localpart and the domain match case-insensitively.
+    {"uppercase-rcpt", {"carol.smith@mail.example", router::v1::RULE_EXACT}},
+    {"no-subject", {"bob@mail.example", router::v1::RULE_EXACT}},
+    {"legacy", {"bob@mail.example", router::v1::RULE_EXACT}},
+};
+
+class FixedAccounts final : public router::AccountSource {
+ public:
+  explicit FixedAccounts(std::vector<std::string> names) : names_(std::move(names)) {}
+  absl::StatusOr<std::vector<std::string>> ListAccounts() override { return names_; }
+
+ private:
+  const std::vector<std::string> names_;
+};
+
+TEST(FetcherContract, EveryRecipientReadBackFromS3RoutesToItsMailbox) {
+  router::RouterOptions options;
+  options.mail_domain = kMailDomain;
+  auto rr = router::RecipientRouter::Create(options, std::make_unique<FixedAccounts>(kMailboxes), nullptr);
+  ASSERT_TRUE(rr.ok()) << rr.status();
+  for (const auto& c : LoadCases()) {
+    const std::string name = Field(c, "name");
+    auto expected = kRoutedTo.find(name);
+    ASSERT_NE(expected, kRoutedTo.end()) << name << ": add the case's mailbox to kRoutedTo";
+    // The recipient the fetcher routes is `to` as it reads it back through S3.
+    s3::ResponseHeaders headers;
+    headers.AddLine("HTTP/1.1 200 OK");
+    for (const auto& [header, value] : c.fields().at("s3_headers").struct_value().fields()) {
+      headers.AddLine(header + ": " + value.string_value());
+    }
+    auto head = s3::ObjectHeadFromHeaders(headers);
+    ASSERT_TRUE(head.ok()) << name << ": " << head.status();
+    ASSERT_TRUE(head->metadata.count("to")) << name;
+    const std::string to = head->metadata.at("to");
+    EXPECT_EQ(to, Field(c.fields().at("envelope").struct_value(), "to")) << name;
+
+    auto resolved = (*rr)->Resolve(to);
+    ASSERT_TRUE(resolved.ok()) << name << ": " << resolved.status();
+    EXPECT_EQ(resolved->mailbox, expected->second.first) << name;
+    EXPECT_EQ(resolved->rule, expected->second.second)
+        << name << ": " << router::v1::Rule_Name(resolved->rule) << " (" << resolved->explanation << ")";
+    EXPECT_FALSE(resolved->list_stale) << name;
   }
 }
 
