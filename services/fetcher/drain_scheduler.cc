@@ -57,9 +57,9 @@ void DrainScheduler::PollLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       if (stopping_) return;
       if (!wake_requested_) {
-        absl::Time at = absl::Now() + options_.poll_interval;
-        next_pass_at_ = at;
-        poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.poll_interval),
+        absl::Duration interval = NextInterval();
+        next_pass_at_ = absl::Now() + interval;
+        poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(interval),
                           [this] { return stopping_ || wake_requested_; });
         if (stopping_) return;
       }
@@ -69,10 +69,19 @@ void DrainScheduler::PollLoop() {
   }
 }
 
+absl::Duration DrainScheduler::NextInterval() const {
+  if (options_.fast_poll_interval > absl::ZeroDuration() &&
+      absl::Now() - last_activity_ < options_.active_window) {
+    return std::min(options_.fast_poll_interval, options_.poll_interval);
+  }
+  return options_.poll_interval;
+}
+
 void DrainScheduler::Wake() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     wake_requested_ = true;
+    last_activity_ = absl::Now();
   }
   poll_cv_.notify_all();
 }
@@ -131,6 +140,7 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
 
   std::lock_guard<std::mutex> lock(mu_);
   pass->summary.set_listed(static_cast<int>(listed.size()));
+  if (!listed.empty()) last_activity_ = absl::Now();
   if (!error.empty()) {
     pass->summary.set_error(error);
     ++pass_errors_total_;

@@ -30,7 +30,7 @@
 namespace pocketmail::fetcher {
 
 struct SchedulerOptions {
-  absl::Duration poll_interval = absl::Seconds(180);  // MAIL_POLL
+  absl::Duration poll_interval = absl::Seconds(180);  // MAIL_POLL, when idle
   int concurrency = 4;                                // FETCH_CONCURRENCY
   int64_t memory_budget_bytes = 64 << 20;             // bodies in flight, summed
   int list_page_size = 1000;
@@ -38,6 +38,12 @@ struct SchedulerOptions {
   // Checked before each pass; false skips it (the drain lease was lost).
   std::function<bool()> may_drain;
   std::string instance_guard;  // reported in Status
+  // Adaptive polling: mail comes in bursts (a thread, a retry storm after an
+  // outage), so after any activity — a listing that found objects, or a wake
+  // ping — poll every `fast_poll_interval` for `active_window`, then fall back
+  // to poll_interval. Idle cost stays at one LIST per MAIL_POLL.
+  absl::Duration fast_poll_interval = absl::Seconds(3);  // FAST_POLL_S (0 = off)
+  absl::Duration active_window = absl::Minutes(5);       // ACTIVE_WINDOW_S
 };
 
 class DrainScheduler {
@@ -67,6 +73,7 @@ class DrainScheduler {
   };
 
   void PollLoop();
+  absl::Duration NextInterval() const;  // REQUIRES: mu_ held
   void WorkerLoop();
   std::shared_ptr<Pass> RunPass();
   void Finish(const WorkItem& item, const ItemResult& result);
@@ -96,6 +103,7 @@ class DrainScheduler {
   int64_t pass_errors_total_ = 0;
   std::deque<std::string> recent_errors_;
   absl::Time next_pass_at_ = absl::InfinitePast();
+  absl::Time last_activity_ = absl::InfinitePast();
   std::mutex pass_run_mu_;  // one listing at a time
 
   std::vector<std::thread> workers_;

@@ -132,3 +132,41 @@ TEST_F(DrainSchedulerTest, PollLoopRunsAFirstPassAtStartup) {
 
 }  // namespace
 }  // namespace pocketmail::fetcher
+
+namespace pocketmail::fetcher {
+namespace {
+
+TEST_F(DrainSchedulerTest, PollsFastAfterActivityAndBacksOffWhenIdle) {
+  PutN(1);
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  SchedulerOptions o{absl::Hours(1), 1, 64 << 20, 1000};
+  o.fast_poll_interval = absl::Milliseconds(50);
+  o.active_window = absl::Milliseconds(300);
+  DrainScheduler scheduler(store_, pipeline, o);
+  scheduler.Start(/*poll=*/true);
+  // The start-up pass finds mail: the loop now polls every 50 ms.
+  for (int i = 0; i < 200 && scheduler.Status().passes_total() < 4; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_GE(scheduler.Status().passes_total(), 4);
+  // With nothing found for longer than the window, it falls back to MAIL_POLL.
+  absl::SleepFor(absl::Milliseconds(1000));
+  int64_t settled = scheduler.Status().passes_total();
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(scheduler.Status().passes_total(), settled);
+  EXPECT_GT(scheduler.Status().next_pass_ms(), absl::ToUnixMillis(absl::Now() + absl::Minutes(30)));
+  scheduler.Stop();
+}
+
+TEST_F(DrainSchedulerTest, AWakeStartsAPassAtOnce) {
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 1, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/true);
+  for (int i = 0; i < 200 && scheduler.Status().passes_total() < 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  PutN(1);
+  scheduler.Wake();
+  for (int i = 0; i < 200 && injector_.envelopes.size() < 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(injector_.envelopes.size(), 1u);
+  scheduler.Stop();
+}
+
+}  // namespace
+}  // namespace pocketmail::fetcher

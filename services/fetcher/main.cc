@@ -23,7 +23,9 @@ std::vector<config::Spec> FetcherSpecs() {
   return std::vector<config::Spec>(
       {
           {"MAIL_DOMAIN", "", "the mail domain (required); fallback sender is ingest@MAIL_DOMAIN"},
-          {"MAIL_POLL", "180", "seconds between polls of pending/"},
+          {"MAIL_POLL", "180", "seconds between polls of pending/ when idle"},
+          {"FAST_POLL_S", "3", "seconds between polls for a while after activity (0 = always MAIL_POLL)"},
+          {"ACTIVE_WINDOW_S", "300", "how long after the last activity (mail found, wake ping) to poll fast"},
           {"ONESHOT", "0", "1: run one pass, wait for it, and exit (no gRPC server)"},
           {"R2_ACCOUNT_ID", "", "Cloudflare account id (endpoint https://<id>.r2.cloudflarestorage.com)"},
           {"R2_ENDPOINT", "", "S3 endpoint override, https://host[:port]"},
@@ -65,13 +67,15 @@ int Run(int argc, char** argv) {
   auto retry_base = s.GetDouble("RETRY_BASE_S");
   auto retry_max = s.GetDouble("RETRY_MAX_S");
   auto probe_delay = s.GetDouble("PROBE_DELAY_S");
+  auto fast_poll = s.GetDouble("FAST_POLL_S");
+  auto active_window = s.GetDouble("ACTIVE_WINDOW_S");
   auto bare_554 = s.GetInt("BARE_554_MAX_ATTEMPTS");
   auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
   auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
   for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
                                  keep_copy.status(), retry_base.status(), retry_max.status(),
                                  probe_delay.status(), bare_554.status(), connect_timeout.status(),
-                                 request_timeout.status()}) {
+                                 request_timeout.status(), fast_poll.status(), active_window.status()}) {
     if (!st.ok()) {
       log::Error("bad configuration", {{"error", st.ToString()}});
       return 2;
@@ -142,6 +146,8 @@ int Run(int argc, char** argv) {
 
   SchedulerOptions scheduler_options;
   scheduler_options.poll_interval = absl::Seconds(std::max<int64_t>(1, *poll));
+  scheduler_options.fast_poll_interval = absl::Seconds(std::max(0.0, *fast_poll));
+  scheduler_options.active_window = absl::Seconds(std::max(0.0, *active_window));
   scheduler_options.concurrency = static_cast<int>(*concurrency);
   scheduler_options.memory_budget_bytes = *budget_mb << 20;
   scheduler_options.alerter = &alerter;
