@@ -73,6 +73,8 @@ class ObjectStore {
                                                  const std::string& start_after = "") = 0;
 
   virtual absl::StatusOr<Object> GetObject(const std::string& key) = 0;
+  // Size, ETag, content type and metadata without the body (a Class B request).
+  virtual absl::StatusOr<ObjectHead> HeadObject(const std::string& key) = 0;
 
   // Streams the body to `sink` in pieces as it arrives (sink returns false to
   // abort -> CANCELLED). `on_head` is called once before the first piece (also

@@ -73,7 +73,7 @@ class S3Client : public ObjectStore {
                          const std::string& content_type = "application/octet-stream") override;
 
   // HEAD: the object's size, ETag, content type and metadata, without the body.
-  absl::StatusOr<ObjectHead> HeadObject(const std::string& key);
+  absl::StatusOr<ObjectHead> HeadObject(const std::string& key) override;
 
   // TCP(+TLS) connections opened so far (libcurl's CURLINFO_NUM_CONNECTS summed
   // over all requests). With reuse working, this stays near the number of

@@ -76,6 +76,11 @@ class FakeObjectStore : public s3::ObjectStore {
     if (it == objects_.end()) return absl::NotFoundError("NoSuchKey");
     return it->second;
   }
+  absl::StatusOr<s3::ObjectHead> HeadObject(const std::string& key) override {
+    auto o = GetObject(key);
+    if (!o.ok()) return o.status();
+    return o->head;
+  }
   absl::StatusOr<s3::ObjectHead> GetObjectStreaming(
       const std::string& key, const std::function<void(const s3::ObjectHead&)>& on_head,
       const std::function<bool(absl::string_view)>& sink) override {

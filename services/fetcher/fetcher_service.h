@@ -10,8 +10,8 @@ namespace pocketmail::fetcher {
 
 class FetcherService final : public ::pocketmail::fetcher::v1::Fetcher::Service {
  public:
-  FetcherService(DrainScheduler& scheduler, DeadLetterReplay& replay)
-      : scheduler_(scheduler), replay_(replay) {}
+  FetcherService(DrainScheduler& scheduler, DeadLetterReplay& replay, s3::ObjectStore& store)
+      : scheduler_(scheduler), replay_(replay), store_(store) {}
 
   grpc::Status DrainNow(grpc::ServerContext* context, const v1::DrainNowRequest* request,
                         v1::DrainNowResponse* response) override;
@@ -19,10 +19,13 @@ class FetcherService final : public ::pocketmail::fetcher::v1::Fetcher::Service 
                       v1::StatusResponse* response) override;
   grpc::Status Replay(grpc::ServerContext* context, const v1::ReplayRequest* request,
                       v1::ReplayResponse* response) override;
+  grpc::Status ListBucket(grpc::ServerContext* context, const v1::ListBucketRequest* request,
+                          v1::ListBucketResponse* response) override;
 
  private:
   DrainScheduler& scheduler_;
   DeadLetterReplay& replay_;
+  s3::ObjectStore& store_;
 };
 
 }  // namespace pocketmail::fetcher

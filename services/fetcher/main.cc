@@ -169,7 +169,7 @@ int Run(int argc, char** argv) {
   }
 
   DeadLetterReplay replay(**store, *ledger);
-  FetcherService service(scheduler, replay);
+  FetcherService service(scheduler, replay, **store);
   auto host = server::ServiceHost::Start(server::OptionsFromSettings("fetcher", s), {&service});
   if (!host.ok()) {
     log::Error("cannot start server", {{"error", host.status().ToString()}});

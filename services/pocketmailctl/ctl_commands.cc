@@ -1,6 +1,11 @@
 #include "services/pocketmailctl/ctl_commands.h"
 
 #include <chrono>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_join.h"
+#include "services/pocketmailctl/backup.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -185,6 +190,150 @@ int Replay(const CtlContext& ctx, const std::vector<std::string>& args) {
     *ctx.out << total.replayed() << " replayed, " << total.failed() << " failed\n";
   }
   return total.failed() == 0 ? 0 : 1;
+}
+
+int Ls(const CtlContext& ctx, const std::vector<std::string>& args) {
+  static const std::map<std::string, fetcherpb::BucketArea> kAreas = {
+      {"pending", fetcherpb::BUCKET_AREA_PENDING},
+      {"processed", fetcherpb::BUCKET_AREA_PROCESSED},
+      {"failed", fetcherpb::BUCKET_AREA_FAILED}};
+  if (args.size() != 1 || kAreas.count(args[0]) == 0) {
+    *ctx.err << "usage: pocketmailctl ls pending|processed|failed\n";
+    return 2;
+  }
+  auto stub = fetcherpb::Fetcher::NewStub(server::ConnectToService(ctx.runtime_dir, "fetcher"));
+  grpc::ClientContext c;
+  Deadline(&c, 300);
+  fetcherpb::ListBucketRequest req;
+  req.set_area(kAreas.at(args[0]));
+  req.set_with_metadata(true);
+  fetcherpb::ListBucketResponse resp;
+  grpc::Status s = stub->ListBucket(&c, req, &resp);
+  if (!s.ok()) {
+    *ctx.err << "ls: " << s.error_message() << "\n";
+    return 1;
+  }
+  if (ctx.json) {
+    *ctx.out << Json(resp) << "\n";
+    return 0;
+  }
+  *ctx.out << absl::StrFormat("%-10s %-6s %-32s %s\n", "SIZE", "AGE", "RECIPIENT", "KEY");
+  for (const auto& o : resp.objects()) {
+    int64_t age_s = absl::ToInt64Seconds(absl::Now() - absl::FromUnixMillis(o.last_modified_ms()));
+    *ctx.out << absl::StrFormat("%-10d %-6s %-32s %s%s\n", o.size_bytes(), Age(age_s), o.recipient(), o.key(),
+                                o.reason().empty() ? "" : absl::StrCat("  (", o.reason(), ")"));
+  }
+  *ctx.out << resp.objects_size() << " object(s)" << (resp.truncated() ? " (more not shown)" : "") << "\n";
+  return 0;
+}
+
+int Verify(const CtlContext& ctx) {
+  auto fetcher = fetcherpb::Fetcher::NewStub(server::ConnectToService(ctx.runtime_dir, "fetcher"));
+  fetcherpb::ListBucketResponse pending;
+  {
+    grpc::ClientContext c;
+    Deadline(&c, 300);
+    fetcherpb::ListBucketRequest req;
+    req.set_area(fetcherpb::BUCKET_AREA_PENDING);
+    req.set_limit(10000);
+    grpc::Status s = fetcher->ListBucket(&c, req, &pending);
+    if (!s.ok()) {
+      *ctx.err << "verify: listing pending/: " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  std::set<std::string> in_bucket;
+  for (const auto& o : pending.objects()) in_bucket.insert(o.key());
+  auto ledger = ledgerpb::Ledger::NewStub(server::ConnectToService(ctx.runtime_dir, "ledger"));
+  std::map<std::string, ledgerpb::State> rows;
+  std::string token;
+  do {
+    grpc::ClientContext c;
+    Deadline(&c, 60);
+    ledgerpb::ListRequest req;
+    req.set_page_size(1000);
+    req.set_page_token(token);
+    ledgerpb::ListResponse resp;
+    grpc::Status s = ledger->List(&c, req, &resp);
+    if (!s.ok()) {
+      *ctx.err << "verify: ledger: " << s.error_message() << "\n";
+      return 1;
+    }
+    for (const auto& m : resp.messages()) rows[m.key()] = m.state();
+    token = resp.next_page_token();
+  } while (!token.empty());
+
+  std::vector<std::string> finished_but_pending, unfinished_but_gone;
+  for (const std::string& key : in_bucket) {
+    auto it = rows.find(key);
+    if (it != rows.end() && (it->second == ledgerpb::STATE_DONE || it->second == ledgerpb::STATE_DEAD_LETTERED ||
+                             it->second == ledgerpb::STATE_DELIVERED)) {
+      finished_but_pending.push_back(absl::StrCat(key, " (", ledgerpb::State_Name(it->second), ")"));
+    }
+  }
+  for (const auto& [key, state] : rows) {
+    bool unfinished = state == ledgerpb::STATE_PENDING || state == ledgerpb::STATE_RETRY_WAIT ||
+                      state == ledgerpb::STATE_INJECTING;
+    if (unfinished && !in_bucket.count(key)) {
+      unfinished_but_gone.push_back(absl::StrCat(key, " (", ledgerpb::State_Name(state), ")"));
+    }
+  }
+  if (ctx.json) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& s : v) absl::StrAppend(&out, out.empty() ? "" : ",", "\"", s, "\"");
+      return absl::StrCat("[", out, "]");
+    };
+    *ctx.out << "{\"pending_objects\":" << in_bucket.size() << ",\"ledger_rows\":" << rows.size()
+             << ",\"finished_but_still_pending\":" << list(finished_but_pending)
+             << ",\"unfinished_but_gone\":" << list(unfinished_but_gone) << "}\n";
+  } else {
+    *ctx.out << in_bucket.size() << " object(s) in pending/, " << rows.size() << " ledger row(s)\n";
+    *ctx.out << finished_but_pending.size()
+             << " finished in the ledger but still in pending/ (the next pass removes them):\n";
+    for (const auto& k : finished_but_pending) *ctx.out << "  " << k << "\n";
+    *ctx.out << unfinished_but_gone.size() << " unfinished in the ledger but gone from pending/:\n";
+    for (const auto& k : unfinished_but_gone) *ctx.out << "  " << k << "\n";
+  }
+  return unfinished_but_gone.empty() ? 0 : 1;
+}
+
+int BackupCmd(const CtlContext& ctx, const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    *ctx.err << "usage: pocketmailctl backup DIR\n";
+    return 2;
+  }
+  auto report = Backup({ctx.ledger_db, ctx.maddy_dir}, args[0]);
+  if (!report.ok()) {
+    *ctx.err << "backup: " << report.status().message() << "\n";
+    return 1;
+  }
+  *ctx.out << "backed up " << absl::StrJoin(report->files, ", ") << " to " << args[0] << "\n";
+  if (report->delivered_between_snapshots > 0) {
+    *ctx.out << report->delivered_between_snapshots
+             << " delivery(ies) landed between the Maddy and ledger snapshots; see STAMP\n";
+  }
+  return 0;
+}
+
+int RestoreCmd(const CtlContext& ctx, const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    *ctx.err << "usage: pocketmailctl restore DIR [--force]\n";
+    return 2;
+  }
+  auto health = server::CheckHealth(server::ConnectToService(ctx.runtime_dir, "ledger"), "", absl::Seconds(1));
+  if (health.ok() && !ctx.force) {
+    *ctx.err << "restore: the ledger is running; stop the services (and Maddy) first, or pass --force\n";
+    return 1;
+  }
+  auto report = Restore(args[0], {ctx.ledger_db, ctx.maddy_dir}, ctx.force);
+  if (!report.ok()) {
+    *ctx.err << "restore: " << report.status().message() << "\n";
+    return 1;
+  }
+  *ctx.out << "restored " << absl::StrJoin(report->files, ", ") << " (ledger snapshot of "
+           << absl::FormatTime(absl::FromUnixMillis(report->ledger_snapshot_ms)) << ")\n";
+  return 0;
 }
 
 }  // namespace pocketmail::ctl

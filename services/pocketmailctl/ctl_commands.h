@@ -12,6 +12,9 @@ namespace pocketmail::ctl {
 
 struct CtlContext {
   std::string runtime_dir;
+  std::string ledger_db;  // backup/restore: the ledger database file
+  std::string maddy_dir;  // backup/restore: Maddy's state dir ("" = skip Maddy)
+  bool force = false;     // restore while services seem to run; --ledger-only
   bool json = false;
   bool terminal = false;  // stdout is a TTY: progress output allowed
   std::ostream* out;
@@ -22,6 +25,13 @@ int Status(const CtlContext& ctx);
 int Drain(const CtlContext& ctx);
 // args: KEY... or --all-failed
 int Replay(const CtlContext& ctx, const std::vector<std::string>& args);
+// args: pending|processed|failed
+int Ls(const CtlContext& ctx, const std::vector<std::string>& args);
+// Ledger against bucket: objects still in pending/ the ledger calls finished,
+// and rows the ledger calls unfinished whose object is gone.
+int Verify(const CtlContext& ctx);
+int BackupCmd(const CtlContext& ctx, const std::vector<std::string>& args);
+int RestoreCmd(const CtlContext& ctx, const std::vector<std::string>& args);
 
 }  // namespace pocketmail::ctl
 

@@ -55,6 +55,18 @@ TEST(DeadLetterE2E, RejectedMailIsDeadLetteredAlertedAndReplayedAfterTheFix) {
   int rc = 0;
   std::string status = Ctl(h, "status", &rc);
   EXPECT_TRUE(absl::StrContains(status, "1 in failed/")) << status;
+  std::string ls = Ctl(h, "ls failed", &rc);
+  EXPECT_EQ(rc, 0) << ls;
+  EXPECT_TRUE(absl::StrContains(ls, m->key.substr(8))) << ls;
+  EXPECT_TRUE(absl::StrContains(ls, "dave@example.org")) << ls;
+  EXPECT_TRUE(absl::StrContains(ls, "501 5.1.1")) << ls;
+  std::string verify = Ctl(h, "verify", &rc);
+  EXPECT_EQ(rc, 0) << verify;
+  EXPECT_TRUE(absl::StrContains(verify, "0 unfinished in the ledger but gone")) << verify;
+  std::string backup = Ctl(h, absl::StrCat("--ledger-db=", h.scratch(), "/state/ledger.db --maddy-dir= backup ",
+                                           h.scratch(), "/backup"), &rc);
+  EXPECT_EQ(rc, 0) << backup;
+  EXPECT_TRUE(absl::StrContains(Slurp(h.scratch() + "/backup/STAMP"), "sha256.ledger.db=")) << backup;
 
   ASSERT_EQ(*h.SmtpControl("ADD_MAILBOX dave@example.org"), "OK");  // the operator creates the account
   std::string replay = Ctl(h, "replay --all-failed", &rc);
