@@ -162,27 +162,38 @@ def main():
                 headers = dict(l.split(": ", 1) for l in text.split("\r\n\r\n")[0].split("\r\n") if ": " in l)
                 landed[headers.get("X-Pocketmail-Key")] = headers.get("Delivered-To")
         failed = {o["Key"]: o for o in client.list_objects_v2(Bucket=creds["R2_BUCKET"], Prefix="failed/").get("Contents", [])}
+        # What the ledger recorded for each message (the rule the router chose,
+        # the final state), asked over gRPC the way grpcurl would.
+        ledger = {}
+        inspect = f"{ROOT}/tests/reflection/grpc_inspect.py"
+        listing = subprocess.run(["/usr/bin/python3", inspect, f"unix:{base}/run/ledger.sock", "call",
+                                  "pocketmail.ledger.v1.Ledger/List", "{}"], capture_output=True, text=True)
+        if listing.returncode == 0:
+            for m in json.loads(listing.stdout).get("messages", []):
+                ledger[m["key"]] = m
         print()
-        print(f"{'recipient':<28} {'rule':<28} {'landed in':<22}")
-        print("-" * 80)
+        print(f"{'recipient':<26} {'router rule':<18} {'ledger state':<14} landed in")
+        print("-" * 96)
         for key, (to, note) in keys.items():
             fk = "failed/" + key[len("pending/"):]
+            row = ledger.get(key, {})
             if key in landed:
                 where = landed[key]
             elif fk in failed:
                 reason = client.head_object(Bucket=creds["R2_BUCKET"], Key=fk)["Metadata"].get("reason", "")
-                where = f"failed/ ({reason[:60]})"
+                where = f"failed/: {reason[:44]}"
             else:
                 where = "NOT DELIVERED"
-            print(f"{to:<28} {note:<28} {where}")
+            rule = row.get("routeRule", "-").replace("RULE_", "").lower()
+            state = row.get("state", "?").replace("STATE_", "").lower()
+            print(f"{to:<26} {rule:<18} {state:<14} {where}")
         print()
         processed = client.list_objects_v2(Bucket=creds["R2_BUCKET"], Prefix="processed/").get("KeyCount", 0)
-        log(f"processed/ holds {processed} audit copies; failed/ holds {len(failed)} dead letters")
-        inspect = f"{ROOT}/tests/reflection/grpc_inspect.py"
-        if os.path.exists(inspect):
-            log("ledger Stats over gRPC (grpcurl-style, via reflection):")
-            subprocess.run(["/usr/bin/python3", inspect, f"unix:{base}/run/ledger.sock", "call",
-                            "pocketmail.ledger.v1.Ledger/Stats", "{}"], check=False)
+        log(f"processed/ holds {processed} audit copies; failed/ holds {len(failed)} dead letter(s)")
+        ctl = os.path.join(BIN, "pocketmailctl", "pocketmailctl")
+        if os.path.exists(ctl):
+            log("pocketmailctl status:")
+            subprocess.run([ctl, "--runtime-dir", f"{base}/run", "status"], check=False)
         log(f"maildirs under {base}/maildir, service logs in {base}/*.log")
         return 0 if all(k in landed or ("failed/" + k[8:]) in failed for k in keys) else 1
     finally:
