@@ -5,7 +5,9 @@ Counts every test case of the targets this Bazel invocation reported (its
 `//pkg:name  PASSED|FAILED|...` lines): each <testcase> in the target's
 test.xml (gtest writes one per TEST; our Python tests one per method), or one
 failure for a target that timed out or failed to build. Adds node's `# pass N`
-/ `# fail N` from the worker tests. Exits non-zero when anything failed.
+/ `# fail N` from the worker tests, and the <testcase>s of each --junit file
+written outside Bazel (tests/arm64; a missing file counts as one failure).
+Exits non-zero when anything failed.
 Reading only the reported targets keeps stale logs (old --runs_per_test
 directories, deleted targets) out of the count.
 """
@@ -71,19 +73,34 @@ def count_node(node_log):
     return passed, failed
 
 
+def count_junit(paths):
+    passed = failed = 0
+    names = []
+    for path in paths or []:
+        try:
+            p, f, n = count_xml(path)
+        except (OSError, ET.ParseError):
+            p, f, n = 0, 1, [f"{path} (missing or unreadable)"]
+        passed, failed, names = passed + p, failed + f, names + n
+    return passed, failed, names
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--testlogs", required=True)
     ap.add_argument("--bazel-log", required=True)
     ap.add_argument("--node-log")
+    ap.add_argument("--junit", action="append", help="JUnit XML from a test run outside Bazel")
     a = ap.parse_args()
     bp, bf, names = count_bazel(a.testlogs, a.bazel_log)
     np_, nf = count_node(a.node_log)
     if nf:
         names.append("worker tests")
+    jp, jf, jnames = count_junit(a.junit)
+    names += jnames
     for n in names:
         print(f"FAILED: {n}")
-    passed, failed = bp + np_, bf + nf
+    passed, failed = bp + np_ + jp, bf + nf + jf
     if passed + failed == 0:
         print("no tests ran")
         failed = 1
