@@ -153,6 +153,25 @@ int Replay(const CtlContext& ctx, const std::vector<std::string>& args) {
   std::vector<fetcherpb::ReplayRequest> requests;
   for (const std::string& a : args) {
     fetcherpb::ReplayRequest r;
+    if (a == "--all-failed" && ctx.terminal && !ctx.json) {
+      // One request per dead letter, so a person watching sees progress.
+      grpc::ClientContext c;
+      Deadline(&c, 300);
+      fetcherpb::ListBucketRequest list;
+      list.set_area(fetcherpb::BUCKET_AREA_FAILED);
+      list.set_limit(10000);
+      fetcherpb::ListBucketResponse failed;
+      grpc::Status s = stub->ListBucket(&c, list, &failed);
+      if (!s.ok()) {
+        *ctx.err << "replay: listing failed/: " << s.error_message() << "\n";
+        return 1;
+      }
+      for (const auto& o : failed.objects()) {
+        r.set_key(o.key());
+        requests.push_back(r);
+      }
+      continue;
+    }
     if (a == "--all-failed") {
       r.set_all_failed(true);
     } else {
@@ -308,6 +327,14 @@ int BackupCmd(const CtlContext& ctx, const std::vector<std::string>& args) {
     *ctx.err << "backup: " << report.status().message() << "\n";
     return 1;
   }
+  if (ctx.json) {
+    *ctx.out << absl::StrFormat(
+        "{\"dir\":\"%s\",\"files\":[\"%s\"],\"maddy_snapshot_ms\":%d,\"ledger_snapshot_ms\":%d,"
+        "\"ledger_last_seq\":%d,\"delivered_between_snapshots\":%d}\n",
+        args[0], absl::StrJoin(report->files, "\",\""), report->maddy_snapshot_ms, report->ledger_snapshot_ms,
+        report->ledger_last_seq, report->delivered_between_snapshots);
+    return 0;
+  }
   *ctx.out << "backed up " << absl::StrJoin(report->files, ", ") << " to " << args[0] << "\n";
   if (report->delivered_between_snapshots > 0) {
     *ctx.out << report->delivered_between_snapshots
@@ -330,6 +357,11 @@ int RestoreCmd(const CtlContext& ctx, const std::vector<std::string>& args) {
   if (!report.ok()) {
     *ctx.err << "restore: " << report.status().message() << "\n";
     return 1;
+  }
+  if (ctx.json) {
+    *ctx.out << absl::StrFormat("{\"restored\":[\"%s\"],\"ledger_snapshot_ms\":%d}\n",
+                                absl::StrJoin(report->files, "\",\""), report->ledger_snapshot_ms);
+    return 0;
   }
   *ctx.out << "restored " << absl::StrJoin(report->files, ", ") << " (ledger snapshot of "
            << absl::FormatTime(absl::FromUnixMillis(report->ledger_snapshot_ms)) << ")\n";
