@@ -221,6 +221,8 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
   in_flight_.erase(item.object.key);
   if (result.outcome == ItemOutcome::kDelivered || result.outcome == ItemOutcome::kDeadLettered) {
     recently_finished_[item.object.key] = absl::Now();
+    // It has left pending/: keep Status's count current between listings.
+    if (item.pass == last_pass_ && pending_count_ > 0) --pending_count_;
   }
   auto& s = item.pass->summary;
   switch (result.outcome) {

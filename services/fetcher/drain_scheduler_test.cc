@@ -120,6 +120,15 @@ TEST_F(DrainSchedulerTest, StatusReportsPendingCountAfterAPass) {
   EXPECT_EQ(status.passes_total(), 1);
 }
 
+TEST_F(DrainSchedulerTest, PendingCountDropsAsMessagesLeavePending) {
+  PutN(4);
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  scheduler.Start(/*poll=*/false);
+  EXPECT_EQ(scheduler.DrainNow(true).delivered(), 4);
+  EXPECT_EQ(scheduler.Status().pending_count(), 0);
+}
+
 TEST_F(DrainSchedulerTest, PollLoopRunsAFirstPassAtStartup) {
   PutN(2);
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
