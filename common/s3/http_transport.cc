@@ -71,6 +71,15 @@ size_t OnWrite(char* data, size_t size, size_t count, void* user) {
       t->body_too_large = true;
       return 0;
     }
+    if (body.empty()) {
+      // Size the buffer once from Content-Length: growing a 25 MiB body by
+      // doubling would briefly hold up to twice that.
+      curl_off_t expected = -1;
+      curl_easy_getinfo(t->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
+      if (expected > 0 && static_cast<size_t>(expected) <= t->request->max_buffered_body) {
+        body.reserve(static_cast<size_t>(expected));
+      }
+    }
     body.append(data, len);
   } else if (body.size() < kMaxErrorBody) {  // keep the head of an error body
     body.append(data, std::min(len, kMaxErrorBody - body.size()));

@@ -32,7 +32,7 @@ namespace pocketmail::fetcher {
 struct SchedulerOptions {
   absl::Duration poll_interval = absl::Seconds(180);  // MAIL_POLL, when idle
   int concurrency = 4;                                // FETCH_CONCURRENCY
-  int64_t memory_budget_bytes = 64 << 20;             // bodies in flight, summed
+  int64_t memory_budget_bytes = 32 << 20;             // bodies in flight, summed
   int list_page_size = 1000;
   Alerter* alerter = nullptr;  // not owned; told about listings and dead letters
   // Checked before each pass; false skips it (the drain lease was lost).
