@@ -59,9 +59,14 @@ void DrainScheduler::PollLoop() {
       if (!wake_requested_) {
         absl::Duration interval = NextInterval();
         next_pass_at_ = absl::Now() + interval;
-        poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(interval),
-                          [this] { return stopping_ || wake_requested_; });
+        const uint64_t generation = activity_generation_;
+        bool woken = poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(interval), [&] {
+          return stopping_ || wake_requested_ || activity_generation_ != generation;
+        });
         if (stopping_) return;
+        // Activity seen by another pass (DrainNow) while we slept a long idle
+        // interval: re-plan, now at the fast rate, instead of sleeping on.
+        if (woken && !wake_requested_) continue;
       }
       wake_requested_ = false;
     }
@@ -82,6 +87,7 @@ void DrainScheduler::Wake() {
     std::lock_guard<std::mutex> lock(mu_);
     wake_requested_ = true;
     last_activity_ = absl::Now();
+    ++activity_generation_;
   }
   poll_cv_.notify_all();
 }
@@ -140,7 +146,11 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
 
   std::lock_guard<std::mutex> lock(mu_);
   pass->summary.set_listed(static_cast<int>(listed.size()));
-  if (!listed.empty()) last_activity_ = absl::Now();
+  if (!listed.empty()) {
+    last_activity_ = absl::Now();
+    ++activity_generation_;
+    poll_cv_.notify_all();
+  }
   if (!error.empty()) {
     pass->summary.set_error(error);
     ++pass_errors_total_;

@@ -104,6 +104,7 @@ class DrainScheduler {
   std::deque<std::string> recent_errors_;
   absl::Time next_pass_at_ = absl::InfinitePast();
   absl::Time last_activity_ = absl::InfinitePast();
+  uint64_t activity_generation_ = 0;  // bumped with last_activity_: re-plan the next poll
   std::mutex pass_run_mu_;  // one listing at a time
 
   std::vector<std::thread> workers_;

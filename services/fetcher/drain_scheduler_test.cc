@@ -179,3 +179,27 @@ TEST_F(DrainSchedulerTest, AWakeStartsAPassAtOnce) {
 
 }  // namespace
 }  // namespace pocketmail::fetcher
+
+namespace pocketmail::fetcher {
+namespace {
+
+TEST_F(DrainSchedulerTest, MailFoundByDrainNowSwitchesTheIdleLoopToFastPolling) {
+  MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
+  SchedulerOptions o{absl::Hours(1), 1, 64 << 20, 1000};
+  o.fast_poll_interval = absl::Milliseconds(50);
+  o.active_window = absl::Seconds(30);
+  DrainScheduler scheduler(store_, pipeline, o);
+  scheduler.Start(/*poll=*/true);
+  for (int i = 0; i < 200 && scheduler.Status().passes_total() < 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  // Idle: the loop sleeps for an hour. An operator's drain finds mail...
+  PutN(1);
+  scheduler.DrainNow(/*wait=*/true);
+  // ...and the next poll is planned at the fast rate, not an hour out.
+  PutN(2);
+  for (int i = 0; i < 300 && injector_.envelopes.size() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(injector_.envelopes.size(), 2u);
+  scheduler.Stop();
+}
+
+}  // namespace
+}  // namespace pocketmail::fetcher

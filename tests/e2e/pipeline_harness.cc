@@ -87,6 +87,7 @@ absl::Status PipelineHarness::StartPeers() {
   std::vector<std::string> s3_argv = {MotoPython()};
   if (s3_argv[0] == "/usr/bin/env") s3_argv.push_back("python3");
   s3_argv.insert(s3_argv.end(), {RunfilePath("tests/peers/s3/s3_peer.py"), "--dir", base + "/s3"});
+  if (options_.s3_count_requests) s3_argv.push_back("--count-requests");
   auto s3 = PeerProcess::StartAndWaitReady(s3_argv, {});
   if (!s3.ok()) return s3.status();
   s3_peer_ = std::move(*s3);

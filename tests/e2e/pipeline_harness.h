@@ -40,6 +40,9 @@ struct HarnessOptions {
   // Also run Dovecot over the SMTP peer's Maildirs, and give the injector
   // IMAP credentials for every mailbox, so the delivery probe works.
   bool with_imap = false;
+  // Start the S3 peer with --count-requests (its /__peer/stats then counts
+  // requests by kind; see S3PeerStats in tests/peers/s3/s3_peer.h).
+  bool s3_count_requests = false;
 };
 
 // A message as the Worker stores it (the bucket contract).
