@@ -101,6 +101,10 @@ absl::StatusOr<LedgerStore::BeginResult> LedgerStore::Begin(const v1::BeginReque
   if (existing.ok()) return BeginResult{*std::move(existing), false};
   if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
 
+  // A lost insert only means the row is created again on the next pass; the
+  // INJECTING commit that justifies any side effect is fsync'd and, WAL being
+  // ordered, makes this one durable with it.
+  if (absl::Status st = SetSynchronous(false); !st.ok()) return st;
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
   if (!tx.ok()) return tx.status();
   const int64_t now = clock_->NowMs();
@@ -141,6 +145,7 @@ absl::StatusOr<v1::Message> LedgerStore::Advance(const v1::AdvanceRequest& reque
   absl::StatusOr<v1::Message> result;
   {
     absl::MutexLock lock(&mu_);
+    if (absl::Status st = SetSynchronous(NeedsFsync(request.to_state())); !st.ok()) return st;
     absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
     if (!tx.ok()) return tx.status();
     absl::StatusOr<v1::Message> row = GetLocked(request.key());
@@ -220,6 +225,23 @@ absl::Status LedgerStore::ApplyTransition(const v1::AdvanceRequest& r, int64_t n
   if (!st.ok()) return st;
   if (db_->Changes() != 1) return absl::InternalError("ledger row vanished during Advance");
   return absl::OkStatus();
+}
+
+bool NeedsFsync(v1::State to_state) {
+  // DONE is final bookkeeping: nothing follows it, and if a power cut loses
+  // it the row stays DELIVERED (already counted, already in the watch
+  // stream); should the object reappear, the fetcher repeats the idempotent
+  // COPY/DELETE. Every other state justifies the next side effect (injecting,
+  // copying to failed/, a replay's copy back to pending/) or records an
+  // outcome that must not be forgotten, so it is fsync'd before returning.
+  return to_state != v1::STATE_DONE;
+}
+
+absl::Status LedgerStore::SetSynchronous(bool full) {
+  if (full == synchronous_full_) return absl::OkStatus();
+  absl::Status st = db_->Exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (st.ok()) synchronous_full_ = full;
+  return st;
 }
 
 void LedgerStore::PublishDelivery(int64_t seq) {

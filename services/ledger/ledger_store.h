@@ -3,8 +3,11 @@
 //
 // Durability contract: every write (Begin, Advance) is one BEGIN IMMEDIATE
 // transaction committed before the call returns, so once a write returns OK
-// the row survives a crash or power loss and the caller may take its next
-// side effect.
+// the row survives a process crash, and the caller may take its next side
+// effect. Transitions that justify a side effect (INJECTING, DELIVERED,
+// RETRY_WAIT, DEAD_LETTERING, DEAD_LETTERED, PENDING) also survive power
+// loss: their commit is fsync'd (synchronous=FULL). Begin's insert and DONE
+// skip the fsync; see Begin and NeedsFsync for why that is safe.
 //
 // Advance follows the table in state_machine.h. A request naming an illegal
 // transition is FAILED_PRECONDITION. A repeat of an applied transition (the
@@ -101,6 +104,9 @@ class LedgerStore {
   absl::Status ApplyTransition(const v1::AdvanceRequest& request, int64_t now_ms,
                                int64_t* assigned_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishDelivery(int64_t seq);
+  // synchronous=FULL (fsync at commit) or NORMAL for the next transaction.
+  absl::Status SetSynchronous(bool full) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool synchronous_full_ ABSL_GUARDED_BY(mu_) = true;  // the connection's setting
 
   mutable absl::Mutex mu_;
   std::unique_ptr<sqlite::Database> db_ ABSL_GUARDED_BY(mu_);
@@ -109,6 +115,9 @@ class LedgerStore {
   mutable absl::Mutex seq_mu_;
   int64_t latest_seq_ ABSL_GUARDED_BY(seq_mu_);
 };
+
+// Whether a transition into `to_state` must be fsync'd before it returns.
+bool NeedsFsync(v1::State to_state);
 
 // Page tokens are opaque to clients: web-safe base64 of (first_seen_ms, key)
 // of the last row returned. Exposed for tests.

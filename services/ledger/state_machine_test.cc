@@ -65,3 +65,21 @@ TEST(StateMachineTest, NamesStatesWithoutPrefix) {
 
 }  // namespace
 }  // namespace pocketmail::ledger
+
+#include "services/ledger/ledger_store.h"
+
+namespace pocketmail::ledger {
+namespace {
+
+TEST(DurabilityPolicyTest, EveryStateThatJustifiesASideEffectIsFsynced) {
+  EXPECT_TRUE(NeedsFsync(v1::STATE_INJECTING));       // before the first SMTP byte
+  EXPECT_TRUE(NeedsFsync(v1::STATE_DELIVERED));       // before COPY/DELETE
+  EXPECT_TRUE(NeedsFsync(v1::STATE_RETRY_WAIT));      // an outcome (ambiguity) to remember
+  EXPECT_TRUE(NeedsFsync(v1::STATE_DEAD_LETTERING));  // before the copy to failed/
+  EXPECT_TRUE(NeedsFsync(v1::STATE_DEAD_LETTERED));   // replay requires it
+  EXPECT_TRUE(NeedsFsync(v1::STATE_PENDING));         // a replay's copy back to pending/ follows
+  EXPECT_FALSE(NeedsFsync(v1::STATE_DONE));
+}
+
+}  // namespace
+}  // namespace pocketmail::ledger
