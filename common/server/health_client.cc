@@ -4,34 +4,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 
 namespace pocketmail::server {
-namespace {
-
-// HealthCheckRequest { string service = 1; }
-std::string EncodeRequest(const std::string& service) {
-  std::string out;
-  if (service.empty()) return out;
-  out.push_back(0x0a);
-  // Service names are short; a one-byte length suffices (refuse longer).
-  out.push_back(static_cast<char>(service.size()));
-  out += service;
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<Health> CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
                                    const std::string& service, absl::Duration timeout,
                                    const std::string& bearer_token) {
-  if (service.size() > 127) return absl::InvalidArgumentError("service name too long");
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
   if (!bearer_token.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", bearer_token));
-  std::string req = EncodeRequest(service);
+  grpc::health::v1::HealthCheckRequest health_request;
+  health_request.set_service(service);
+  std::string req = health_request.SerializeAsString();
   grpc::Slice slice(req);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
@@ -46,9 +34,9 @@ absl::StatusOr<Health> CheckHealth(const std::shared_ptr<grpc::Channel>& channel
   if (!response.Dump(&slices).ok()) return absl::InternalError("unreadable health reply");
   std::string bytes;
   for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  // HealthCheckResponse { ServingStatus status = 1; } — absent means UNKNOWN (0).
-  if (bytes.size() >= 2 && bytes[0] == 0x08) return static_cast<Health>(bytes[1]);
-  return Health::kUnknown;
+  grpc::health::v1::HealthCheckResponse reply;
+  if (!reply.ParseFromString(bytes)) return absl::InternalError("unparsable health reply");
+  return static_cast<Health>(reply.status());
 }
 
 absl::Status WaitUntilServing(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout) {

@@ -1,7 +1,7 @@
-// A client for grpc.health.v1.Health/Check without generated stubs (Debian's
-// gRPC ships no public header for them): the request and reply are tiny, so
-// they are encoded by hand. Used by tests, the demo and pocketmailctl to wait
-// for a service to come up.
+// A client for grpc.health.v1.Health/Check. Debian's gRPC ships no stub for
+// it, so the call goes through the generic stub with the messages from
+// health.proto (compiled in BUILD.bazel). Used by tests, the demo and
+// pocketmailctl to wait for a service to come up.
 #ifndef POCKETMAIL_COMMON_SERVER_HEALTH_CLIENT_H_
 #define POCKETMAIL_COMMON_SERVER_HEALTH_CLIENT_H_
 

@@ -134,10 +134,13 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     token = page->truncated ? page->next_continuation_token : "";
   } while (!token.empty());
 
+  // Oldest first: after an outage, mail arrives in the order it was sent.
+  std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
+    return a.last_modified != b.last_modified ? a.last_modified < b.last_modified : a.key < b.key;
+  });
+  const absl::Time oldest = listed.empty() ? absl::InfinitePast() : listed.front().last_modified;
   if (options_.alerter != nullptr) {
     if (error.empty()) {
-      absl::Time oldest = absl::InfiniteFuture();
-      for (const auto& o : listed) oldest = std::min(oldest, o.last_modified);
       options_.alerter->OnListing(static_cast<int>(listed.size()), oldest);
     } else {
       options_.alerter->OnListingFailed(error);
@@ -154,19 +157,12 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
   if (!error.empty()) {
     pass->summary.set_error(error);
     ++pass_errors_total_;
-    recent_errors_.push_front(error);
-    if (recent_errors_.size() > 20) recent_errors_.pop_back();
+    NoteError(error);
     log::Warn("pass failed", {{"error", error}});
   } else {
     pending_count_ = static_cast<int>(listed.size());
-    oldest_pending_ = absl::InfiniteFuture();
-    for (const auto& o : listed) oldest_pending_ = std::min(oldest_pending_, o.last_modified);
-    if (listed.empty()) oldest_pending_ = absl::InfinitePast();
+    oldest_pending_ = oldest;
   }
-  // Oldest first: after an outage, mail arrives in the order it was sent.
-  std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
-    return a.last_modified != b.last_modified ? a.last_modified < b.last_modified : a.key < b.key;
-  });
   const absl::Time pass_started = absl::FromUnixMillis(pass->summary.started_ms());
   for (auto it = recently_finished_.begin(); it != recently_finished_.end();) {
     it = it->second < pass_started - absl::Minutes(10) ? recently_finished_.erase(it) : std::next(it);
@@ -245,8 +241,7 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
     case ItemOutcome::kSkipped: s.set_skipped(s.skipped() + 1); break;
     case ItemOutcome::kError:
       s.set_retried(s.retried() + 1);
-      recent_errors_.push_front(absl::StrCat(item.object.key, ": ", result.detail));
-      if (recent_errors_.size() > 20) recent_errors_.pop_back();
+      NoteError(absl::StrCat(item.object.key, ": ", result.detail));
       break;
   }
   if (--item.pass->outstanding == 0 && item.pass->listing_done) {
@@ -261,6 +256,11 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
     lock.unlock();  // the alert command may take a while
     if (options_.alerter != nullptr) options_.alerter->OnDeadLetters(dead, reasons);
   }
+}
+
+void DrainScheduler::NoteError(std::string error) {
+  recent_errors_.push_front(std::move(error));
+  if (recent_errors_.size() > 20) recent_errors_.pop_back();
 }
 
 fetcherpb::StatusResponse DrainScheduler::Status() const {

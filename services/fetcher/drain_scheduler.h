@@ -74,6 +74,7 @@ class DrainScheduler {
 
   void PollLoop();
   absl::Duration NextInterval() const;  // REQUIRES: mu_ held
+  void NoteError(std::string error);     // REQUIRES: mu_ held; keeps the newest 20
   void WorkerLoop();
   std::shared_ptr<Pass> RunPass();
   void Finish(const WorkItem& item, const ItemResult& result);

@@ -7,6 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/mail/address.h"
+#include "common/smtp/address.h"
 #include "services/fetcher/object_key.h"
 
 namespace pocketmail::fetcher {
@@ -26,19 +28,12 @@ std::string Sanitize(absl::string_view text, size_t max = 256) {
   return out;
 }
 
-// A sender we can put on MAIL FROM as-is. Anything odd falls back to the
-// configured ingest address rather than bouncing the whole message.
+// A sender we can put on MAIL FROM as-is: a well-formed address (RFC 5321 /
+// 6531) that the injector's wire check also accepts. Anything odd falls back
+// to the configured ingest address rather than bouncing the whole message.
 bool UsableSender(absl::string_view from) {
-  if (from.empty() || from.size() > 254) return false;
-  size_t at = from.rfind('@');
-  if (at == absl::string_view::npos || at == 0 || at + 1 == from.size()) return false;
-  for (unsigned char c : from) {
-    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == '(' ||
-        c == ')' || c == ',' || c == ';' || c == ':' || c == '[' || c == ']') {
-      return false;
-    }
-  }
-  return true;
+  return !from.empty() && mail::ParseEnvelopeAddress(from).ok() &&
+         smtp::ValidateEnvelopeAddress(from, /*allow_empty=*/false).ok();
 }
 
 bool IsTemporary(const absl::Status& s) {
@@ -273,25 +268,38 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
   }
 }
 
-ItemResult MessagePipeline::FinishDelivery(const std::string& key) {
-  if (options_.keep_processed_copy) {
-    absl::Status copied = store_.CopyObject(key, ProcessedKeyFor(key), s3::MetadataDirective::kCopy);
+std::optional<ItemResult> MessagePipeline::MoveOutOfPending(const std::string& key, const std::string& copy_to,
+                                                           s3::MetadataDirective directive,
+                                                           const std::map<std::string, std::string>& metadata) {
+  if (!copy_to.empty()) {
+    absl::Status copied = store_.CopyObject(key, copy_to, directive, metadata);
     // NOT_FOUND: an earlier attempt already deleted pending/ (after copying)
-    // but died before recording DONE.
+    // but died before recording the final state.
     if (!copied.ok() && !absl::IsNotFound(copied)) {
-      return {ItemOutcome::kError, absl::StrCat("copy to processed/: ", copied.message())};
+      return ItemResult{ItemOutcome::kError, absl::StrCat("copy to ", copy_to, ": ", copied.message())};
     }
   }
   absl::Status deleted = store_.DeleteObject(key);
   if (!deleted.ok() && !absl::IsNotFound(deleted)) {
-    return {ItemOutcome::kError, absl::StrCat("delete: ", deleted.message())};
+    return ItemResult{ItemOutcome::kError, absl::StrCat("delete: ", deleted.message())};
   }
-  ledgerpb::AdvanceRequest done;
-  done.set_key(key);
-  done.set_from_state(State::STATE_DELIVERED);
-  done.set_to_state(State::STATE_DONE);
-  auto recorded = ledger_.Advance(done);
-  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  return std::nullopt;
+}
+
+std::optional<ItemResult> MessagePipeline::Step(const std::string& key, State from, State to) {
+  ledgerpb::AdvanceRequest req;
+  req.set_key(key);
+  req.set_from_state(from);
+  req.set_to_state(to);
+  auto recorded = ledger_.Advance(req);
+  if (!recorded.ok()) return ItemResult{ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  return std::nullopt;
+}
+
+ItemResult MessagePipeline::FinishDelivery(const std::string& key) {
+  const std::string copy_to = options_.keep_processed_copy ? ProcessedKeyFor(key) : "";
+  if (auto error = MoveOutOfPending(key, copy_to, s3::MetadataDirective::kCopy, {})) return *error;
+  if (auto error = Step(key, State::STATE_DELIVERED, State::STATE_DONE)) return *error;
   return {ItemOutcome::kDelivered, ""};
 }
 
@@ -317,35 +325,22 @@ ItemResult MessagePipeline::DeadLetter(const ledgerpb::Message& row, State from,
 ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::string& reason,
                                              const s3::ObjectHead* head) {
   s3::ObjectHead fetched;
-  if (head == nullptr) {
-    auto object = store_.GetObject(key);
-    if (absl::IsNotFound(object.status())) {
-      // We delete pending/ only after the failed/ copy succeeded, so the copy exists.
-      fetched = {};
-    } else if (!object.ok()) {
-      return {ItemOutcome::kError, absl::StrCat("get for dead-letter: ", object.status().message())};
-    } else {
-      fetched = object->head;
+  if (head == nullptr) {  // resuming after a crash: only the metadata is needed
+    auto object = store_.HeadObject(key);
+    if (!object.ok() && !absl::IsNotFound(object.status())) {
+      return {ItemOutcome::kError, absl::StrCat("head for dead-letter: ", object.status().message())};
     }
+    // NOT_FOUND: pending/ is deleted only after the failed/ copy succeeded.
+    if (object.ok()) fetched = *std::move(object);
     head = &fetched;
   }
   std::map<std::string, std::string> metadata = head->metadata;
   metadata["reason"] = Sanitize(reason);
   metadata["failedms"] = std::to_string(ToMs(options_.now()));
-  absl::Status copied = store_.CopyObject(key, FailedKeyFor(key), s3::MetadataDirective::kReplace, metadata);
-  if (!copied.ok() && !absl::IsNotFound(copied)) {
-    return {ItemOutcome::kError, absl::StrCat("copy to failed/: ", copied.message())};
+  if (auto error = MoveOutOfPending(key, FailedKeyFor(key), s3::MetadataDirective::kReplace, metadata)) {
+    return *error;
   }
-  absl::Status deleted = store_.DeleteObject(key);
-  if (!deleted.ok() && !absl::IsNotFound(deleted)) {
-    return {ItemOutcome::kError, absl::StrCat("delete: ", deleted.message())};
-  }
-  ledgerpb::AdvanceRequest req;
-  req.set_key(key);
-  req.set_from_state(State::STATE_DEAD_LETTERING);
-  req.set_to_state(State::STATE_DEAD_LETTERED);
-  auto recorded = ledger_.Advance(req);
-  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  if (auto error = Step(key, State::STATE_DEAD_LETTERING, State::STATE_DEAD_LETTERED)) return *error;
   return {ItemOutcome::kDeadLettered, reason};
 }
 

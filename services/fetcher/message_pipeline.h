@@ -28,6 +28,8 @@
 #define POCKETMAIL_SERVICES_FETCHER_MESSAGE_PIPELINE_H_
 
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -86,6 +88,12 @@ class MessagePipeline {
   ItemResult RetryLater(const ledgerpb::Message& row, ledgerpb::State from, const std::string& error,
                         const injectorpb::InjectResponse* reply, bool ambiguous = false);
   ItemResult RemoveDuplicate(const std::string& key, const char* why);
+  // COPY to `copy_to` (skipped when empty), then DELETE; an error result on failure.
+  std::optional<ItemResult> MoveOutOfPending(const std::string& key, const std::string& copy_to,
+                                             s3::MetadataDirective directive,
+                                             const std::map<std::string, std::string>& metadata);
+  // Records a transition with no details; an error result on failure.
+  std::optional<ItemResult> Step(const std::string& key, ledgerpb::State from, ledgerpb::State to);
   absl::Time NextAttemptAt(int attempts) const;
 
   s3::ObjectStore& store_;
