@@ -8,6 +8,8 @@
 #include <random>
 #include <set>
 
+#include <sys/wait.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -117,6 +119,24 @@ TEST(PipelineE2E, AWorkerRetryOfADeliveredMessageIsNotDeliveredTwice) {
   ASSERT_TRUE(h.PutPending(raw, "alice@example.org", "s@outside.test").ok());
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
   EXPECT_EQ(h.Delivered().size(), 1u);
+}
+
+TEST(PipelineE2E, OneshotRunsOnePassAndExits) {
+  auto harness = PipelineHarness::Start();
+  ASSERT_TRUE(harness.ok()) << harness.status();
+  PipelineHarness& h = **harness;
+  ASSERT_TRUE(h.StopService("fetcher").ok());  // the polling one must not drain first
+  std::mt19937 rng(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(h.PutPending(MakeMessage(i, "bob@example.org", 2048, rng), "bob@example.org", "s@outside.test").ok());
+  }
+  auto status = h.RunFetcherOneshot(absl::Minutes(1));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_EQ(h.Delivered().size(), 3u);
+  auto pending = h.ListKeys("pending/");
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->empty());
 }
 
 TEST(PipelineE2E, ServicesStopGracefullyOnSigterm) {

@@ -189,6 +189,14 @@ absl::Status PipelineHarness::StopService(const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> PipelineHarness::RunFetcherOneshot(absl::Duration timeout) {
+  std::map<std::string, std::string> env = ServiceEnv();
+  env["ONESHOT"] = "1";
+  auto p = PeerProcess::Start({RunfilePath("services/fetcher/fetcher")}, env);
+  if (!p.ok()) return p.status();
+  return p->WaitForExit(timeout);
+}
+
 bool PipelineHarness::ServiceRunning(const std::string& name) const {
   auto it = services_.find(name);
   return it != services_.end() && it->second.running();

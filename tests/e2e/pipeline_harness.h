@@ -72,6 +72,9 @@ class PipelineHarness {
   void KillService(const std::string& name);  // SIGKILL
   absl::Status StopService(const std::string& name);  // SIGTERM, graceful
   bool ServiceRunning(const std::string& name) const;
+  // Runs the fetcher binary once with ONESHOT=1 (the other services must be
+  // up) and returns its exit status as waitpid reports it.
+  absl::StatusOr<int> RunFetcherOneshot(absl::Duration timeout);
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
 
   // PUTs `raw` for `to` in the bucket contract's format (per-recipient key,

@@ -164,6 +164,21 @@ void PeerProcess::Kill() {
   pid_ = -1;
 }
 
+absl::StatusOr<int> PeerProcess::WaitForExit(absl::Duration timeout) {
+  if (!running()) return absl::FailedPreconditionError("not running");
+  absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  while (absl::Now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  Kill();
+  return absl::DeadlineExceededError("child did not exit in time");
+}
+
 int PeerProcess::Stop(absl::Duration grace) {
   if (!running()) return 0;
   ::kill(pid_, SIGTERM);

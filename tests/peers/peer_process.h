@@ -45,6 +45,9 @@ class PeerProcess {
   std::string field(const std::string& name) const;
 
   void Kill();  // SIGKILL + reap: the crash tests' weapon
+  // Waits for the child to exit on its own; DEADLINE_EXCEEDED (and a SIGKILL)
+  // after `timeout`. Returns the status as waitpid reports it.
+  absl::StatusOr<int> WaitForExit(absl::Duration timeout);
   // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status (as waitpid).
   int Stop(absl::Duration grace = absl::Seconds(10));
 
