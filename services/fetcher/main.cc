@@ -1,6 +1,7 @@
 // fetcher: polls pending/ in the R2 bucket and runs each object through the
 // pipeline (ledger → GET → router → injector → ledger → move). See
 // docs/ARCHITECTURE.md and message_pipeline.h for the ordering contract.
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +38,7 @@ std::vector<config::Spec> FetcherSpecs() {
           {"FETCH_MEMORY_BUDGET_MB", "32", "message bodies held in memory at once, summed (one larger message still runs, alone)"},
           {"KEEP_PROCESSED_COPY", "1", "copy delivered objects to processed/ before deleting"},
           {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
+          {"ROUTE_CACHE_S", "10", "seconds a router answer is reused for the same recipient (0 = ask every time)"},
           {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
           {"RETRY_MAX_S", "3600", "longest retry delay"},
           {"PROBE_DELAY_S", "5", "wait this long after an ambiguous attempt before probing the mailbox"},
@@ -72,10 +74,12 @@ int Run(int argc, char** argv) {
   auto bare_554 = s.GetInt("BARE_554_MAX_ATTEMPTS");
   auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
   auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
+  auto route_cache = s.GetDouble("ROUTE_CACHE_S");
   for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
                                  keep_copy.status(), retry_base.status(), retry_max.status(),
                                  probe_delay.status(), bare_554.status(), connect_timeout.status(),
-                                 request_timeout.status(), fast_poll.status(), active_window.status()}) {
+                                 request_timeout.status(), fast_poll.status(), active_window.status(),
+                                 route_cache.status()}) {
     if (!st.ok()) {
       log::Error("bad configuration", {{"error", st.ToString()}});
       return 2;
@@ -104,7 +108,8 @@ int Run(int argc, char** argv) {
 
   const std::string runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
   auto ledger = MakeGrpcLedgerClient(server::ConnectToService(runtime_dir, "ledger"));
-  auto router = MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router"));
+  auto router = MakeCachingRouterClient(MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router")),
+                                        absl::Seconds(std::max(0.0, *route_cache)));
   auto injector = MakeGrpcInjectorClient(server::ConnectToService(runtime_dir, "injector"));
 
   PipelineOptions pipeline_options;

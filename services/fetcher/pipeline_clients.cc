@@ -1,9 +1,14 @@
 #include "services/fetcher/pipeline_clients.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <deque>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace pocketmail::fetcher {
 namespace {
@@ -14,26 +19,34 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds d) {
   ctx->set_deadline(std::chrono::system_clock::now() + d);
 }
 
+// Begin and Advance go through group commit: the workers' writes that queue
+// up while one Apply is in flight go out together in the next one, so they
+// share a round trip and a ledger commit (one fsync) instead of paying one
+// each. Nobody waits for a batch to fill: a lone write is sent at once. Each
+// caller still returns only once its own write is durable, so the saga's
+// ordering (ledger first, then the side effect) is unchanged. A ledger that
+// predates Apply answers UNIMPLEMENTED; then writes go one by one.
 class GrpcLedgerClient : public LedgerClient {
  public:
   explicit GrpcLedgerClient(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
 
   absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
+    ledgerpb::WriteOp op;
+    *op.mutable_begin() = request;
+    absl::StatusOr<ledgerpb::WriteResult> result = Write(std::move(op));
+    if (!result.ok()) return result.status();
     ledgerpb::BeginResponse response;
-    grpc::Status s = stub_->Begin(&ctx, request, &response);
-    if (!s.ok()) return FromGrpc(s);
+    *response.mutable_message() = std::move(*result->mutable_message());
+    response.set_created(result->created());
     return response;
   }
 
   absl::StatusOr<ledgerpb::Message> Advance(const ledgerpb::AdvanceRequest& request) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
-    ledgerpb::AdvanceResponse response;
-    grpc::Status s = stub_->Advance(&ctx, request, &response);
-    if (!s.ok()) return FromGrpc(s);
-    return response.message();
+    ledgerpb::WriteOp op;
+    *op.mutable_advance() = request;
+    absl::StatusOr<ledgerpb::WriteResult> result = Write(std::move(op));
+    if (!result.ok()) return result.status();
+    return std::move(*result->mutable_message());
   }
 
   absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
@@ -54,7 +67,95 @@ class GrpcLedgerClient : public LedgerClient {
   }
 
  private:
+  static constexpr int kMaxBatch = 64;
+
+  struct PendingWrite {
+    ledgerpb::WriteOp op;
+    absl::StatusOr<ledgerpb::WriteResult> result;
+    bool done = false;
+  };
+
+  absl::StatusOr<ledgerpb::WriteResult> Write(ledgerpb::WriteOp op) {
+    if (!use_apply_.load(std::memory_order_relaxed)) return WriteAlone(op);
+    PendingWrite mine;
+    mine.op = std::move(op);
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(&mine);
+    while (!mine.done) {
+      if (sending_) {
+        auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return mine.done || !sending_; };
+        mu_.Await(absl::Condition(&settled));
+        continue;
+      }
+      // Nobody is sending: this caller sends everything queued so far.
+      sending_ = true;
+      std::vector<PendingWrite*> batch;
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      mu_.Unlock();
+      SendBatch(batch);
+      mu_.Lock();
+      for (PendingWrite* w : batch) w->done = true;
+      sending_ = false;
+    }
+    if (mine.result.status().code() == absl::StatusCode::kUnimplemented &&
+        !use_apply_.load(std::memory_order_relaxed)) {
+      return WriteAlone(mine.op);  // the ledger has no Apply: this one goes alone
+    }
+    return std::move(mine.result);
+  }
+
+  void SendBatch(const std::vector<PendingWrite*>& batch) {
+    ledgerpb::ApplyRequest request;
+    for (PendingWrite* w : batch) *request.add_ops() = w->op;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    ledgerpb::ApplyResponse response;
+    grpc::Status s = stub_->Apply(&ctx, request, &response);
+    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) use_apply_.store(false);
+    if (s.ok() && response.results_size() != request.ops_size()) {
+      s = grpc::Status(grpc::StatusCode::INTERNAL, "ledger Apply returned the wrong number of results");
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!s.ok()) {
+        batch[i]->result = FromGrpc(s);
+        continue;
+      }
+      ledgerpb::WriteResult& r = *response.mutable_results(static_cast<int>(i));
+      if (r.code() != 0) {
+        batch[i]->result = absl::Status(static_cast<absl::StatusCode>(r.code()), r.error());
+      } else {
+        batch[i]->result = std::move(r);
+      }
+    }
+  }
+
+  absl::StatusOr<ledgerpb::WriteResult> WriteAlone(const ledgerpb::WriteOp& op) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    ledgerpb::WriteResult result;
+    grpc::Status s;
+    if (op.has_begin()) {
+      ledgerpb::BeginResponse response;
+      s = stub_->Begin(&ctx, op.begin(), &response);
+      *result.mutable_message() = std::move(*response.mutable_message());
+      result.set_created(response.created());
+    } else {
+      ledgerpb::AdvanceResponse response;
+      s = stub_->Advance(&ctx, op.advance(), &response);
+      *result.mutable_message() = std::move(*response.mutable_message());
+    }
+    if (!s.ok()) return FromGrpc(s);
+    return result;
+  }
+
   std::unique_ptr<ledgerpb::Ledger::Stub> stub_;
+  std::atomic<bool> use_apply_{true};
+  absl::Mutex mu_;
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class GrpcRouterClient : public RouterClient {
@@ -74,6 +175,42 @@ class GrpcRouterClient : public RouterClient {
 
  private:
   std::unique_ptr<routerpb::Router::Stub> stub_;
+};
+
+class CachingRouterClient : public RouterClient {
+ public:
+  CachingRouterClient(std::unique_ptr<RouterClient> inner, absl::Duration ttl,
+                      std::function<absl::Time()> now)
+      : inner_(std::move(inner)), ttl_(ttl), now_(std::move(now)) {}
+
+  absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) override {
+    if (ttl_ <= absl::ZeroDuration()) return inner_->Resolve(address);
+    const absl::Time now = now_();
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = cache_.find(address);
+      if (it != cache_.end() && now < it->second.expires) return it->second.response;
+    }
+    absl::StatusOr<routerpb::ResolveResponse> answer = inner_->Resolve(address);
+    if (answer.ok()) {
+      absl::MutexLock lock(&mu_);
+      if (cache_.size() >= kMaxEntries) cache_.clear();  // bounded; a refill is cheap
+      cache_[address] = Entry{*answer, now + ttl_};
+    }
+    return answer;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1024;
+  struct Entry {
+    routerpb::ResolveResponse response;
+    absl::Time expires;
+  };
+  const std::unique_ptr<RouterClient> inner_;
+  const absl::Duration ttl_;
+  const std::function<absl::Time()> now_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> cache_ ABSL_GUARDED_BY(mu_);
 };
 
 class GrpcInjectorClient : public InjectorClient {
@@ -146,6 +283,11 @@ std::unique_ptr<LedgerClient> MakeGrpcLedgerClient(std::shared_ptr<grpc::Channel
 }
 std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel> channel) {
   return std::make_unique<GrpcRouterClient>(std::move(channel));
+}
+std::unique_ptr<RouterClient> MakeCachingRouterClient(std::unique_ptr<RouterClient> inner,
+                                                      absl::Duration ttl,
+                                                      std::function<absl::Time()> now) {
+  return std::make_unique<CachingRouterClient>(std::move(inner), ttl, std::move(now));
 }
 std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel) {
   return std::make_unique<GrpcInjectorClient>(std::move(channel));

@@ -7,6 +7,7 @@
 #ifndef POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
 #define POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,15 @@ class InjectorClient {
 
 std::unique_ptr<LedgerClient> MakeGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel);
 std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel> channel);
+// Reuses a successful answer for the same address for `ttl` (errors are never
+// cached). A backlog is mostly a few recipients, and each answer would
+// otherwise cost a round trip per message. The router's own account list is
+// refreshed every few minutes, so a few seconds here add no real staleness;
+// a mailbox that vanished meanwhile is refused by Maddy at RCPT. ttl 0 turns
+// the cache off. Thread-safe; `now` is for tests.
+std::unique_ptr<RouterClient> MakeCachingRouterClient(
+    std::unique_ptr<RouterClient> inner, absl::Duration ttl,
+    std::function<absl::Time()> now = absl::Now);
 std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel);
 
 absl::Status FromGrpc(const grpc::Status& status);

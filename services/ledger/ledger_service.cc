@@ -58,6 +58,28 @@ absl::Status ValidateKey(const std::string& key) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateBegin(const v1::BeginRequest& request) {
+  if (absl::Status st = ValidateKey(request.key()); !st.ok()) return st;
+  if (request.size_bytes() < 0) return absl::InvalidArgumentError("size_bytes is negative");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAdvance(const v1::AdvanceRequest& request) {
+  if (absl::Status st = ValidateKey(request.key()); !st.ok()) return st;
+  if (!IsKnownState(request.from_state()) || !IsKnownState(request.to_state())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_state and to_state must be known states; got ",
+                     StateName(request.from_state()), " → ", StateName(request.to_state())));
+  }
+  if (!v1::DeliveryPath_IsValid(request.delivery_path())) {
+    return absl::InvalidArgumentError("unknown delivery_path");
+  }
+  if (request.mailbox().size() > kMaxMailboxBytes) {
+    return absl::InvalidArgumentError("mailbox is too long");
+  }
+  return absl::OkStatus();
+}
+
 LedgerServiceImpl::LedgerServiceImpl(LedgerStore* store, LedgerServiceOptions options)
     : store_(store), options_(options) {}
 
@@ -65,8 +87,7 @@ void LedgerServiceImpl::Shutdown() { shutting_down_ = true; }
 
 grpc::Status LedgerServiceImpl::Begin(grpc::ServerContext*, const v1::BeginRequest* request,
                                       v1::BeginResponse* response) {
-  if (absl::Status st = ValidateKey(request->key()); !st.ok()) return ToGrpc(st);
-  if (request->size_bytes() < 0) return ToGrpc(absl::InvalidArgumentError("size_bytes is negative"));
+  if (absl::Status st = ValidateBegin(*request); !st.ok()) return ToGrpc(st);
   absl::StatusOr<LedgerStore::BeginResult> result = store_->Begin(*request);
   if (!result.ok()) return Reply(result.status(), "Begin");
   *response->mutable_message() = std::move(result->message);
@@ -76,21 +97,45 @@ grpc::Status LedgerServiceImpl::Begin(grpc::ServerContext*, const v1::BeginReque
 
 grpc::Status LedgerServiceImpl::Advance(grpc::ServerContext*, const v1::AdvanceRequest* request,
                                         v1::AdvanceResponse* response) {
-  if (absl::Status st = ValidateKey(request->key()); !st.ok()) return ToGrpc(st);
-  if (!IsKnownState(request->from_state()) || !IsKnownState(request->to_state())) {
-    return ToGrpc(absl::InvalidArgumentError(
-        absl::StrCat("from_state and to_state must be known states; got ",
-                     StateName(request->from_state()), " → ", StateName(request->to_state()))));
-  }
-  if (!v1::DeliveryPath_IsValid(request->delivery_path())) {
-    return ToGrpc(absl::InvalidArgumentError("unknown delivery_path"));
-  }
-  if (request->mailbox().size() > kMaxMailboxBytes) {
-    return ToGrpc(absl::InvalidArgumentError("mailbox is too long"));
-  }
+  if (absl::Status st = ValidateAdvance(*request); !st.ok()) return ToGrpc(st);
   absl::StatusOr<v1::Message> message = store_->Advance(*request);
   if (!message.ok()) return Reply(message.status(), "Advance");
   *response->mutable_message() = *std::move(message);
+  return grpc::Status::OK;
+}
+
+grpc::Status LedgerServiceImpl::Apply(grpc::ServerContext*, const v1::ApplyRequest* request,
+                                      v1::ApplyResponse* response) {
+  if (request->ops_size() > kMaxApplyOps) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxApplyOps, " ops per Apply; got ", request->ops_size())));
+  }
+  // Ops that fail validation get their error here and never reach the store;
+  // the rest go in one batch, and their results are put back in order.
+  v1::ApplyRequest valid;
+  std::vector<int> valid_index;
+  for (int i = 0; i < request->ops_size(); ++i) {
+    const v1::WriteOp& op = request->ops(i);
+    v1::WriteResult* result = response->add_results();
+    absl::Status st = op.has_begin()     ? ValidateBegin(op.begin())
+                      : op.has_advance() ? ValidateAdvance(op.advance())
+                                         : absl::InvalidArgumentError("empty write op");
+    if (!st.ok()) {
+      result->set_code(static_cast<int>(st.code()));
+      result->set_error(std::string(st.message()));
+      continue;
+    }
+    *valid.add_ops() = op;
+    valid_index.push_back(i);
+  }
+  if (valid.ops_size() == 0) return grpc::Status::OK;
+  absl::StatusOr<v1::ApplyResponse> applied = store_->Apply(valid);
+  if (!applied.ok()) return Reply(applied.status(), "Apply");
+  for (size_t j = 0; j < valid_index.size(); ++j) {
+    const v1::WriteResult& result = applied->results(static_cast<int>(j));
+    if (result.code() != 0) (void)Reply(WriteResultStatus(result), "Apply");
+    *response->mutable_results(valid_index[j]) = result;
+  }
   return grpc::Status::OK;
 }
 

@@ -27,6 +27,7 @@
 namespace pocketmail::ledger {
 
 inline constexpr size_t kMaxKeyBytes = 1024;
+inline constexpr int kMaxApplyOps = 256;
 
 struct LedgerServiceOptions {
   absl::Duration watch_poll = absl::Milliseconds(250);
@@ -41,6 +42,8 @@ class LedgerServiceImpl final : public v1::Ledger::Service {
                      v1::BeginResponse* response) override;
   grpc::Status Advance(grpc::ServerContext* context, const v1::AdvanceRequest* request,
                        v1::AdvanceResponse* response) override;
+  grpc::Status Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
+                     v1::ApplyResponse* response) override;
   grpc::Status Get(grpc::ServerContext* context, const v1::GetRequest* request,
                    v1::GetResponse* response) override;
   grpc::Status List(grpc::ServerContext* context, const v1::ListRequest* request,
@@ -65,8 +68,10 @@ class LedgerServiceImpl final : public v1::Ledger::Service {
   std::atomic<bool> shutting_down_{false};
 };
 
-// Exposed for tests.
+// Request checks shared by Begin/Advance and Apply's ops. Exposed for tests.
 absl::Status ValidateKey(const std::string& key);
+absl::Status ValidateBegin(const v1::BeginRequest& request);
+absl::Status ValidateAdvance(const v1::AdvanceRequest& request);
 
 }  // namespace pocketmail::ledger
 

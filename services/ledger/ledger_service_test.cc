@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -231,6 +232,49 @@ TEST_F(LedgerServiceTest, WatchRejectsNegativeSinceSeq) {
   v1::DeliveryEvent event;
   EXPECT_FALSE(reader->Read(&event));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+
+TEST_F(LedgerServiceTest, ApplyValidatesEachOpAndKeepsResultsInOrder) {
+  v1::ApplyRequest request;
+  request.add_ops()->mutable_begin()->set_key("pending/ok.eml");
+  request.add_ops()->mutable_begin()->set_key(std::string("bad\x01key"));
+  v1::AdvanceRequest* bad_state = request.add_ops()->mutable_advance();
+  bad_state->set_key("pending/ok.eml");
+  bad_state->set_from_state(v1::STATE_PENDING);
+  bad_state->set_to_state(static_cast<v1::State>(99));
+  v1::AdvanceRequest* good = request.add_ops()->mutable_advance();
+  good->set_key("pending/ok.eml");
+  good->set_from_state(v1::STATE_PENDING);
+  good->set_to_state(v1::STATE_INJECTING);
+  good->set_mailbox("alice");
+  grpc::ClientContext ctx;
+  v1::ApplyResponse response;
+  ASSERT_TRUE(stub_->Apply(&ctx, request, &response).ok());
+  ASSERT_EQ(response.results_size(), 4);
+  EXPECT_EQ(response.results(0).code(), 0);
+  EXPECT_TRUE(response.results(0).created());
+  EXPECT_EQ(response.results(1).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.results(2).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.results(3).code(), 0);
+  EXPECT_EQ(response.results(3).message().state(), v1::STATE_INJECTING);
+  EXPECT_EQ(response.results(3).message().mailbox(), "alice");
+}
+
+TEST_F(LedgerServiceTest, ApplyRefusesOversizedBatchesAndAcceptsEmptyOnes) {
+  v1::ApplyRequest request;
+  for (int i = 0; i <= kMaxApplyOps; ++i) {
+    request.add_ops()->mutable_begin()->set_key(absl::StrCat("pending/", i, ".eml"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ApplyResponse response;
+    EXPECT_EQ(stub_->Apply(&ctx, request, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  grpc::ClientContext ctx;
+  v1::ApplyResponse response;
+  EXPECT_TRUE(stub_->Apply(&ctx, v1::ApplyRequest(), &response).ok());
+  EXPECT_EQ(response.results_size(), 0);
 }
 
 }  // namespace

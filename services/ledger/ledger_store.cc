@@ -60,6 +60,10 @@ class UpdateBuilder {
 
 }  // namespace
 
+absl::Status WriteResultStatus(const v1::WriteResult& result) {
+  return absl::Status(static_cast<absl::StatusCode>(result.code()), result.error());
+}
+
 absl::StatusOr<std::unique_ptr<LedgerStore>> LedgerStore::Open(const std::string& path,
                                                                Clock* clock) {
   absl::StatusOr<std::unique_ptr<sqlite::Database>> db = sqlite::Database::Open(path);
@@ -95,19 +99,77 @@ absl::StatusOr<v1::Message> LedgerStore::Get(const std::string& key) {
 
 absl::StatusOr<LedgerStore::BeginResult> LedgerStore::Begin(const v1::BeginRequest& request) {
   if (request.key().empty()) return absl::InvalidArgumentError("key is empty");
-  absl::MutexLock lock(&mu_);
-  // A re-listed object is the common case; answer it without taking the write lock.
-  absl::StatusOr<v1::Message> existing = GetLocked(request.key());
-  if (existing.ok()) return BeginResult{*std::move(existing), false};
-  if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+  {
+    // A re-listed object is the common case; answer it without taking the write lock.
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<v1::Message> existing = GetLocked(request.key());
+    if (existing.ok()) return BeginResult{*std::move(existing), false};
+    if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+  }
+  v1::ApplyRequest batch;
+  *batch.add_ops()->mutable_begin() = request;
+  absl::StatusOr<v1::ApplyResponse> applied = Apply(batch);
+  if (!applied.ok()) return applied.status();
+  v1::WriteResult& result = *applied->mutable_results(0);
+  if (result.code() != 0) return WriteResultStatus(result);
+  return BeginResult{std::move(*result.mutable_message()), result.created()};
+}
 
+absl::StatusOr<v1::Message> LedgerStore::Advance(const v1::AdvanceRequest& request) {
+  v1::ApplyRequest batch;
+  *batch.add_ops()->mutable_advance() = request;
+  absl::StatusOr<v1::ApplyResponse> applied = Apply(batch);
+  if (!applied.ok()) return applied.status();
+  v1::WriteResult& result = *applied->mutable_results(0);
+  if (result.code() != 0) return WriteResultStatus(result);
+  return std::move(*result.mutable_message());
+}
+
+absl::StatusOr<v1::ApplyResponse> LedgerStore::Apply(const v1::ApplyRequest& request) {
+  v1::ApplyResponse response;
+  int64_t delivered_seq = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    // One commit for the batch, fsync'd when any op needs it (see NeedsFsync;
+    // Begin's insert never does).
+    bool fsync = false;
+    for (const v1::WriteOp& op : request.ops()) {
+      if (op.has_advance() && NeedsFsync(op.advance().to_state())) fsync = true;
+    }
+    if (absl::Status st = SetSynchronous(fsync); !st.ok()) return st;
+    absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
+    if (!tx.ok()) return tx.status();
+    const int64_t now = clock_->NowMs();
+    for (const v1::WriteOp& op : request.ops()) {
+      v1::WriteResult* result = response.add_results();
+      // A savepoint per op: one that fails halfway leaves nothing behind and
+      // does not undo the others.
+      if (absl::Status st = db_->Exec("SAVEPOINT write_op"); !st.ok()) return st;
+      int64_t seq = 0;
+      absl::Status st = op.has_begin()     ? BeginLocked(op.begin(), now, result)
+                        : op.has_advance() ? AdvanceLocked(op.advance(), now, result, &seq)
+                                           : absl::InvalidArgumentError("empty write op");
+      if (!st.ok()) {
+        if (absl::Status undo = db_->Exec("ROLLBACK TO write_op"); !undo.ok()) return undo;
+        result->Clear();
+        result->set_code(static_cast<int>(st.code()));
+        result->set_error(std::string(st.message()));
+      }
+      if (absl::Status done = db_->Exec("RELEASE write_op"); !done.ok()) return done;
+      if (st.ok() && seq > delivered_seq) delivered_seq = seq;
+    }
+    if (absl::Status st = tx->Commit(); !st.ok()) return st;
+  }
+  if (delivered_seq != 0) PublishDelivery(delivered_seq);
+  return response;
+}
+
+absl::Status LedgerStore::BeginLocked(const v1::BeginRequest& request, int64_t now,
+                                      v1::WriteResult* result) {
+  if (request.key().empty()) return absl::InvalidArgumentError("key is empty");
   // A lost insert only means the row is created again on the next pass; the
   // INJECTING commit that justifies any side effect is fsync'd and, WAL being
   // ordered, makes this one durable with it.
-  if (absl::Status st = SetSynchronous(false); !st.ok()) return st;
-  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
-  if (!tx.ok()) return tx.status();
-  const int64_t now = clock_->NowMs();
   absl::StatusOr<sqlite::Statement> insert = db_->Prepare(
       "INSERT INTO messages (key, state, recipient, sender, size_bytes, sha256, received_ms, "
       "first_seen_ms, updated_ms, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) "
@@ -123,14 +185,15 @@ absl::StatusOr<LedgerStore::BeginResult> LedgerStore::Begin(const v1::BeginReque
       .BindInt64(8, now)
       .BindText(9, Bound(request.subject(), kMaxSubject));
   if (absl::Status st = insert->Run(); !st.ok()) return st;
-  const bool created = db_->Changes() == 1;
+  result->set_created(db_->Changes() == 1);
   absl::StatusOr<v1::Message> row = GetLocked(request.key());
   if (!row.ok()) return row.status();
-  if (absl::Status st = tx->Commit(); !st.ok()) return st;
-  return BeginResult{*std::move(row), created};
+  *result->mutable_message() = *std::move(row);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Message> LedgerStore::Advance(const v1::AdvanceRequest& request) {
+absl::Status LedgerStore::AdvanceLocked(const v1::AdvanceRequest& request, int64_t now,
+                                        v1::WriteResult* result, int64_t* delivered_seq) {
   if (!IsKnownState(request.from_state()) || !IsKnownState(request.to_state())) {
     return absl::InvalidArgumentError(absl::StrCat("unknown state in transition ",
                                                    StateName(request.from_state()), " → ",
@@ -141,30 +204,20 @@ absl::StatusOr<v1::Message> LedgerStore::Advance(const v1::AdvanceRequest& reque
                                                       StateName(request.from_state()), " → ",
                                                       StateName(request.to_state())));
   }
-  int64_t delivered_seq = 0;
-  absl::StatusOr<v1::Message> result;
-  {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status st = SetSynchronous(NeedsFsync(request.to_state())); !st.ok()) return st;
-    absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
-    if (!tx.ok()) return tx.status();
-    absl::StatusOr<v1::Message> row = GetLocked(request.key());
-    if (!row.ok()) return row.status();
-    if (row->state() == request.to_state()) return row;  // already applied: change nothing
+  absl::StatusOr<v1::Message> row = GetLocked(request.key());
+  if (!row.ok()) return row.status();
+  if (row->state() != request.to_state()) {  // else already applied: change nothing
     if (row->state() != request.from_state()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot move ", request.key(), " from ", StateName(request.from_state()), " to ",
           StateName(request.to_state()), ": it is in ", StateName(row->state())));
     }
-    if (absl::Status st = ApplyTransition(request, clock_->NowMs(), &delivered_seq); !st.ok()) {
-      return st;
-    }
-    result = GetLocked(request.key());
-    if (!result.ok()) return result.status();
-    if (absl::Status st = tx->Commit(); !st.ok()) return st;
+    if (absl::Status st = ApplyTransition(request, now, delivered_seq); !st.ok()) return st;
+    row = GetLocked(request.key());
+    if (!row.ok()) return row.status();
   }
-  if (delivered_seq != 0) PublishDelivery(delivered_seq);
-  return result;
+  *result->mutable_message() = *std::move(row);
+  return absl::OkStatus();
 }
 
 absl::Status LedgerStore::ApplyTransition(const v1::AdvanceRequest& r, int64_t now_ms,

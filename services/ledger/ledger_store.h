@@ -1,13 +1,14 @@
 // LedgerStore: the durable record behind the Ledger gRPC service. One SQLite
 // file (WAL, synchronous=FULL); one row per bucket object key.
 //
-// Durability contract: every write (Begin, Advance) is one BEGIN IMMEDIATE
-// transaction committed before the call returns, so once a write returns OK
-// the row survives a process crash, and the caller may take its next side
-// effect. Transitions that justify a side effect (INJECTING, DELIVERED,
-// RETRY_WAIT, DEAD_LETTERING, DEAD_LETTERED, PENDING) also survive power
-// loss: their commit is fsync'd (synchronous=FULL). Begin's insert and DONE
-// skip the fsync; see Begin and NeedsFsync for why that is safe.
+// Durability contract: every write (Begin, Advance, or a batch of them via
+// Apply) is one BEGIN IMMEDIATE transaction committed before the call
+// returns, so once a write returns OK the row survives a process crash, and
+// the caller may take its next side effect. Transitions that justify a side
+// effect (INJECTING, DELIVERED, RETRY_WAIT, DEAD_LETTERING, DEAD_LETTERED,
+// PENDING) also survive power loss: their commit is fsync'd
+// (synchronous=FULL). Begin's insert and DONE skip the fsync; see BeginLocked
+// and NeedsFsync for why that is safe.
 //
 // Advance follows the table in state_machine.h. A request naming an illegal
 // transition is FAILED_PRECONDITION. A repeat of an applied transition (the
@@ -67,6 +68,12 @@ class LedgerStore {
   // NOT_FOUND for an unknown key; see the class comment for the rest.
   absl::StatusOr<v1::Message> Advance(const v1::AdvanceRequest& request);
 
+  // Group commit: the ops in order, in one transaction, one outcome each (a
+  // failed op is rolled back to its savepoint and leaves the others alone).
+  // Begin and Advance are batches of one. An error status means the batch as
+  // a whole failed (e.g. the commit) and nothing in it was applied.
+  absl::StatusOr<v1::ApplyResponse> Apply(const v1::ApplyRequest& request);
+
   absl::StatusOr<v1::Message> Get(const std::string& key);
 
   // Newest first by (first_seen_ms, key); page_size 0 → 100, capped at 1000.
@@ -101,6 +108,11 @@ class LedgerStore {
  private:
   LedgerStore(std::unique_ptr<sqlite::Database> db, Clock* clock, int64_t last_seq);
   absl::StatusOr<v1::Message> GetLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status BeginLocked(const v1::BeginRequest& request, int64_t now, v1::WriteResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AdvanceLocked(const v1::AdvanceRequest& request, int64_t now,
+                             v1::WriteResult* result, int64_t* delivered_seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ApplyTransition(const v1::AdvanceRequest& request, int64_t now_ms,
                                int64_t* assigned_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishDelivery(int64_t seq);
@@ -115,6 +127,9 @@ class LedgerStore {
   mutable absl::Mutex seq_mu_;
   int64_t latest_seq_ ABSL_GUARDED_BY(seq_mu_);
 };
+
+// The status a WriteResult records (OK when code is 0).
+absl::Status WriteResultStatus(const v1::WriteResult& result);
 
 // Whether a transition into `to_state` must be fsync'd before it returns.
 bool NeedsFsync(v1::State to_state);

@@ -241,5 +241,73 @@ TEST_F(LedgerStoreTest, ANewAttemptClearsAmbiguity) {
   EXPECT_FALSE(MustAdvance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_INJECTING)).ambiguous());
 }
 
+
+// Apply: group commit. Each op has its own outcome; a failing op is undone to
+// its savepoint and the others in the batch still commit.
+TEST_F(LedgerStoreTest, ApplyGivesEachOpItsOwnOutcomeAndUndoesOnlyTheFailedOnes) {
+  BringTo("delivered", v1::STATE_DELIVERED);
+  v1::ApplyRequest batch;
+  *batch.add_ops()->mutable_begin() = BeginFor("new");
+  *batch.add_ops()->mutable_advance() = Step("new", v1::STATE_PENDING, v1::STATE_INJECTING);
+  // Wrong from_state: the row is DELIVERED.
+  *batch.add_ops()->mutable_advance() = Step("delivered", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
+  *batch.add_ops()->mutable_advance() = Step("missing", v1::STATE_PENDING, v1::STATE_INJECTING);
+  *batch.add_ops()->mutable_advance() = Step("delivered", v1::STATE_DELIVERED, v1::STATE_DONE);
+  batch.add_ops();  // empty op
+  auto applied = store_->Apply(batch);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ASSERT_EQ(applied->results_size(), 6);
+  EXPECT_EQ(applied->results(0).code(), 0);
+  EXPECT_TRUE(applied->results(0).created());
+  EXPECT_EQ(applied->results(1).code(), 0);
+  EXPECT_EQ(applied->results(1).message().state(), v1::STATE_INJECTING);
+  EXPECT_EQ(applied->results(1).message().attempts(), 1);
+  EXPECT_EQ(applied->results(2).code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_NE(applied->results(2).error().find("DELIVERED"), std::string::npos) << applied->results(2).error();
+  EXPECT_FALSE(applied->results(2).has_message());
+  EXPECT_EQ(applied->results(3).code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(applied->results(4).code(), 0);
+  EXPECT_EQ(applied->results(4).message().state(), v1::STATE_DONE);
+  EXPECT_EQ(applied->results(5).code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+
+  // What committed is exactly what succeeded.
+  EXPECT_EQ(store_->Get("new")->state(), v1::STATE_INJECTING);
+  EXPECT_EQ(store_->Get("delivered")->state(), v1::STATE_DONE);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get("missing").status()));
+}
+
+TEST_F(LedgerStoreTest, ApplyDeliveriesInOneBatchGetConsecutiveSequenceNumbers) {
+  BringTo("a", v1::STATE_INJECTING);
+  BringTo("b", v1::STATE_INJECTING);
+  const int64_t before = store_->LatestDeliverySeq();
+  v1::ApplyRequest batch;
+  *batch.add_ops()->mutable_advance() = Step("a", v1::STATE_INJECTING, v1::STATE_DELIVERED);
+  *batch.add_ops()->mutable_advance() = Step("b", v1::STATE_INJECTING, v1::STATE_DELIVERED);
+  auto applied = store_->Apply(batch);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->results(0).message().seq(), before + 1);
+  EXPECT_EQ(applied->results(1).message().seq(), before + 2);
+  EXPECT_EQ(store_->LatestDeliverySeq(), before + 2);  // published: WatchDeliveries wakes
+}
+
+TEST_F(LedgerStoreTest, ApplyIsDurableAcrossReopen) {
+  const std::string path = FreshPath("apply_reopen.db");
+  {
+    auto store = LedgerStore::Open(path, &clock_);
+    ASSERT_TRUE(store.ok());
+    v1::ApplyRequest batch;
+    for (const char* key : {"x", "y"}) {
+      *batch.add_ops()->mutable_begin() = BeginFor(key);
+      *batch.add_ops()->mutable_advance() = Step(key, v1::STATE_PENDING, v1::STATE_INJECTING);
+    }
+    auto applied = (*store)->Apply(batch);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+  }
+  auto reopened = LedgerStore::Open(path, &clock_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->Get("x")->state(), v1::STATE_INJECTING);
+  EXPECT_EQ((*reopened)->Get("y")->state(), v1::STATE_INJECTING);
+}
+
 }  // namespace
 }  // namespace pocketmail::ledger::ledger_testing
