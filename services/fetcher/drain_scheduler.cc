@@ -1,5 +1,7 @@
 #include "services/fetcher/drain_scheduler.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -254,6 +256,9 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
     int dead = s.dead_lettered();
     std::vector<std::string> reasons = item.pass->dead_letter_reasons;
     lock.unlock();  // the alert command may take a while
+    // The pass's bodies are freed; hand the pages back instead of keeping
+    // them in malloc's free lists until the next burst (idle RSS).
+    malloc_trim(0);
     if (options_.alerter != nullptr) options_.alerter->OnDeadLetters(dead, reasons);
   }
 }
