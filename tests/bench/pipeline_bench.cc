@@ -628,7 +628,7 @@ double Percentile(std::vector<double> v, double p) {
 
 struct Bench {
   Counts n;
-  int concurrency = 4;
+  int concurrency = 8;
   bool skip_mobile = false;
   std::set<std::string> only;  // sections to run (empty: all)
   std::map<std::string, std::string> extra_env;  // --service-env K=V (experiments)
