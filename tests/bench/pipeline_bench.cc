@@ -832,8 +832,8 @@ struct Bench {
       double pss = 0;
       for (pid_t p : AllServicePids()) pss += PssKb(p);
       Figure pf{"pss_idle", pss / 1024.0, "MiB"};
-      pf.note = "sum of Pss (smaps_rollup): like rss_idle, but the shared libraries (gRPC, protobuf, abseil, "
-                "OpenSSL, libstdc++) the four processes map are counted once, split between them";
+      pf.note = "sum of Pss (smaps_rollup): like rss_idle, but the shared libraries (OpenSSL, libstdc++, "
+                "libc, SQLite, curl) the four processes map are counted once, split between them";
       Emit(pf);
     }
   }
