@@ -4,37 +4,41 @@
 
 namespace pocketmail::mail {
 
+size_t DecodeUtf8Sequence(absl::string_view s, size_t i, char32_t* code_point) {
+  const unsigned char lead = static_cast<unsigned char>(s[i]);
+  *code_point = lead;
+  if (lead < 0x80) return 1;
+  size_t length;
+  char32_t cp;
+  char32_t min;
+  if ((lead & 0xE0) == 0xC0) {
+    length = 2, cp = lead & 0x1F, min = 0x80;
+  } else if ((lead & 0xF0) == 0xE0) {
+    length = 3, cp = lead & 0x0F, min = 0x800;
+  } else if ((lead & 0xF8) == 0xF0) {
+    length = 4, cp = lead & 0x07, min = 0x10000;
+  } else {
+    return 0;  // continuation byte or 0xF8..0xFF as a lead
+  }
+  if (s.size() - i < length) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    unsigned char cont = static_cast<unsigned char>(s[i + k]);
+    if ((cont & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cont & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  *code_point = cp;
+  return length;
+}
+
 bool DecodeUtf8(absl::string_view in, std::u32string* out) {
   out->clear();
-  size_t i = 0;
-  while (i < in.size()) {
-    unsigned char lead = static_cast<unsigned char>(in[i]);
-    if (lead < 0x80) {
-      out->push_back(lead);
-      ++i;
-      continue;
-    }
-    size_t length;
+  for (size_t i = 0; i < in.size();) {
     char32_t cp;
-    char32_t min;
-    if ((lead & 0xE0) == 0xC0) {
-      length = 2, cp = lead & 0x1F, min = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3, cp = lead & 0x0F, min = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4, cp = lead & 0x07, min = 0x10000;
-    } else {
-      return false;  // continuation byte or 0xF8..0xFF as a lead
-    }
-    if (in.size() - i < length) return false;
-    for (size_t k = 1; k < length; ++k) {
-      unsigned char cont = static_cast<unsigned char>(in[i + k]);
-      if ((cont & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cont & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    const size_t n = DecodeUtf8Sequence(in, i, &cp);
+    if (n == 0) return false;
     out->push_back(cp);
-    i += length;
+    i += n;
   }
   return true;
 }
@@ -97,8 +101,31 @@ absl::string_view TruncateUtf8(absl::string_view in, size_t max_bytes) {
 }
 
 bool IsValidUtf8(absl::string_view in) {
-  std::u32string ignored;
-  return DecodeUtf8(in, &ignored);
+  for (size_t i = 0; i < in.size();) {
+    char32_t cp;
+    const size_t n = DecodeUtf8Sequence(in, i, &cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string ToBoundedUtf8(absl::string_view s, size_t max_bytes) {
+  std::string out;
+  out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
+  for (size_t i = 0; i < s.size();) {
+    char32_t cp;
+    const size_t n = DecodeUtf8Sequence(s, i, &cp);
+    const size_t emit = n == 0 ? 1 : n;
+    if (out.size() + emit > max_bytes) break;
+    if (n == 0) {
+      out.push_back('?');
+    } else {
+      out.append(s.data() + i, n);
+    }
+    i += emit;
+  }
+  return out;
 }
 
 }  // namespace pocketmail::mail

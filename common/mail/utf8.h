@@ -2,11 +2,17 @@
 #ifndef POCKETMAIL_COMMON_MAIL_UTF8_H_
 #define POCKETMAIL_COMMON_MAIL_UTF8_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace pocketmail::mail {
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (1 for ASCII), or
+// 0 when it is malformed (see DecodeUtf8); stores the code point in
+// *code_point. The one decoder the helpers below share. REQUIRES: i < s.size().
+size_t DecodeUtf8Sequence(absl::string_view s, size_t i, char32_t* code_point);
 
 // Decodes `in` into code points. Returns false on anything that is not
 // well-formed UTF-8: stray continuation bytes, truncated sequences, overlong
@@ -33,6 +39,11 @@ absl::string_view TruncateUtf8(absl::string_view in, size_t max_bytes);
 
 // True when `in` is well-formed UTF-8 (see DecodeUtf8).
 bool IsValidUtf8(absl::string_view in);
+
+// `s` as valid UTF-8 of at most `max_bytes` bytes: malformed bytes become '?',
+// and the cut falls on a character boundary. For text from peers (SMTP
+// replies may carry any bytes) going into proto3 `string` fields and logs.
+std::string ToBoundedUtf8(absl::string_view s, size_t max_bytes);
 
 }  // namespace pocketmail::mail
 

@@ -1,7 +1,7 @@
 #include "common/smtp/address.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/smtp/utf8.h"
+#include "common/mail/utf8.h"
 
 namespace pocketmail::smtp {
 
@@ -21,12 +21,12 @@ absl::Status ValidateEnvelopeAddress(absl::string_view address, bool allow_empty
         absl::StrCat("envelope address longer than ", kMaxAddressBytes, " bytes"));
   }
   for (size_t i = 0; i < address.size();) {
-    unsigned int c;
-    size_t n = Utf8SequenceLength(address, i, &c);
+    char32_t c;
+    size_t n = mail::DecodeUtf8Sequence(address, i, &c);
     if (n == 0) return absl::InvalidArgumentError("envelope address is not valid UTF-8");
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {  // C0, DEL and C1 controls
       return absl::InvalidArgumentError(
-          absl::StrCat("control character 0x", absl::Hex(c), " in envelope address"));
+          absl::StrCat("control character 0x", absl::Hex(static_cast<uint32_t>(c)), " in envelope address"));
     }
     if (c == ' ' || c == '<' || c == '>') {
       return absl::InvalidArgumentError(

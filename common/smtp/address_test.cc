@@ -2,7 +2,6 @@
 
 #include <string>
 
-#include "common/smtp/utf8.h"
 #include "gtest/gtest.h"
 
 namespace pocketmail::smtp {
@@ -74,17 +73,6 @@ TEST(AddressTest, TraceKeyMustBePrintableAscii) {
   EXPECT_FALSE(ValidateTraceKey("trailing ").ok());
   EXPECT_TRUE(ValidateTraceKey(std::string(kMaxTraceKeyBytes, 'k')).ok());
   EXPECT_FALSE(ValidateTraceKey(std::string(kMaxTraceKeyBytes + 1, 'k')).ok());
-}
-
-TEST(Utf8Test, BoundedTextReplacesBadBytesAndCutsOnCharacters) {
-  EXPECT_EQ(ToBoundedUtf8("plain", 100), "plain");
-  EXPECT_EQ(ToBoundedUtf8("a\xff"
-                          "b",
-                          100),
-            "a?b");
-  EXPECT_EQ(ToBoundedUtf8("grüße", 3), "gr");  // 'ü' is two bytes; no half characters
-  EXPECT_EQ(ToBoundedUtf8("grüße", 4), "grü");
-  EXPECT_EQ(ToBoundedUtf8("", 4), "");
 }
 
 }  // namespace

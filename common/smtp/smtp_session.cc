@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/smtp/address.h"
-#include "common/smtp/utf8.h"
+#include "common/mail/utf8.h"
 
 namespace pocketmail::smtp {
 
@@ -94,7 +94,7 @@ DeliveryResult SmtpSession::Fail(Stage stage, Outcome outcome, const absl::Statu
   DeliveryResult r;
   r.outcome = outcome;
   r.stage = stage;
-  r.detail = ToBoundedUtf8(error.message(), kMaxReplyTextBytes);
+  r.detail = mail::ToBoundedUtf8(error.message(), kMaxReplyTextBytes);
   return r;
 }
 
@@ -103,7 +103,7 @@ DeliveryResult SmtpSession::FromReply(Stage stage, const Reply& reply, bool befo
   r.stage = stage;
   r.code = reply.code;
   r.enhanced = reply.enhanced;
-  r.reply_text = ToBoundedUtf8(reply.text, kMaxReplyTextBytes);
+  r.reply_text = mail::ToBoundedUtf8(reply.text, kMaxReplyTextBytes);
   ReplyClass cls = reply.reply_class();
   bool drop = before_mail || reply.code == 421;
   if (stage == Stage::kBody && cls == ReplyClass::kSuccess) {

@@ -9,8 +9,8 @@
 #include "absl/time/clock.h"
 #include "common/imap/response.h"
 #include "common/log/log.h"
+#include "common/mail/utf8.h"
 #include "common/smtp/address.h"
-#include "common/smtp/utf8.h"
 
 namespace pocketmail::injector {
 namespace {
@@ -172,8 +172,8 @@ void FillResponse(const smtp::DeliveryResult& result, v1::InjectResponse* respon
   response->set_stage(ToProto(result.stage));
   response->set_smtp_code(result.code);
   response->set_enhanced_code(result.enhanced);
-  response->set_reply_text(smtp::ToBoundedUtf8(result.reply_text, smtp::kMaxReplyTextBytes));
-  response->set_detail(smtp::ToBoundedUtf8(result.detail, kMaxDetailBytes));
+  response->set_reply_text(mail::ToBoundedUtf8(result.reply_text, smtp::kMaxReplyTextBytes));
+  response->set_detail(mail::ToBoundedUtf8(result.detail, kMaxDetailBytes));
 }
 
 grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
@@ -252,7 +252,7 @@ grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context,
               {"detail", outcome.detail}});
   response->set_result(ToProto(outcome.verdict));
   response->set_matches(outcome.matches);
-  response->set_detail(smtp::ToBoundedUtf8(outcome.detail, kMaxDetailBytes));
+  response->set_detail(mail::ToBoundedUtf8(outcome.detail, kMaxDetailBytes));
   return grpc::Status::OK;
 }
 

@@ -25,11 +25,12 @@
 #include "absl/strings/string_view.h"
 #include "common/smtp/address.h"
 #include "common/smtp/reply.h"
-#include "common/smtp/utf8.h"
+#include "common/mail/utf8.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
+namespace mail = pocketmail::mail;
 namespace smtp = pocketmail::smtp;
 using pocketmail::fuzz::HasLineBreakOrNul;
 using pocketmail::fuzz::IsStrictUtf8;
@@ -117,7 +118,7 @@ void CheckEnvelope(absl::string_view value) {
   }
 
   for (size_t bound : {size_t{0}, size_t{1}, size_t{5}, size_t{64}, size_t{4096}}) {
-    const std::string bounded = smtp::ToBoundedUtf8(value, bound);
+    const std::string bounded = mail::ToBoundedUtf8(value, bound);
     FUZZ_CHECK(bounded.size() <= bound);
     FUZZ_CHECK(IsStrictUtf8(bounded));
     if (value.size() <= bound && IsStrictUtf8(value)) FUZZ_CHECK(bounded == value);
