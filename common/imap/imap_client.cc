@@ -41,8 +41,8 @@ absl::Status ValidateFieldName(const std::string& field) {
 
 absl::StatusOr<std::unique_ptr<ImapClient>> ImapClient::Connect(const ClientOptions& options,
                                                                 absl::Time deadline) {
-  absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Connect(
-      options.host, options.port, std::min(deadline, absl::Now() + options.connect_timeout));
+  absl::StatusOr<std::unique_ptr<smtp::Transport>> conn = smtp::Transport::ConnectTcp(
+      options.host, options.port, std::min(deadline - absl::Now(), options.connect_timeout));
   if (!conn.ok()) return conn.status();
   std::unique_ptr<ImapClient> client(new ImapClient(options, std::move(*conn), deadline));
   absl::StatusOr<Response> greeting = client->ReadResponse();
@@ -62,8 +62,8 @@ absl::StatusOr<std::unique_ptr<ImapClient>> ImapClient::Connect(const ClientOpti
   return client;
 }
 
-absl::Time ImapClient::OpDeadline() const {
-  return std::min(deadline_, absl::Now() + options_.command_timeout);
+absl::Duration ImapClient::OpTimeout() const {
+  return std::min(deadline_ - absl::Now(), options_.command_timeout);
 }
 
 absl::Status ImapClient::Broken(absl::Status s) {
@@ -77,7 +77,7 @@ absl::StatusOr<Response> ImapClient::ReadResponse() {
   RawResponse raw;
   size_t literal_bytes = 0;
   while (true) {
-    absl::StatusOr<std::string> line = conn_->ReadLine(options_.max_line_bytes, OpDeadline());
+    absl::StatusOr<std::string> line = conn_->ReadLine(options_.max_line_bytes, OpTimeout());
     if (!line.ok()) return Broken(line.status());
     std::optional<size_t> n = TrailingLiteralSize(*line);
     raw.text.append(*line);
@@ -86,7 +86,7 @@ absl::StatusOr<Response> ImapClient::ReadResponse() {
     if (literal_bytes > options_.max_literal_bytes || raw.text.size() > options_.max_line_bytes) {
       return Broken(absl::DataLossError("IMAP response is too large"));
     }
-    absl::StatusOr<std::string> literal = conn_->ReadExact(*n, OpDeadline());
+    absl::StatusOr<std::string> literal = conn_->ReadExact(*n, OpTimeout());
     if (!literal.ok()) return Broken(literal.status());
     raw.literals.push_back(std::move(*literal));
   }
@@ -142,7 +142,7 @@ absl::StatusOr<std::vector<Response>> ImapClient::Run(const std::vector<std::str
   Response tagged;
   bool done = false;
   for (size_t i = 0; i < segments.size() && !done; ++i) {
-    absl::Status w = conn_->WriteAll(segments[i], OpDeadline());
+    absl::Status w = conn_->WriteAll(segments[i], OpTimeout());
     if (!w.ok()) return Broken(w);
     if (i + 1 < segments.size()) {  // a synchronizing literal follows: wait for "+"
       absl::StatusOr<bool> r = read_until(/*want_continuation=*/true, &tagged);

@@ -34,7 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/imap/connection.h"
+#include "common/smtp/transport.h"
 #include "common/imap/response.h"
 
 namespace pocketmail::imap {
@@ -95,10 +95,10 @@ class ImapClient {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  ImapClient(const ClientOptions& options, std::unique_ptr<Connection> conn, absl::Time deadline)
+  ImapClient(const ClientOptions& options, std::unique_ptr<smtp::Transport> conn, absl::Time deadline)
       : options_(options), conn_(std::move(conn)), deadline_(deadline) {}
 
-  absl::Time OpDeadline() const;
+  absl::Duration OpTimeout() const;
   // Reads one response, with all its literals.
   absl::StatusOr<Response> ReadResponse();
   // Sends `segments` (waiting for "+" between them), collects the untagged
@@ -111,7 +111,7 @@ class ImapClient {
   absl::Status Broken(absl::Status s);  // closes the connection, returns s
 
   const ClientOptions options_;
-  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<smtp::Transport> conn_;
   absl::Time deadline_;
   int tag_counter_ = 0;
   bool preauth_ = false;

@@ -360,6 +360,17 @@ absl::StatusOr<std::string> Transport::ReadLine(size_t max_bytes, absl::Duration
   }
 }
 
+absl::StatusOr<std::string> Transport::ReadExact(size_t n, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (buffer_.size() - buffer_pos_ < n) {
+    absl::Status s = Fill(deadline);
+    if (!s.ok()) return s;
+  }
+  std::string out = buffer_.substr(buffer_pos_, n);
+  buffer_pos_ += n;
+  return out;
+}
+
 bool Transport::HasBufferedInput() const {
   return buffer_pos_ < buffer_.size() || (ssl_ != nullptr && SSL_pending(ssl_) > 0);
 }

@@ -1,6 +1,7 @@
 // A byte stream to a mail server — TCP or a unix socket, optionally upgraded
 // to TLS in place (STARTTLS) — where every operation has a deadline. This is
-// the seam between the SMTP session and the network.
+// the seam between the SMTP session and the network, and the IMAP client's
+// connection for the delivery probe.
 //
 // Errors: DEADLINE_EXCEEDED when a deadline passes, UNAVAILABLE when the
 // connection fails, is reset or closed by the peer, DATA_LOSS when the peer
@@ -57,6 +58,10 @@ class Transport {
   // Reads one line, returned without its line ending (CRLF, or a bare LF).
   // Lines longer than `max_bytes` are DATA_LOSS.
   absl::StatusOr<std::string> ReadLine(size_t max_bytes, absl::Duration timeout);
+
+  // Exactly `n` bytes, whatever they contain (IMAP literals: "{n}" then n
+  // octets, which a line reader cannot give).
+  absl::StatusOr<std::string> ReadExact(size_t n, absl::Duration timeout);
 
   // True when input is already buffered (read but not yet returned).
   bool HasBufferedInput() const;
