@@ -273,4 +273,15 @@ void ServiceHost::Wait(std::function<void()> before_drain) {
   log::Info("stopped");
 }
 
+int ServeUntilStopped(const std::string& service_name, const config::Settings& settings,
+                      std::vector<grpc::Service*> services, std::function<void()> before_drain) {
+  auto host = ServiceHost::Start(OptionsFromSettings(service_name, settings), std::move(services));
+  if (!host.ok()) {
+    log::Error("cannot start serving", {{"error", std::string(host.status().message())}});
+    return 1;
+  }
+  (*host)->Wait(std::move(before_drain));
+  return 0;
+}
+
 }  // namespace pocketmail::server

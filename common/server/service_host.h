@@ -79,6 +79,13 @@ class ServiceHost {
   int tcp_port_ = 0;
 };
 
+// A service's main after its setup: serves `services` with the settings'
+// ServerOptions until SIGTERM (see Wait), and returns the process exit code:
+// 0, or 1 when serving could not start (logged).
+int ServeUntilStopped(const std::string& service_name, const config::Settings& settings,
+                      std::vector<grpc::Service*> services,
+                      std::function<void()> before_drain = nullptr);
+
 }  // namespace pocketmail::server
 
 #endif  // POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_

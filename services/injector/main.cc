@@ -142,14 +142,7 @@ int Run(int argc, char** argv) {
 
   smtp::SessionPool pool(smtp, static_cast<int>(*sessions));
   InjectorServiceImpl service(&pool, InjectorOptions(), &probe);
-  auto host =
-      server::ServiceHost::Start(server::OptionsFromSettings("injector", *settings), {&service});
-  if (!host.ok()) {
-    log::Error("cannot start serving", {{"error", std::string(host.status().message())}});
-    return 1;
-  }
-  (*host)->Wait();
-  return 0;
+  return server::ServeUntilStopped("injector", *settings, {&service});
 }
 
 }  // namespace

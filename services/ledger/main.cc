@@ -57,13 +57,8 @@ int Run(int argc, char** argv) {
   log::Info("ledger open", {{"path", *path}, {"last_seq", (*store)->LatestDeliverySeq()}});
 
   LedgerServiceImpl service(store->get());
-  auto host = server::ServiceHost::Start(server::OptionsFromSettings("ledger", *settings), {&service});
-  if (!host.ok()) {
-    log::Error("cannot start serving", {{"error", std::string(host.status().message())}});
-    return 1;
-  }
-  (*host)->Wait([&service] { service.Shutdown(); });
-  return 0;
+  return server::ServeUntilStopped("ledger", *settings, {&service},
+                                   [&service] { service.Shutdown(); });
 }
 
 }  // namespace

@@ -69,13 +69,7 @@ int Run(int argc, char** argv) {
   (*router)->StartBackgroundRefresh();
 
   RouterServiceImpl service(router->get());
-  auto host = server::ServiceHost::Start(server::OptionsFromSettings("router", *settings), {&service});
-  if (!host.ok()) {
-    log::Error("cannot start serving", {{"error", std::string(host.status().message())}});
-    return 1;
-  }
-  (*host)->Wait();
-  return 0;
+  return server::ServeUntilStopped("router", *settings, {&service});
 }
 
 }  // namespace
