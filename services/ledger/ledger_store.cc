@@ -108,21 +108,25 @@ absl::StatusOr<LedgerStore::BeginResult> LedgerStore::Begin(const v1::BeginReque
   }
   v1::ApplyRequest batch;
   *batch.add_ops()->mutable_begin() = request;
-  absl::StatusOr<v1::ApplyResponse> applied = Apply(batch);
-  if (!applied.ok()) return applied.status();
-  v1::WriteResult& result = *applied->mutable_results(0);
-  if (result.code() != 0) return WriteResultStatus(result);
-  return BeginResult{std::move(*result.mutable_message()), result.created()};
+  absl::StatusOr<v1::WriteResult> result = ApplyOne(batch);
+  if (!result.ok()) return result.status();
+  return BeginResult{std::move(*result->mutable_message()), result->created()};
 }
 
 absl::StatusOr<v1::Message> LedgerStore::Advance(const v1::AdvanceRequest& request) {
   v1::ApplyRequest batch;
   *batch.add_ops()->mutable_advance() = request;
-  absl::StatusOr<v1::ApplyResponse> applied = Apply(batch);
+  absl::StatusOr<v1::WriteResult> result = ApplyOne(batch);
+  if (!result.ok()) return result.status();
+  return std::move(*result->mutable_message());
+}
+
+absl::StatusOr<v1::WriteResult> LedgerStore::ApplyOne(const v1::ApplyRequest& batch_of_one) {
+  absl::StatusOr<v1::ApplyResponse> applied = Apply(batch_of_one);
   if (!applied.ok()) return applied.status();
   v1::WriteResult& result = *applied->mutable_results(0);
   if (result.code() != 0) return WriteResultStatus(result);
-  return std::move(*result.mutable_message());
+  return std::move(result);
 }
 
 absl::StatusOr<v1::ApplyResponse> LedgerStore::Apply(const v1::ApplyRequest& request) {

@@ -108,6 +108,8 @@ class LedgerStore {
  private:
   LedgerStore(std::unique_ptr<sqlite::Database> db, Clock* clock, int64_t last_seq);
   absl::StatusOr<v1::Message> GetLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Apply for a single op, its failure as the status.
+  absl::StatusOr<v1::WriteResult> ApplyOne(const v1::ApplyRequest& batch_of_one);
   absl::Status BeginLocked(const v1::BeginRequest& request, int64_t now, v1::WriteResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AdvanceLocked(const v1::AdvanceRequest& request, int64_t now,
