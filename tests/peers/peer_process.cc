@@ -1,9 +1,13 @@
 #include "tests/peers/peer_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,6 +221,30 @@ ScratchDir::~ScratchDir() {
   if (std::getenv("PM_KEEP_SCRATCH") != nullptr) return;  // debugging aid
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+absl::StatusOr<std::string> ControlExchange(int port, const std::string& line,
+                                            const std::string& peer) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot reach the ", peer, "'s control port"));
+  }
+  std::string request = line + "\n";
+  bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+              static_cast<ssize_t>(request.size());
+  std::string reply;
+  char c;
+  while (sent && recv(fd, &c, 1, 0) == 1 && c != '\n') reply.push_back(c);
+  close(fd);
+  return reply;
 }
 
 }  // namespace pocketmail::testing

@@ -60,6 +60,13 @@ class PeerProcess {
 // style or workspace-relative "tests/peers/s3_peer.py").
 std::string RunfilePath(const std::string& workspace_relative);
 
+// One request/reply on a peer's line-based control port on 127.0.0.1: sends
+// `line` + "\n", returns the reply line (without its "\n"; empty when the
+// peer closed or did not answer within 10 s). UNAVAILABLE when the port can't
+// be reached; `peer` names it in that error.
+absl::StatusOr<std::string> ControlExchange(int port, const std::string& line,
+                                            const std::string& peer);
+
 // A short scratch dir (unix socket paths must stay under 108 bytes), removed
 // recursively by the destructor.
 class ScratchDir {

@@ -1,8 +1,5 @@
 #include "tests/peers/smtp/smtp_peer.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -134,25 +131,9 @@ std::vector<std::string> SmtpPeer::FindByKey(const std::string& mailbox,
 }
 
 absl::StatusOr<std::string> SmtpPeer::Control(const std::string& line) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket failed");
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(control_port_);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return absl::UnavailableError("cannot reach the SMTP peer's control port");
-  }
-  std::string request = line + "\n";
-  bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-              static_cast<ssize_t>(request.size());
-  std::string reply;
-  char c;
-  while (sent && recv(fd, &c, 1, 0) == 1 && c != '\n') reply.push_back(c);
-  close(fd);
+  absl::StatusOr<std::string> exchanged = ControlExchange(control_port_, line, "SMTP peer");
+  if (!exchanged.ok()) return exchanged.status();
+  const std::string& reply = *exchanged;
   if (!absl::StartsWith(reply, "OK")) {
     return absl::InternalError(absl::StrCat("control '", line, "' → '", reply, "'"));
   }
