@@ -1,6 +1,5 @@
 #include "tests/peers/fault_proxy/fault_proxy.h"
 
-
 #include <utility>
 
 #include "absl/strings/match.h"
