@@ -1,6 +1,7 @@
 // The fetcher's clients against a real in-process ledger: group commit
 // (concurrent writes share Apply calls, each gets its own outcome), the
-// fallback for a ledger without Apply, and the router answer cache.
+// fallback for a ledger without Apply, and the router answer cache. The
+// injector client's stream framing against a recording Injector service.
 #include "services/fetcher/pipeline_clients.h"
 
 #include <atomic>
@@ -246,6 +247,70 @@ TEST(CachingRouterClientTest, ZeroTtlAsksEveryTime) {
   EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-1");
   EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-2");
   EXPECT_EQ(inner->calls, 2);
+}
+
+// Injector stream framing -------------------------------------------------
+
+// Records what a stream carried: the envelope must come first, then the body
+// in chunks; the reply is built from what arrived.
+class RecordingInjector : public injectorpb::Injector::Service {
+ public:
+  grpc::Status Inject(grpc::ServerContext*, grpc::ServerReader<injectorpb::InjectRequest>* reader,
+                      injectorpb::InjectResponse* response) override {
+    injectorpb::InjectRequest request;
+    if (!reader->Read(&request) || !request.has_envelope()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "envelope must come first");
+    }
+    envelope = request.envelope();
+    body.clear();
+    chunks = 0;
+    while (reader->Read(&request)) {
+      if (!request.has_chunk()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "second envelope");
+      body += request.chunk();
+      ++chunks;
+    }
+    response->set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED);
+    response->set_smtp_code(250);
+    return grpc::Status::OK;
+  }
+  injectorpb::Envelope envelope;
+  std::string body;
+  int chunks = 0;
+};
+
+TEST(InjectorClientTest, EveryBodySizeArrivesWholeAfterItsEnvelope) {
+  RecordingInjector recorder;
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&recorder);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto client = MakeGrpcInjectorClient(server->InProcessChannel(grpc::ChannelArguments()));
+  const size_t chunk = InjectorClient::kChunkBytes;
+  for (size_t size : {size_t{0}, size_t{1}, chunk - 1, chunk, chunk + 1, 2 * chunk + chunk / 2}) {
+    std::string body(size, '\0');
+    for (size_t i = 0; i < size; ++i) body[i] = static_cast<char>('a' + (i * 7 + size) % 26);
+    injectorpb::Envelope envelope;
+    envelope.set_key(absl::StrCat("pending/size-", size, ".eml"));
+    envelope.set_rcpt_to("alice@example.org");
+    auto reply = client->Inject(envelope, body);
+    ASSERT_TRUE(reply.ok()) << size << ": " << reply.status();
+    EXPECT_EQ(reply->outcome(), injectorpb::OUTCOME_CLASS_DELIVERED) << size;
+    EXPECT_EQ(recorder.envelope.key(), envelope.key());
+    EXPECT_EQ(recorder.body, body) << size;
+    EXPECT_EQ(recorder.chunks, static_cast<int>((size + chunk - 1) / chunk)) << size;
+  }
+  server->Shutdown();
+}
+
+TEST(InjectorClientTest, UnreachableInjectorIsTemporaryNotAmbiguous) {
+  auto client = MakeGrpcInjectorClient(
+      grpc::CreateChannel("unix:/nonexistent/pocketmail/injector.sock", grpc::InsecureChannelCredentials()));
+  injectorpb::Envelope envelope;
+  envelope.set_key("pending/x.eml");
+  auto reply = client->Inject(envelope, "Subject: x\r\n\r\nbody\r\n");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->outcome(), injectorpb::OUTCOME_CLASS_TEMPORARY);
+  EXPECT_EQ(reply->stage(), injectorpb::STAGE_CONNECT);
 }
 
 }  // namespace
