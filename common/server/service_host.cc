@@ -15,19 +15,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/config/private_dir.h"
 #include "common/log/log.h"
 #include "common/server/bearer_token_auth.h"
 #include "grpc/health/v1/health.pb.h"
+#include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/support/server_interceptor.h"
 
 namespace pocketmail::server {
 namespace {
@@ -92,9 +97,46 @@ absl::Status CheckLoopback(const std::string& address) {
   return absl::OkStatus();
 }
 
+// Counts the calls the server is running: gRPC creates one interceptor per
+// call and destroys it when the call is over. Shutdown uses it to tell
+// "in-flight calls are done" apart from "idle clients are still connected".
+class CallCounter : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo*) override {
+    return new CallGuard(this);
+  }
+  // True once no call is running; false if `timeout` passed first.
+  bool WaitForNone(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_ == 0; };
+    return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
+  }
+
+ private:
+  class CallGuard : public grpc::experimental::Interceptor {
+   public:
+    explicit CallGuard(CallCounter* counter) : counter_(counter) {
+      absl::MutexLock lock(&counter_->mu_);
+      ++counter_->running_;
+    }
+    ~CallGuard() override {
+      absl::MutexLock lock(&counter_->mu_);
+      --counter_->running_;
+    }
+    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override { methods->Proceed(); }
+
+   private:
+    CallCounter* const counter_;
+  };
+
+  absl::Mutex mu_;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 }  // namespace
 
 struct ServiceHost::Impl {
+  CallCounter* calls = nullptr;  // owned by `server`
   std::unique_ptr<grpc::Server> server;
   std::vector<std::string> health_names;
   std::atomic<bool> shutting_down{false};
@@ -228,6 +270,11 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
     builder.AddListeningPort(options.tcp_address, creds, &host->tcp_port_);
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
+  auto counter = std::make_unique<CallCounter>();
+  host->impl_->calls = counter.get();
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::move(counter));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   host->impl_->server = builder.BuildAndStart();
   if (host->impl_->server == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path,
@@ -265,8 +312,18 @@ void ServiceHost::Wait(std::function<void()> before_drain) {
   impl_->shutting_down = true;
   if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
   if (before_drain) before_drain();
-  // In-flight calls get a bounded grace period; streams (e.g. a watch) are cancelled after it.
-  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  // In-flight calls get a bounded grace period; streams (e.g. a watch) are
+  // cancelled after it. gRPC's Shutdown(deadline) stops taking calls and waits
+  // for the running ones, but also for every client to close its connection
+  // after the GOAWAY: one idle client (a fetcher between polls) held a
+  // restart for seconds. So the calls are waited for here, and once none is
+  // left the idle connections are dropped, which lets Shutdown return.
+  constexpr absl::Duration kGrace = absl::Seconds(10);
+  std::thread stop_taking_calls(
+      [this, kGrace] { impl_->server->Shutdown(absl::ToChronoTime(absl::Now() + kGrace)); });
+  impl_->calls->WaitForNone(kGrace);
+  grpc_server_cancel_all_calls(impl_->server->c_server());
+  stop_taking_calls.join();
   impl_->server->Wait();
   unlink(socket_path_.c_str());
   socket_path_.clear();
