@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -234,8 +235,12 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   if (absl::Status s = InstallSignalHandlers(); !s.ok()) return s;
   // The runtime dir holds the sockets: anyone who can reach a socket can call the service.
   if (absl::Status s = config::EnsurePrivateDir(options.runtime_dir, "runtime dir"); !s.ok()) return s;
-  std::string socket_path = SocketPath(options.runtime_dir, options.service_name);
-  if (absl::Status s = ClaimSocketPath(socket_path); !s.ok()) return s;
+  std::vector<std::string> socket_paths;
+  for (const std::string& name : options.socket_names.empty() ? std::vector<std::string>{options.service_name}
+                                                              : options.socket_names) {
+    socket_paths.push_back(SocketPath(options.runtime_dir, name));
+    if (absl::Status s = ClaimSocketPath(socket_paths.back()); !s.ok()) return s;
+  }
 
   // Keeps health.proto's descriptor linked in and registered, so reflection can
   // describe the built-in health service (see BUILD.bazel).
@@ -251,7 +256,9 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
-  builder.AddListeningPort(absl::StrCat("unix:", socket_path), grpc::InsecureServerCredentials());
+  for (const std::string& path : socket_paths) {
+    builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
+  }
 
   auto host = std::unique_ptr<ServiceHost>(new ServiceHost());
   host->impl_ = std::make_unique<Impl>();
@@ -277,16 +284,16 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   host->impl_->server = builder.BuildAndStart();
   if (host->impl_->server == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path,
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", absl::StrJoin(socket_paths, ", "),
                                                options.tcp_address.empty() ? "" : " or ",
                                                options.tcp_address));
   }
-  chmod(socket_path.c_str(), 0600);
-  host->socket_path_ = socket_path;
+  for (const std::string& path : socket_paths) chmod(path.c_str(), 0600);
+  host->socket_paths_ = socket_paths;
   if (auto* health = host->impl_->server->GetHealthCheckService()) {
     health->SetServingStatus(true);
   }
-  log::Info("serving", {{"socket", socket_path},
+  log::Info("serving", {{"socket", absl::StrJoin(socket_paths, ",")},
                         {"tcp", options.tcp_address.empty() ? "off" : options.tcp_address},
                         {"pid", static_cast<long long>(getpid())}});
   return host;
@@ -296,7 +303,7 @@ ServiceHost::~ServiceHost() {
   if (impl_ && impl_->server && !impl_->shutting_down) {
     impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   }
-  if (!socket_path_.empty()) unlink(socket_path_.c_str());
+  for (const std::string& path : socket_paths_) unlink(path.c_str());
 }
 
 void ServiceHost::Shutdown() { OnTerminationSignal(0); }
@@ -325,8 +332,8 @@ void ServiceHost::Wait(std::function<void()> before_drain) {
   grpc_server_cancel_all_calls(impl_->server->c_server());
   stop_taking_calls.join();
   impl_->server->Wait();
-  unlink(socket_path_.c_str());
-  socket_path_.clear();
+  for (const std::string& path : socket_paths_) unlink(path.c_str());
+  socket_paths_.clear();
   log::Info("stopped");
 }
 

@@ -29,6 +29,9 @@ struct ServerOptions {
   std::string token_file;    // required when tcp_address is set; 0600
   // Messages are streamed in ≤1 MiB chunks, but leave headroom for metadata.
   int max_message_bytes = 8 << 20;
+  // Listen on the socket of each of these names (empty: just service_name's).
+  // The combined binary serves all four services on all four sockets.
+  std::vector<std::string> socket_names;
 };
 
 // Declares the settings every service has (runtime dir, TCP address, token
@@ -68,14 +71,18 @@ class ServiceHost {
   void Wait(std::function<void()> before_drain = nullptr);
   void Shutdown();  // thread-safe; makes Wait() return
 
-  const std::string& socket_path() const { return socket_path_; }
+  // The first socket ("" once Wait() has removed them).
+  const std::string& socket_path() const {
+    static const std::string kNone;
+    return socket_paths_.empty() ? kNone : socket_paths_.front();
+  }
   int tcp_port() const { return tcp_port_; }  // 0 when TCP is off
 
  private:
   ServiceHost() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::string socket_path_;
+  std::vector<std::string> socket_paths_;
   int tcp_port_ = 0;
 };
 

@@ -52,6 +52,26 @@ TEST_F(ServiceHostTest, ServesHealthOnUnixSocketInPrivateDir) {
   EXPECT_EQ(*health, Health::kServing);
 }
 
+TEST_F(ServiceHostTest, ServesOnTheSocketOfEachName) {
+  ServerOptions options{"pocketmaild", runtime_dir_};
+  options.socket_names = {"ledger", "router", "injector", "fetcher"};
+  auto host = ServiceHost::Start(options, {});
+  ASSERT_TRUE(host.ok()) << host.status();
+  for (const std::string& name : options.socket_names) {
+    EXPECT_TRUE(std::filesystem::exists(SocketPath(runtime_dir_, name))) << name;
+    auto health = CheckHealth(ConnectToService(runtime_dir_, name));
+    ASSERT_TRUE(health.ok()) << name << ": " << health.status();
+    EXPECT_EQ(*health, Health::kServing);
+  }
+  EXPECT_FALSE(std::filesystem::exists(SocketPath(runtime_dir_, "pocketmaild")));
+  std::thread stopper([&] { (*host)->Shutdown(); });
+  (*host)->Wait();
+  stopper.join();
+  for (const std::string& name : options.socket_names) {
+    EXPECT_FALSE(std::filesystem::exists(SocketPath(runtime_dir_, name))) << name;
+  }
+}
+
 TEST_F(ServiceHostTest, RefusesRuntimeDirOpenToOthers) {
   std::filesystem::create_directories(runtime_dir_);
   chmod(runtime_dir_.c_str(), 0755);
