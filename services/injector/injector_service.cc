@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,16 @@
 #include "common/smtp/address.h"
 
 namespace pocketmail::injector {
+
+// Where the body comes from: the rest of a gRPC stream, or (in the combined
+// binary) a buffer. Next() gives the next piece and false at the end; an
+// error means the caller broke the contract, and the message is abandoned.
+struct BodySource {
+  std::function<absl::StatusOr<bool>(std::string* piece)> next;
+  std::function<bool()> cancelled;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
 namespace {
 
 constexpr size_t kMaxDetailBytes = 512;
@@ -45,49 +56,41 @@ smtp::DeliveryResult NoSession(const absl::Status& why) {
   return r;
 }
 
-// Streams the rest of the call into one SMTP transaction. Returns the SMTP
-// outcome, or an error when the client broke the contract (then the message
-// was abandoned before its final ".").
-absl::StatusOr<smtp::DeliveryResult> StreamMessage(smtp::SessionPool* pool,
-                                                   const InjectorOptions& options,
-                                                   grpc::ServerContext* context,
-                                                   grpc::ServerReader<v1::InjectRequest>* reader,
-                                                   const v1::Envelope& env, int64_t* received) {
+// Sends one message in one SMTP transaction. Returns the SMTP outcome, or an
+// error when the caller broke the contract (then the message was abandoned
+// before its final ".").
+absl::StatusOr<smtp::DeliveryResult> SendMessage(smtp::SessionPool* pool, const InjectorOptions& options,
+                                                 const BodySource& body, const v1::Envelope& env,
+                                                 int64_t* received) {
   const std::string trace_header = absl::StrCat("X-Pocketmail-Key: ", env.key(), "\r\n");
   smtp::Envelope envelope;
   envelope.mail_from = env.mail_from();
   envelope.rcpt_to = env.rcpt_to();
   envelope.size_hint = static_cast<uint64_t>(env.size_bytes()) + trace_header.size();
 
-  absl::Time wait_until = absl::Now() + options.session_wait;
-  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
-    wait_until = std::min(wait_until, absl::FromChrono(context->deadline()));
-  }
-  absl::StatusOr<smtp::SessionPool::Lease> lease = pool->Acquire(wait_until);
+  absl::StatusOr<smtp::SessionPool::Lease> lease =
+      pool->Acquire(std::min(absl::Now() + options.session_wait, body.deadline));
   if (!lease.ok()) return NoSession(lease.status());
   smtp::SmtpSession& session = **lease;
 
   if (auto failed = session.BeginMessage(envelope)) return *failed;
   if (auto failed = session.SendBody(trace_header)) return *failed;
-  v1::InjectRequest request;
-  while (reader->Read(&request)) {
-    absl::Status broken;
-    if (request.part_case() != v1::InjectRequest::kChunk) {
-      broken = absl::InvalidArgumentError("only chunks may follow the envelope");
-    } else if (request.chunk().size() > options.max_chunk_bytes) {
-      broken = absl::InvalidArgumentError(absl::StrCat("chunk of ", request.chunk().size(),
-                                                       " bytes exceeds ", options.max_chunk_bytes));
-    } else if (*received + static_cast<int64_t>(request.chunk().size()) > env.size_bytes()) {
+  std::string piece;
+  while (true) {
+    absl::StatusOr<bool> more = body.next(&piece);
+    absl::Status broken = more.status();
+    if (more.ok() && !*more) break;
+    if (broken.ok() && *received + static_cast<int64_t>(piece.size()) > env.size_bytes()) {
       broken = absl::InvalidArgumentError("more bytes than envelope.size_bytes");
     }
     if (!broken.ok()) {
       session.AbortMessage();
       return broken;
     }
-    *received += request.chunk().size();
-    if (auto failed = session.SendBody(request.chunk())) return *failed;
+    *received += piece.size();
+    if (auto failed = session.SendBody(piece)) return *failed;
   }
-  if (context->IsCancelled()) {
+  if (body.cancelled()) {
     session.AbortMessage();
     return absl::CancelledError("the client went away before the end of the message");
   }
@@ -179,22 +182,62 @@ void FillResponse(const smtp::DeliveryResult& result, v1::InjectResponse* respon
 grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
                                          grpc::ServerReader<v1::InjectRequest>* reader,
                                          v1::InjectResponse* response) {
-  const absl::Time start = absl::Now();
   v1::InjectRequest first;
   if (!reader->Read(&first) || first.part_case() != v1::InjectRequest::kEnvelope) {
     log::Warn("inject refused", {{"error", "the first request must be the envelope"}});
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first request must be the envelope");
   }
-  const v1::Envelope& env = first.envelope();
+  BodySource body;
+  v1::InjectRequest request;
+  body.next = [&](std::string* piece) -> absl::StatusOr<bool> {
+    if (!reader->Read(&request)) return false;
+    if (request.part_case() != v1::InjectRequest::kChunk) {
+      return absl::InvalidArgumentError("only chunks may follow the envelope");
+    }
+    if (request.chunk().size() > options_.max_chunk_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk of ", request.chunk().size(), " bytes exceeds ",
+                                                     options_.max_chunk_bytes));
+    }
+    piece->swap(*request.mutable_chunk());
+    return true;
+  };
+  body.cancelled = [context] { return context->IsCancelled(); };
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    body.deadline = absl::FromChrono(context->deadline());
+  }
+  absl::StatusOr<v1::InjectResponse> result = Deliver(first.envelope(), body);
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::InjectBuffer(const v1::Envelope& envelope,
+                                                                     absl::string_view message,
+                                                                     absl::Time deadline) {
+  BodySource body;
+  size_t offset = 0;
+  body.next = [&](std::string* piece) -> absl::StatusOr<bool> {
+    if (offset >= message.size()) return false;
+    const size_t n = std::min(options_.max_chunk_bytes, message.size() - offset);
+    piece->assign(message.data() + offset, n);
+    offset += n;
+    return true;
+  };
+  body.cancelled = [] { return false; };
+  body.deadline = deadline;
+  return Deliver(envelope, body);
+}
+
+absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::Deliver(const v1::Envelope& env,
+                                                                const BodySource& body) {
+  const absl::Time start = absl::Now();
   if (absl::Status s = ValidateEnvelope(env); !s.ok()) {
     log::Warn("inject refused", {{"key", env.key()}, {"error", std::string(s.message())}});
-    return ToGrpc(s);
+    return s;
   }
-
   int64_t received = 0;
-  absl::StatusOr<smtp::DeliveryResult> result =
-      StreamMessage(pool_, options_, context, reader, env, &received);
+  absl::StatusOr<smtp::DeliveryResult> result = SendMessage(pool_, options_, body, env, &received);
   const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
   if (!result.ok()) {
     log::Warn("inject abandoned", {{"key", env.key()},
@@ -202,7 +245,7 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
                                    {"bytes", static_cast<long long>(received)},
                                    {"ms", static_cast<long long>(ms)},
                                    {"error", std::string(result.status().message())}});
-    return ToGrpc(result.status());
+    return result.status();
   }
   const bool delivered = result->outcome == smtp::Outcome::kDelivered;
   log::Write(delivered ? log::Level::kInfo : log::Level::kWarn, "inject",
@@ -216,8 +259,9 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
               {"ms", static_cast<long long>(ms)},
               {"reply", result->reply_text},
               {"detail", result->detail}});
-  FillResponse(*result, response);
-  return grpc::Status::OK;
+  v1::InjectResponse response;
+  FillResponse(*result, &response);
+  return response;
 }
 
 grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context,

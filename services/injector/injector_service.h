@@ -31,6 +31,8 @@
 
 #include <cstddef>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/smtp/delivery_result.h"
 #include "common/smtp/session_pool.h"
@@ -46,6 +48,8 @@ struct InjectorOptions {
   absl::Duration session_wait = absl::Seconds(60);
 };
 
+struct BodySource;  // where a message's bytes come from (injector_service.cc)
+
 class InjectorServiceImpl final : public v1::Injector::Service {
  public:
   explicit InjectorServiceImpl(smtp::SessionPool* pool, InjectorOptions options = {},
@@ -58,7 +62,15 @@ class InjectorServiceImpl final : public v1::Injector::Service {
   grpc::Status Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
                      v1::ProbeResponse* response) override;
 
+  // Inject for a caller in the same process (the combined binary): the same
+  // checks, SMTP transaction and outcome, with the body from a buffer. An
+  // error status is what Inject would return as its gRPC status.
+  absl::StatusOr<v1::InjectResponse> InjectBuffer(const v1::Envelope& envelope, absl::string_view message,
+                                                  absl::Time deadline);
+
  private:
+  absl::StatusOr<v1::InjectResponse> Deliver(const v1::Envelope& envelope, const BodySource& body);
+
   smtp::SessionPool* const pool_;
   const InjectorOptions options_;
   const DeliveryProbe* const probe_;
