@@ -337,6 +337,12 @@ void ServiceHost::Wait(std::function<void()> before_drain) {
   log::Info("stopped");
 }
 
+int ExitForStartupError(const absl::Status& status) {
+  const bool config = absl::IsInvalidArgument(status);
+  log::Error(config ? "bad configuration" : "cannot start", {{"error", std::string(status.message())}});
+  return config ? 2 : 1;
+}
+
 int ServeUntilStopped(const std::string& service_name, const config::Settings& settings,
                       std::vector<grpc::Service*> services, std::function<void()> before_drain) {
   auto host = ServiceHost::Start(OptionsFromSettings(service_name, settings), std::move(services));

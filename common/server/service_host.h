@@ -86,6 +86,10 @@ class ServiceHost {
   int tcp_port_ = 0;
 };
 
+// Logs why a service could not start and returns its exit code: 2 for a
+// configuration error (INVALID_ARGUMENT), else 1.
+int ExitForStartupError(const absl::Status& status);
+
 // A service's main after its setup: serves `services` with the settings'
 // ServerOptions until SIGTERM (see Wait), and returns the process exit code:
 // 0, or 1 when serving could not start (logged).

@@ -1,148 +1,20 @@
 // The injector service binary: delivers messages streamed over gRPC into the
 // local Maddy (SMTP with AUTH on loopback, or LMTP on a unix socket), and
 // answers delivery probes over Maddy's IMAP, until SIGTERM.
-#include <algorithm>
-#include <iostream>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "common/config/settings.h"
-#include "common/log/log.h"
 #include "common/server/service_host.h"
-#include "common/smtp/session_pool.h"
-#include "services/injector/delivery_probe.h"
-#include "services/injector/injector_service.h"
-#include "services/injector/probe_credentials.h"
+#include "services/injector/injector_component.h"
 
 namespace pocketmail::injector {
 namespace {
-
-std::vector<config::Spec> InjectorSpecs() {
-  return {
-      {"MAIL_INJECT_HOST", "127.0.0.1", "Maddy's SMTP inject endpoint host"},
-      {"MAIL_INJECT_PORT", "9125", "Maddy's SMTP inject endpoint port"},
-      {"MAIL_HOSTNAME", "localhost", "name sent in EHLO/LHLO"},
-      {"INJECT_USER", "", "SMTP AUTH user (mail-inject.env)"},
-      {"INJECT_PASS", "", "SMTP AUTH password (mail-inject.env)", /*secret=*/true},
-      {"MAIL_INJECT_CA_FILE", "",
-       "CA to verify Maddy's STARTTLS cert against; when set, STARTTLS is required"},
-      {"MAIL_INJECT_TLS_NAME", "", "name Maddy's cert must carry (default MAIL_INJECT_HOST)"},
-      {"INJECT_MAX_SESSIONS", "4", "SMTP sessions kept open and shared by concurrent calls"},
-      {"MAIL_INJECT_TIMEOUT_S", "60", "timeout for each SMTP command and reply"},
-      {"MAIL_LMTP_SOCKET", "", "deliver over LMTP on this unix socket instead of SMTP"},
-      {"MAIL_IMAP_HOST", "127.0.0.1", "Maddy's IMAP endpoint host, searched by delivery probes"},
-      {"MAIL_IMAP_PORT", "9143", "Maddy's IMAP endpoint port (plain IMAP on loopback)"},
-      {"INBOX_USER", "",
-       "catch-all mailbox the probe may log into: its full address as Maddy knows it "
-       "(mail-inject.env)"},
-      {"INBOX_PASS", "", "IMAP password of INBOX_USER (mail-inject.env)", /*secret=*/true},
-      {"ADMIN_USER", "", "admin mailbox the probe may log into: its full address (mail-admin.env)"},
-      {"ADMIN_PASS", "", "IMAP password of ADMIN_USER (mail-admin.env)", /*secret=*/true},
-      {"PROBE_CREDENTIALS_FILE", "",
-       "0600 file of mailbox=password lines: more mailboxes the probe may log into; "
-       "mailboxes without credentials are answered NO_PROBE"},
-      {"PROBE_TIMEOUT_S", "20", "timeout for one delivery probe (connect, login, search)"},
-  };
-}
-
-// The probe's credentials: INBOX_USER, ADMIN_USER, then the file (later wins).
-absl::StatusOr<ProbeCredentials> LoadProbeCredentials(const config::Settings& settings) {
-  ProbeCredentials credentials;
-  for (const auto& [user_name, pass_name] :
-       {std::pair<const char*, const char*>{"INBOX_USER", "INBOX_PASS"},
-        std::pair<const char*, const char*>{"ADMIN_USER", "ADMIN_PASS"}}) {
-    const std::string user = settings.Get(user_name);
-    const std::string pass = settings.Get(pass_name);
-    if (user.empty() && pass.empty()) continue;
-    if (user.empty() || pass.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(user_name, " and ", pass_name, " must be set together"));
-    }
-    if (absl::Status s = credentials.Set(user, pass); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(user_name, ": ", s.message()));
-    }
-  }
-  const std::string file = settings.Get("PROBE_CREDENTIALS_FILE");
-  if (!file.empty()) {
-    if (absl::Status s = LoadProbeCredentialsFile(file, &credentials); !s.ok()) return s;
-  }
-  return credentials;
-}
 
 int Run(int argc, char** argv) {
   int exit_code = 0;
   std::optional<config::Settings> settings =
       server::LoadServiceSettings("injector", argc, argv, InjectorSpecs(), &exit_code);
   if (!settings) return exit_code;
-
-  auto fail = [](const std::string& why) {
-    log::Error("bad configuration", {{"error", why}});
-    return 2;
-  };
-  absl::StatusOr<int64_t> port = settings->GetInt("MAIL_INJECT_PORT");
-  absl::StatusOr<int64_t> sessions = settings->GetInt("INJECT_MAX_SESSIONS");
-  absl::StatusOr<int64_t> timeout_s = settings->GetInt("MAIL_INJECT_TIMEOUT_S");
-  for (const auto* v : {&port, &sessions, &timeout_s}) {
-    if (!v->ok()) return fail(std::string(v->status().message()));
-  }
-  if (*port < 1 || *port > 65535) return fail("MAIL_INJECT_PORT must be 1..65535");
-  if (*sessions < 1 || *sessions > 64) return fail("INJECT_MAX_SESSIONS must be 1..64");
-  if (*timeout_s < 1) return fail("MAIL_INJECT_TIMEOUT_S must be >= 1");
-
-  smtp::SessionOptions smtp;
-  smtp.unix_socket = settings->Get("MAIL_LMTP_SOCKET");
-  smtp.lmtp = !smtp.unix_socket.empty();
-  smtp.host = settings->Get("MAIL_INJECT_HOST");
-  smtp.port = static_cast<int>(*port);
-  smtp.helo_name = settings->Get("MAIL_HOSTNAME");
-  smtp.user = settings->Get("INJECT_USER");
-  smtp.password = settings->Get("INJECT_PASS");
-  smtp.ca_file = settings->Get("MAIL_INJECT_CA_FILE");
-  smtp.tls_server_name = settings->Get("MAIL_INJECT_TLS_NAME");
-  smtp.command_timeout = absl::Seconds(*timeout_s);
-  // Maddy may fsync and update SQLite before answering the final "."; give it
-  // more room than a plain command.
-  smtp.final_reply_timeout = absl::Seconds(2 * *timeout_s);
-  smtp.connect_timeout = absl::Seconds(std::min<int64_t>(*timeout_s, 10));
-  if (!smtp.user.empty() && smtp.password.empty()) {
-    return fail("INJECT_USER is set but INJECT_PASS is not");
-  }
-  if (smtp.user.empty() && !smtp.lmtp) {
-    log::Warn("INJECT_USER is unset: no SMTP AUTH (Maddy's submission endpoint requires it)");
-  }
-  log::Info("delivering",
-            {{"via", smtp.lmtp ? "lmtp" : "smtp"},
-             {"to", smtp.lmtp ? smtp.unix_socket : smtp.host + ":" + std::to_string(smtp.port)},
-             {"sessions", static_cast<long long>(*sessions)}});
-
-  absl::StatusOr<int64_t> imap_port = settings->GetInt("MAIL_IMAP_PORT");
-  absl::StatusOr<int64_t> probe_timeout_s = settings->GetInt("PROBE_TIMEOUT_S");
-  for (const auto* v : {&imap_port, &probe_timeout_s}) {
-    if (!v->ok()) return fail(std::string(v->status().message()));
-  }
-  if (*imap_port < 1 || *imap_port > 65535) return fail("MAIL_IMAP_PORT must be 1..65535");
-  if (*probe_timeout_s < 1) return fail("PROBE_TIMEOUT_S must be >= 1");
-  absl::StatusOr<ProbeCredentials> credentials = LoadProbeCredentials(*settings);
-  if (!credentials.ok()) return fail(std::string(credentials.status().message()));
-  ProbeOptions probe_options;
-  probe_options.host = settings->Get("MAIL_IMAP_HOST");
-  probe_options.port = static_cast<int>(*imap_port);
-  probe_options.timeout = absl::Seconds(*probe_timeout_s);
-  const std::vector<std::string> probed = credentials->Mailboxes();
-  if (probed.empty()) {
-    log::Warn("no probe credentials: every delivery probe will answer NO_PROBE");
-  } else {
-    log::Info("probing", {{"imap", probe_options.host + ":" + std::to_string(probe_options.port)},
-                          {"mailboxes", absl::StrJoin(probed, ",")}});
-  }
-  const DeliveryProbe probe(probe_options, std::move(*credentials));
-
-  smtp::SessionPool pool(smtp, static_cast<int>(*sessions));
-  InjectorServiceImpl service(&pool, InjectorOptions(), &probe);
-  return server::ServeUntilStopped("injector", *settings, {&service});
+  auto injector = InjectorComponent::Create(*settings);
+  if (!injector.ok()) return server::ExitForStartupError(injector.status());
+  return server::ServeUntilStopped("injector", *settings, {&(*injector)->service()});
 }
 
 }  // namespace
