@@ -26,9 +26,46 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds d) {
 // caller still returns only once its own write is durable, so the saga's
 // ordering (ledger first, then the side effect) is unchanged. A ledger that
 // predates Apply answers UNIMPLEMENTED; then writes go one by one.
-class GrpcLedgerClient : public LedgerClient {
+class GrpcLedgerCalls : public LedgerCalls {
  public:
-  explicit GrpcLedgerClient(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
+  explicit GrpcLedgerCalls(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
+
+  grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    return stub_->Apply(&ctx, request, response);
+  }
+  grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    return stub_->Begin(&ctx, request, response);
+  }
+  grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    return stub_->Advance(&ctx, request, response);
+  }
+  grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
+                            ledgerpb::AcquireLeaseResponse* response) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    return stub_->AcquireLease(&ctx, request, response);
+  }
+  grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
+                            ledgerpb::ReleaseLeaseResponse* response) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    return stub_->ReleaseLease(&ctx, request, response);
+  }
+
+ private:
+  std::unique_ptr<ledgerpb::Ledger::Stub> stub_;
+};
+
+// Group commit: concurrent Begin/Advance calls share Apply calls.
+class BatchingLedgerClient : public LedgerClient {
+ public:
+  explicit BatchingLedgerClient(std::unique_ptr<LedgerCalls> calls) : calls_(std::move(calls)) {}
 
   absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) override {
     ledgerpb::WriteOp op;
@@ -51,19 +88,15 @@ class GrpcLedgerClient : public LedgerClient {
 
   absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
       const ledgerpb::AcquireLeaseRequest& request) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
     ledgerpb::AcquireLeaseResponse response;
-    grpc::Status s = stub_->AcquireLease(&ctx, request, &response);
+    grpc::Status s = calls_->AcquireLease(request, &response);
     if (!s.ok()) return FromGrpc(s);
     return response;
   }
 
   absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
     ledgerpb::ReleaseLeaseResponse response;
-    return FromGrpc(stub_->ReleaseLease(&ctx, request, &response));
+    return FromGrpc(calls_->ReleaseLease(request, &response));
   }
 
  private:
@@ -110,10 +143,8 @@ class GrpcLedgerClient : public LedgerClient {
   void SendBatch(const std::vector<PendingWrite*>& batch) {
     ledgerpb::ApplyRequest request;
     for (PendingWrite* w : batch) *request.add_ops() = w->op;
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
     ledgerpb::ApplyResponse response;
-    grpc::Status s = stub_->Apply(&ctx, request, &response);
+    grpc::Status s = calls_->Apply(request, &response);
     if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) use_apply_.store(false);
     if (s.ok() && response.results_size() != request.ops_size()) {
       s = grpc::Status(grpc::StatusCode::INTERNAL, "ledger Apply returned the wrong number of results");
@@ -133,25 +164,23 @@ class GrpcLedgerClient : public LedgerClient {
   }
 
   absl::StatusOr<ledgerpb::WriteResult> WriteAlone(const ledgerpb::WriteOp& op) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
     ledgerpb::WriteResult result;
     grpc::Status s;
     if (op.has_begin()) {
       ledgerpb::BeginResponse response;
-      s = stub_->Begin(&ctx, op.begin(), &response);
+      s = calls_->Begin(op.begin(), &response);
       *result.mutable_message() = std::move(*response.mutable_message());
       result.set_created(response.created());
     } else {
       ledgerpb::AdvanceResponse response;
-      s = stub_->Advance(&ctx, op.advance(), &response);
+      s = calls_->Advance(op.advance(), &response);
       *result.mutable_message() = std::move(*response.mutable_message());
     }
     if (!s.ok()) return FromGrpc(s);
     return result;
   }
 
-  std::unique_ptr<ledgerpb::Ledger::Stub> stub_;
+  const std::unique_ptr<LedgerCalls> calls_;
   std::atomic<bool> use_apply_{true};
   absl::Mutex mu_;
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
@@ -289,8 +318,12 @@ absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+std::unique_ptr<LedgerClient> MakeLedgerClient(std::unique_ptr<LedgerCalls> calls) {
+  return std::make_unique<BatchingLedgerClient>(std::move(calls));
+}
+
 std::unique_ptr<LedgerClient> MakeGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel) {
-  return std::make_unique<GrpcLedgerClient>(std::move(channel));
+  return MakeLedgerClient(std::make_unique<GrpcLedgerCalls>(std::move(channel)));
 }
 std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel> channel) {
   return std::make_unique<GrpcRouterClient>(std::move(channel));

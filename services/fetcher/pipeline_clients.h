@@ -56,6 +56,26 @@ class InjectorClient {
   static constexpr size_t kChunkBytes = 1 << 20;
 };
 
+// How a ledger client reaches the ledger, one method per RPC it makes: gRPC
+// over the ledger's socket, or direct calls into the service when both run in
+// one process (services/pocketmaild).
+class LedgerCalls {
+ public:
+  virtual ~LedgerCalls() = default;
+  virtual grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) = 0;
+  virtual grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) = 0;
+  virtual grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) = 0;
+  virtual grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
+                                    ledgerpb::AcquireLeaseResponse* response) = 0;
+  virtual grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
+                                    ledgerpb::ReleaseLeaseResponse* response) = 0;
+};
+
+// Group commit over `calls`: Begin/Advance calls that arrive while an Apply
+// is in flight go out together in the next one, each caller getting its own
+// result. A ledger without Apply (UNIMPLEMENTED) gets single calls.
+std::unique_ptr<LedgerClient> MakeLedgerClient(std::unique_ptr<LedgerCalls> calls);
+// MakeLedgerClient over gRPC on `channel`.
 std::unique_ptr<LedgerClient> MakeGrpcLedgerClient(std::shared_ptr<grpc::Channel> channel);
 std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel> channel);
 // Reuses a successful answer for the same address for `ttl` (errors are never

@@ -1,0 +1,185 @@
+#include "services/fetcher/fetcher_component.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/config/private_dir.h"
+#include "common/log/log.h"
+#include "common/server/service_host.h"
+
+namespace pocketmail::fetcher {
+
+std::vector<config::Spec> FetcherSpecs() {
+  return std::vector<config::Spec>(
+      {
+          {"MAIL_DOMAIN", "", "the mail domain (required); fallback sender is ingest@MAIL_DOMAIN"},
+          {"MAIL_POLL", "180", "seconds between polls of pending/ when idle"},
+          {"FAST_POLL_S", "3", "seconds between polls for a while after activity (0 = always MAIL_POLL)"},
+          {"ACTIVE_WINDOW_S", "300", "how long after the last activity (mail found, wake ping) to poll fast"},
+          {"ONESHOT", "0", "1: run one pass, wait for it, and exit (no gRPC server)"},
+          {"R2_ACCOUNT_ID", "", "Cloudflare account id (endpoint https://<id>.r2.cloudflarestorage.com)"},
+          {"R2_ENDPOINT", "", "S3 endpoint override, https://host[:port]"},
+          {"R2_BUCKET", "", "bucket name (required)"},
+          {"R2_CA_FILE", "", "extra CA certificate to trust for the endpoint"},
+          {"R2_ACCESS_KEY_ID", "", "R2 access key id", /*secret=*/true},
+          {"R2_SECRET_ACCESS_KEY", "", "R2 secret access key", /*secret=*/true},
+          {"FETCH_CONCURRENCY", "8", "messages processed at once"},
+          {"FETCH_MEMORY_BUDGET_MB", "32", "message bodies held in memory at once, summed (one larger message still runs, alone)"},
+          {"KEEP_PROCESSED_COPY", "1", "copy delivered objects to processed/ before deleting"},
+          {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
+          {"ROUTE_CACHE_S", "10", "seconds a router answer is reused for the same recipient (0 = ask every time)"},
+          {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
+          {"RETRY_MAX_S", "3600", "longest retry delay"},
+          {"PROBE_DELAY_S", "5", "wait this long after an ambiguous attempt before probing the mailbox"},
+          {"BARE_554_MAX_ATTEMPTS", "3", "attempts for a bare 554 (no enhanced code) before dead-lettering"},
+          {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
+          {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
+          {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
+           "directory (mode 0700) for the single-instance lock and alert sentinels"},
+          {"MAIL_ALERT_CMD", "", "shell command run for alerts; the text is in $MAIL_ALERT_MSG"},
+          {"ALERT_DAYS", "3", "alert when the oldest pending object is older than this (days)"},
+          {"ALERT_PASS_FAILURES", "5", "alert after this many passes in a row fail to list pending/"},
+          {"WAKE_LISTEN", "", "127.0.0.1:PORT for the Worker's signed wake-up ping (off when empty)"},
+          {"WAKE_SECRET", "", "HMAC key shared with the Worker's WAKE_SECRET", /*secret=*/true},
+      });
+}
+
+absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& s) {
+  auto route_cache = s.GetDouble("ROUTE_CACHE_S");
+  if (!route_cache.ok()) return absl::InvalidArgumentError(route_cache.status().ToString());
+  const std::string runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
+  FetcherClients clients;
+  clients.ledger = MakeGrpcLedgerClient(server::ConnectToService(runtime_dir, "ledger"));
+  clients.router = MakeCachingRouterClient(
+      MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router")),
+      absl::Seconds(std::max(0.0, *route_cache)));
+  clients.injector = MakeGrpcInjectorClient(server::ConnectToService(runtime_dir, "injector"));
+  return clients;
+}
+
+absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const config::Settings& s,
+                                                                          FetcherClients clients) {
+  auto poll = s.GetInt("MAIL_POLL");
+  auto oneshot = s.GetBool("ONESHOT");
+  auto concurrency = s.GetInt("FETCH_CONCURRENCY");
+  auto budget_mb = s.GetInt("FETCH_MEMORY_BUDGET_MB");
+  auto keep_copy = s.GetBool("KEEP_PROCESSED_COPY");
+  auto retry_base = s.GetDouble("RETRY_BASE_S");
+  auto retry_max = s.GetDouble("RETRY_MAX_S");
+  auto probe_delay = s.GetDouble("PROBE_DELAY_S");
+  auto fast_poll = s.GetDouble("FAST_POLL_S");
+  auto active_window = s.GetDouble("ACTIVE_WINDOW_S");
+  auto bare_554 = s.GetInt("BARE_554_MAX_ATTEMPTS");
+  auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
+  auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
+  auto alert_days = s.GetDouble("ALERT_DAYS");
+  auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
+  for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
+                                 keep_copy.status(), retry_base.status(), retry_max.status(),
+                                 probe_delay.status(), bare_554.status(), connect_timeout.status(),
+                                 request_timeout.status(), fast_poll.status(), active_window.status(),
+                                 alert_days.status(), alert_failures.status()}) {
+    if (!st.ok()) return absl::InvalidArgumentError(st.ToString());
+  }
+  if (s.Get("MAIL_DOMAIN").empty() || s.Get("R2_BUCKET").empty()) {
+    return absl::InvalidArgumentError("MAIL_DOMAIN and R2_BUCKET are required");
+  }
+
+  auto f = std::unique_ptr<FetcherComponent>(new FetcherComponent());
+  f->oneshot_ = *oneshot;
+  f->wake_listen_ = s.Get("WAKE_LISTEN");
+  f->wake_secret_ = s.Get("WAKE_SECRET");
+  f->clients_ = std::move(clients);
+
+  s3::ClientOptions s3_options;
+  s3_options.endpoint = s.Get("R2_ENDPOINT").empty() ? s3::DefaultEndpoint(s.Get("R2_ACCOUNT_ID"))
+                                                     : s.Get("R2_ENDPOINT");
+  s3_options.bucket = s.Get("R2_BUCKET");
+  s3_options.access_key_id = s.Get("R2_ACCESS_KEY_ID");
+  s3_options.secret_access_key = s.Get("R2_SECRET_ACCESS_KEY");
+  s3_options.ca_file = s.Get("R2_CA_FILE");
+  s3_options.max_idle_connections = static_cast<int>(*concurrency) * 2;
+  s3_options.connect_timeout = absl::Seconds(*connect_timeout);
+  s3_options.request_timeout = absl::Seconds(*request_timeout);
+  auto store = s3::S3Client::Create(s3_options);
+  if (!store.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create S3 client: ", store.status().ToString()));
+  }
+  f->store_ = *std::move(store);
+
+  PipelineOptions pipeline_options;
+  pipeline_options.mail_domain = s.Get("MAIL_DOMAIN");
+  pipeline_options.catch_all_localpart = s.Get("MAIL_CATCHALL_LOCALPART");
+  pipeline_options.keep_processed_copy = *keep_copy;
+  pipeline_options.retry_base = absl::Seconds(*retry_base);
+  pipeline_options.retry_max = absl::Seconds(*retry_max);
+  pipeline_options.probe_delay = absl::Seconds(*probe_delay);
+  pipeline_options.bare_554_max_attempts = static_cast<int>(*bare_554);
+  f->pipeline_ = std::make_unique<MessagePipeline>(*f->store_, *f->clients_.ledger, *f->clients_.router,
+                                                   *f->clients_.injector, pipeline_options);
+
+  const std::string state_dir = s.Get("POCKETMAIL_STATE_DIR");
+  if (absl::Status st = config::EnsurePrivateDir(state_dir, "state dir"); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("bad state dir: ", st.ToString()));
+  }
+  AlertOptions alert_options;
+  alert_options.command = s.Get("MAIL_ALERT_CMD");
+  alert_options.sentinel_dir = state_dir;
+  alert_options.backlog_age = absl::Seconds(*alert_days * 86400);
+  alert_options.pass_failures = static_cast<int>(*alert_failures);
+  f->alerter_ = std::make_unique<Alerter>(alert_options);
+
+  InstanceGuardOptions guard_options;
+  guard_options.lock_path = absl::StrCat(state_dir, "/fetcher-", s3_options.bucket, ".lock");
+  guard_options.lease_name = absl::StrCat("fetcher:", s3_options.bucket);
+  auto guard = InstanceGuard::Acquire(guard_options, *f->clients_.ledger, nullptr);
+  if (!guard.ok()) {
+    return absl::Status(guard.status().code(),
+                        absl::StrCat("cannot become the draining instance: ", guard.status().ToString()));
+  }
+  f->guard_ = *std::move(guard);
+
+  SchedulerOptions scheduler_options;
+  scheduler_options.poll_interval = absl::Seconds(std::max<int64_t>(1, *poll));
+  scheduler_options.fast_poll_interval = absl::Seconds(std::max(0.0, *fast_poll));
+  scheduler_options.active_window = absl::Seconds(std::max(0.0, *active_window));
+  scheduler_options.concurrency = static_cast<int>(*concurrency);
+  scheduler_options.memory_budget_bytes = *budget_mb << 20;
+  scheduler_options.alerter = f->alerter_.get();
+  scheduler_options.may_drain = [g = f->guard_.get()] { return g->held(); };
+  scheduler_options.instance_guard = f->guard_->Describe();
+  f->scheduler_ = std::make_unique<DrainScheduler>(*f->store_, *f->pipeline_, scheduler_options);
+  f->replay_ = std::make_unique<DeadLetterReplay>(*f->store_, *f->clients_.ledger);
+  f->service_ = std::make_unique<FetcherService>(*f->scheduler_, *f->replay_, *f->store_);
+
+  log::Info("starting", {{"endpoint", s3_options.endpoint}, {"bucket", s3_options.bucket},
+                         {"poll_s", static_cast<long long>(*poll)}, {"oneshot", *oneshot},
+                         {"concurrency", static_cast<long long>(*concurrency)}});
+  return f;
+}
+
+FetcherComponent::~FetcherComponent() { Stop(); }
+
+absl::Status FetcherComponent::Start() {
+  scheduler_->Start(/*poll=*/true);
+  if (wake_listen_.empty()) return absl::OkStatus();
+  DrainScheduler* scheduler = scheduler_.get();
+  auto started = WakeListener::Start(wake_listen_, wake_secret_, [scheduler](const std::string& key) {
+    log::Info("wake ping", {{"key", key}});
+    scheduler->Wake();
+  });
+  if (!started.ok()) {
+    scheduler_->Stop();
+    return absl::Status(started.status().code(),
+                        absl::StrCat("cannot start wake listener: ", started.status().ToString()));
+  }
+  wake_ = *std::move(started);
+  return absl::OkStatus();
+}
+
+void FetcherComponent::Stop() {
+  wake_.reset();
+  if (scheduler_) scheduler_->Stop();
+}
+
+}  // namespace pocketmail::fetcher

@@ -1,0 +1,76 @@
+// The fetcher as a part that can be hosted: its settings, the S3 client, the
+// per-message pipeline, the drain scheduler (poll loop, workers, alerts), the
+// single-instance guard, the optional wake listener and the gRPC service.
+//
+// The clients it uses to reach the ledger, router and injector are passed in:
+// gRPC over their unix sockets in the fetcher binary (GrpcClients), direct
+// calls in the combined binary (services/pocketmaild).
+#ifndef POCKETMAIL_SERVICES_FETCHER_FETCHER_COMPONENT_H_
+#define POCKETMAIL_SERVICES_FETCHER_FETCHER_COMPONENT_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/settings.h"
+#include "common/s3/s3_client.h"
+#include "services/fetcher/alerts.h"
+#include "services/fetcher/dead_letter_replay.h"
+#include "services/fetcher/drain_scheduler.h"
+#include "services/fetcher/fetcher_service.h"
+#include "services/fetcher/instance_guard.h"
+#include "services/fetcher/message_pipeline.h"
+#include "services/fetcher/pipeline_clients.h"
+#include "services/fetcher/wake_listener.h"
+
+namespace pocketmail::fetcher {
+
+std::vector<config::Spec> FetcherSpecs();
+
+struct FetcherClients {
+  std::unique_ptr<LedgerClient> ledger;
+  std::unique_ptr<RouterClient> router;
+  std::unique_ptr<InjectorClient> injector;
+};
+
+// gRPC clients to the services' sockets under POCKETMAIL_RUNTIME_DIR; the
+// router's answers are cached for ROUTE_CACHE_S.
+absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& settings);
+
+class FetcherComponent {
+ public:
+  // Validates the settings (INVALID_ARGUMENT), builds everything, then waits
+  // to become the one draining instance (see instance_guard.h).
+  static absl::StatusOr<std::unique_ptr<FetcherComponent>> Create(const config::Settings& settings,
+                                                                   FetcherClients clients);
+  ~FetcherComponent();
+
+  bool oneshot() const { return oneshot_; }
+  FetcherService& service() { return *service_; }
+  DrainScheduler& scheduler() { return *scheduler_; }
+
+  // Starts the poll loop and, when WAKE_LISTEN is set, the wake listener.
+  absl::Status Start();
+  // Stops both; in-flight messages finish first. Idempotent.
+  void Stop();
+
+ private:
+  FetcherComponent() = default;
+
+  bool oneshot_ = false;
+  std::string wake_listen_;
+  std::string wake_secret_;
+  FetcherClients clients_;
+  std::unique_ptr<s3::S3Client> store_;
+  std::unique_ptr<MessagePipeline> pipeline_;
+  std::unique_ptr<Alerter> alerter_;
+  std::unique_ptr<InstanceGuard> guard_;
+  std::unique_ptr<DrainScheduler> scheduler_;
+  std::unique_ptr<DeadLetterReplay> replay_;
+  std::unique_ptr<FetcherService> service_;
+  std::unique_ptr<WakeListener> wake_;
+};
+
+}  // namespace pocketmail::fetcher
+
+#endif  // POCKETMAIL_SERVICES_FETCHER_FETCHER_COMPONENT_H_
