@@ -1,5 +1,6 @@
 // The whole pipeline, end to end: 200+ messages of mixed sizes (up to 25 MiB)
-// through the four separate service processes over their unix sockets, from
+// through the four separate service processes over their unix sockets (and
+// again through the combined pocketmaild, where noted: TEST_P), from
 // moto S3 (SigV4 over HTTPS) into the SMTP peer (AUTH). Each message must land
 // in the right mailbox exactly once, byte for byte the original plus the trace
 // header; pending/ ends empty and processed/ holds every object.
@@ -14,6 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "pocketmail/fetcher/v1/fetcher.grpc.pb.h"
+#include "pocketmail/ledger/v1/ledger.grpc.pb.h"
+#include "pocketmail/router/v1/router.grpc.pb.h"
 #include "tests/e2e/pipeline_harness.h"
 
 namespace pocketmail::testing {
@@ -51,8 +55,23 @@ std::string MakeMessage(int n, const std::string& to, size_t body_bytes, std::mt
   return raw;
 }
 
-TEST(PipelineE2E, DeliversEveryMessageExactlyOnceIntoTheRightMailbox) {
-  auto harness = PipelineHarness::Start();
+// Four processes (false) or the combined pocketmaild (true).
+class PipelineE2E : public ::testing::TestWithParam<bool> {
+ protected:
+  HarnessOptions Options() {
+    HarnessOptions options;
+    options.combined = GetParam();
+    return options;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(ProcessLayout, PipelineE2E, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Combined" : "FourProcesses";
+                         });
+
+TEST_P(PipelineE2E, DeliversEveryMessageExactlyOnceIntoTheRightMailbox) {
+  auto harness = PipelineHarness::Start(Options());
   ASSERT_TRUE(harness.ok()) << harness.status();
   PipelineHarness& h = **harness;
 
@@ -106,8 +125,8 @@ TEST(PipelineE2E, DeliversEveryMessageExactlyOnceIntoTheRightMailbox) {
   }
 }
 
-TEST(PipelineE2E, AWorkerRetryOfADeliveredMessageIsNotDeliveredTwice) {
-  auto harness = PipelineHarness::Start();
+TEST_P(PipelineE2E, AWorkerRetryOfADeliveredMessageIsNotDeliveredTwice) {
+  auto harness = PipelineHarness::Start(Options());
   ASSERT_TRUE(harness.ok()) << harness.status();
   PipelineHarness& h = **harness;
   std::mt19937 rng(7);
@@ -121,7 +140,7 @@ TEST(PipelineE2E, AWorkerRetryOfADeliveredMessageIsNotDeliveredTwice) {
   EXPECT_EQ(h.Delivered().size(), 1u);
 }
 
-TEST(PipelineE2E, OneshotRunsOnePassAndExits) {
+TEST(OneshotE2E, RunsOnePassAndExits) {
   auto harness = PipelineHarness::Start();
   ASSERT_TRUE(harness.ok()) << harness.status();
   PipelineHarness& h = **harness;
@@ -139,12 +158,44 @@ TEST(PipelineE2E, OneshotRunsOnePassAndExits) {
   EXPECT_TRUE(pending->empty());
 }
 
-TEST(PipelineE2E, ServicesStopGracefullyOnSigterm) {
-  auto harness = PipelineHarness::Start();
+TEST_P(PipelineE2E, ServicesStopGracefullyOnSigterm) {
+  auto harness = PipelineHarness::Start(Options());
   ASSERT_TRUE(harness.ok()) << harness.status();
   for (const char* name : {"fetcher", "injector", "router", "ledger"}) {
     EXPECT_TRUE((*harness)->StopService(name).ok()) << name;
   }
+}
+
+// The combined binary keeps each service's API on that service's socket.
+TEST(CombinedE2E, ServesEachApiOnItsOwnSocket) {
+  HarnessOptions options;
+  options.combined = true;
+  auto harness = PipelineHarness::Start(options);
+  ASSERT_TRUE(harness.ok()) << harness.status();
+  PipelineHarness& h = **harness;
+  std::mt19937 rng(11);
+  ASSERT_TRUE(h.PutPending(MakeMessage(1, "carol@example.org", 2048, rng), "carol@example.org", "s@outside.test").ok());
+  ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
+
+  auto ledger = pocketmail::ledger::v1::Ledger::NewStub(h.Channel("ledger"));
+  grpc::ClientContext ledger_ctx;
+  pocketmail::ledger::v1::StatsResponse stats;
+  ASSERT_TRUE(ledger->Stats(&ledger_ctx, pocketmail::ledger::v1::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.total(), 1);
+
+  auto router = pocketmail::router::v1::Router::NewStub(h.Channel("router"));
+  grpc::ClientContext router_ctx;
+  pocketmail::router::v1::ResolveRequest resolve;
+  resolve.set_address("Carol+x@example.org");
+  pocketmail::router::v1::ResolveResponse route;
+  ASSERT_TRUE(router->Resolve(&router_ctx, resolve, &route).ok());
+  EXPECT_EQ(route.mailbox(), "carol@example.org");
+
+  auto fetcher = pocketmail::fetcher::v1::Fetcher::NewStub(h.Channel("fetcher"));
+  grpc::ClientContext fetcher_ctx;
+  pocketmail::fetcher::v1::StatusResponse status;
+  ASSERT_TRUE(fetcher->Status(&fetcher_ctx, pocketmail::fetcher::v1::StatusRequest(), &status).ok());
+  EXPECT_EQ(h.Delivered().size(), 1u);
 }
 
 }  // namespace

@@ -79,6 +79,9 @@ PipelineHarness::~PipelineHarness() {
     auto found = services_.find(*it);
     if (found != services_.end()) found->second.Stop(absl::Seconds(5));
   }
+  if (auto combined = services_.find("pocketmaild"); combined != services_.end()) {
+    combined->second.Stop(absl::Seconds(5));
+  }
 }
 
 absl::Status PipelineHarness::StartPeers() {
@@ -166,20 +169,25 @@ int PipelineHarness::imap_port() const { return imap_ ? imap_->port() : 0; }
 
 absl::Status PipelineHarness::StartService(const std::string& name) {
   if (ServiceRunning(name)) return absl::OkStatus();
-  std::string binary = RunfilePath(absl::StrCat("services/", name, "/", name));
+  const std::string process = ProcessOf(name);
+  std::string binary = RunfilePath(absl::StrCat("services/", process, "/", process));
   auto p = PeerProcess::Start({binary}, ServiceEnv());
   if (!p.ok()) return p.status();
-  services_[name] = std::move(*p);
-  return server::WaitUntilServing(Channel(name), absl::Seconds(20));
+  services_[process] = std::move(*p);
+  if (!options_.combined) return server::WaitUntilServing(Channel(name), absl::Seconds(20));
+  for (const char* each : kServices) {
+    if (absl::Status s = server::WaitUntilServing(Channel(each), absl::Seconds(20)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 void PipelineHarness::KillService(const std::string& name) {
-  auto it = services_.find(name);
+  auto it = services_.find(ProcessOf(name));
   if (it != services_.end()) it->second.Kill();
 }
 
 absl::Status PipelineHarness::StopService(const std::string& name) {
-  auto it = services_.find(name);
+  auto it = services_.find(ProcessOf(name));
   if (it == services_.end()) return absl::OkStatus();
   int status = it->second.Stop(absl::Seconds(15));
   if (status < 0) return absl::DeadlineExceededError(absl::StrCat(name, " did not stop on SIGTERM"));
@@ -198,7 +206,7 @@ absl::StatusOr<int> PipelineHarness::RunFetcherOneshot(absl::Duration timeout) {
 }
 
 bool PipelineHarness::ServiceRunning(const std::string& name) const {
-  auto it = services_.find(name);
+  auto it = services_.find(ProcessOf(name));
   return it != services_.end() && it->second.running();
 }
 

@@ -3,6 +3,7 @@
 //   moto S3 over HTTPS with SigV4 checking (tests/peers/s3/s3_peer.py)
 //   an SMTP server with AUTH writing Maildirs (tests/peers/smtp/smtp_peer.py)
 //   the four service binaries, each its own process, talking over unix sockets
+//   (or, with `combined`, the one pocketmaild process serving all four)
 //
 // Everything binds 127.0.0.1 with ports chosen by the kernel and lives under
 // one short scratch dir. Services can be killed (SIGKILL) and restarted.
@@ -40,6 +41,9 @@ struct HarnessOptions {
   // Also run Dovecot over the SMTP peer's Maildirs, and give the injector
   // IMAP credentials for every mailbox, so the delivery probe works.
   bool with_imap = false;
+  // Run the four services as one process (services/pocketmaild) instead of
+  // four. Service names still work everywhere: each means that one process.
+  bool combined = false;
   // Start the S3 peer with --count-requests (its /__peer/stats then counts
   // requests by kind; see S3PeerStats in tests/peers/s3/s3_peer.h).
   bool s3_count_requests = false;
@@ -121,6 +125,10 @@ class PipelineHarness {
   PipelineHarness() = default;
   absl::Status StartPeers();
   std::map<std::string, std::string> ServiceEnv() const;
+  // The process that serves `name`: itself, or pocketmaild when combined.
+  std::string ProcessOf(const std::string& name) const {
+    return options_.combined ? "pocketmaild" : name;
+  }
 
   HarnessOptions options_;
   ScratchDir scratch_;

@@ -1,0 +1,103 @@
+#include "services/pocketmaild/direct_clients.h"
+
+#include "absl/time/clock.h"
+
+namespace pocketmail::pocketmaild {
+namespace {
+
+namespace ledgerpb = ::pocketmail::ledger::v1;
+namespace routerpb = ::pocketmail::router::v1;
+namespace injectorpb = ::pocketmail::injector::v1;
+
+// A sync handler only reads its ServerContext for a deadline or cancellation
+// (none of these do); a default one stands for "no deadline, not cancelled".
+class DirectLedgerCalls : public fetcher::LedgerCalls {
+ public:
+  explicit DirectLedgerCalls(ledger::LedgerServiceImpl& service) : service_(service) {}
+
+  grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
+    grpc::ServerContext ctx;
+    return service_.Apply(&ctx, &request, response);
+  }
+  grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
+    grpc::ServerContext ctx;
+    return service_.Begin(&ctx, &request, response);
+  }
+  grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
+    grpc::ServerContext ctx;
+    return service_.Advance(&ctx, &request, response);
+  }
+  grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
+                            ledgerpb::AcquireLeaseResponse* response) override {
+    grpc::ServerContext ctx;
+    return service_.AcquireLease(&ctx, &request, response);
+  }
+  grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
+                            ledgerpb::ReleaseLeaseResponse* response) override {
+    grpc::ServerContext ctx;
+    return service_.ReleaseLease(&ctx, &request, response);
+  }
+
+ private:
+  ledger::LedgerServiceImpl& service_;
+};
+
+class DirectRouter : public fetcher::RouterClient {
+ public:
+  explicit DirectRouter(router::RouterServiceImpl& service) : service_(service) {}
+
+  absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) override {
+    grpc::ServerContext ctx;
+    routerpb::ResolveRequest request;
+    request.set_address(address);
+    routerpb::ResolveResponse response;
+    grpc::Status s = service_.Resolve(&ctx, &request, &response);
+    if (!s.ok()) return fetcher::FromGrpc(s);
+    return response;
+  }
+
+ private:
+  router::RouterServiceImpl& service_;
+};
+
+class DirectInjector : public fetcher::InjectorClient {
+ public:
+  explicit DirectInjector(injector::InjectorServiceImpl& service) : service_(service) {}
+
+  absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
+                                                    absl::string_view body) override {
+    // The same budget the gRPC client gives a call (pipeline_clients.cc).
+    const absl::Time deadline = absl::Now() + absl::Seconds(120 + 10 * (body.size() >> 20));
+    return service_.InjectBuffer(envelope, body, deadline);
+  }
+
+  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key, const std::string& mailbox) override {
+    grpc::ServerContext ctx;
+    injectorpb::ProbeRequest request;
+    request.set_key(key);
+    request.set_mailbox(mailbox);
+    injectorpb::ProbeResponse response;
+    grpc::Status s = service_.Probe(&ctx, &request, &response);
+    if (!s.ok()) return fetcher::FromGrpc(s);
+    return response;
+  }
+
+ private:
+  injector::InjectorServiceImpl& service_;
+};
+
+}  // namespace
+
+std::unique_ptr<fetcher::LedgerClient> DirectLedgerClient(ledger::LedgerServiceImpl& service) {
+  return fetcher::MakeLedgerClient(std::make_unique<DirectLedgerCalls>(service));
+}
+
+std::unique_ptr<fetcher::RouterClient> DirectRouterClient(router::RouterServiceImpl& service) {
+  return std::make_unique<DirectRouter>(service);
+}
+
+std::unique_ptr<fetcher::InjectorClient> DirectInjectorClient(injector::InjectorServiceImpl& service) {
+  return std::make_unique<DirectInjector>(service);
+}
+
+}  // namespace pocketmail::pocketmaild

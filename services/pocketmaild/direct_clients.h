@@ -1,0 +1,24 @@
+// The fetcher's clients when the four services share one process: direct
+// calls into the ledger, router and injector service objects, with the same
+// requests, checks and answers as over gRPC but no serialization, sockets or
+// thread hand-offs. The ledger client still group-commits (MakeLedgerClient).
+#ifndef POCKETMAIL_SERVICES_POCKETMAILD_DIRECT_CLIENTS_H_
+#define POCKETMAIL_SERVICES_POCKETMAILD_DIRECT_CLIENTS_H_
+
+#include <memory>
+
+#include "services/fetcher/pipeline_clients.h"
+#include "services/injector/injector_service.h"
+#include "services/ledger/ledger_service.h"
+#include "services/router/router_service.h"
+
+namespace pocketmail::pocketmaild {
+
+// Each service must outlive its client.
+std::unique_ptr<fetcher::LedgerClient> DirectLedgerClient(ledger::LedgerServiceImpl& service);
+std::unique_ptr<fetcher::RouterClient> DirectRouterClient(router::RouterServiceImpl& service);
+std::unique_ptr<fetcher::InjectorClient> DirectInjectorClient(injector::InjectorServiceImpl& service);
+
+}  // namespace pocketmail::pocketmaild
+
+#endif  // POCKETMAIL_SERVICES_POCKETMAILD_DIRECT_CLIENTS_H_
