@@ -1,6 +1,8 @@
 // pipeline_bench: the performance figures of docs/PERFORMANCE.md, measured
 // against the real peers (moto S3 over HTTPS with SigV4, the SMTP peer) and the
-// four service binaries, each its own process (tests/e2e/pipeline_harness.h).
+// four service binaries, each its own process (tests/e2e/pipeline_harness.h);
+// then, in a second pass, the combined binary (services/pocketmaild) for the
+// figures one process changes, named <figure>_combined.
 //
 // Every figure is printed on stdout as
 //   bench: <name>=<value> <unit> [ceiling=<value>] [ratio=<value>]
@@ -14,7 +16,8 @@
 //         authenticated connection.
 //
 // Flags: --json PATH  --quick (small counts, for development)
-//        --concurrency=N (FETCH_CONCURRENCY, default 4)  --skip-mobile
+//        --concurrency=N (FETCH_CONCURRENCY, default 8)  --skip-mobile
+//        --no-combined (skip the second pass)  --combined-only (only it)
 //        --only=startup,loopback,cost,memory,latency,mobile (SMTP ceiling always)
 //        --service-env K=V (repeatable: extra environment for the four services,
 //        for experiments such as MALLOC_ARENA_MAX=2; recorded in the JSON)
@@ -105,6 +108,10 @@ struct Figure {
 
 std::vector<Figure> g_figures;
 std::vector<std::string> g_errors;
+// The second pass measures the combined binary (services/pocketmaild): every
+// service name then means that one process, and figure names get this suffix.
+bool g_combined = false;
+std::string g_suffix;
 
 std::string Num(double v) {
   if (std::isnan(v)) return "nan";
@@ -116,6 +123,7 @@ std::string Num(double v) {
 }
 
 void Emit(Figure f) {
+  f.name += g_suffix;
   std::string line = absl::StrCat("bench: ", f.name, "=", Num(f.value), " ", f.unit);
   if (f.ceiling) absl::StrAppend(&line, " ceiling=", Num(*f.ceiling));
   if (f.ratio) absl::StrAppend(&line, " ratio=", Num(*f.ratio));
@@ -181,9 +189,19 @@ std::vector<pid_t> ChildPids(const std::string& needle) {
   return out;
 }
 
+// The process serving `name`: its own, or pocketmaild in the combined pass.
+std::string ProcessName(const std::string& name) { return g_combined ? "pocketmaild" : name; }
+
 pid_t ServicePid(const std::string& name) {
-  auto pids = ChildPids(absl::StrCat("services/", name, "/", name));
+  const std::string process = ProcessName(name);
+  auto pids = ChildPids(absl::StrCat("services/", process, "/", process));
   return pids.empty() ? -1 : pids[0];
+}
+
+// The service processes, each once: four, or the one combined process.
+std::vector<std::string> ServiceProcesses() {
+  if (g_combined) return {"pocketmaild"};
+  return std::vector<std::string>(std::begin(PipelineHarness::kServices), std::end(PipelineHarness::kServices));
 }
 
 // user + sys CPU of `pid`, in ms.
@@ -216,13 +234,13 @@ long StatusKb(pid_t pid, const std::string& field) {
 
 std::vector<pid_t> AllServicePids() {
   std::vector<pid_t> out;
-  for (const char* s : PipelineHarness::kServices) out.push_back(ServicePid(s));
+  for (const std::string& s : ServiceProcesses()) out.push_back(ServicePid(s));
   return out;
 }
 
 std::string PerServiceCpu() {
   std::string out;
-  for (const char* s : PipelineHarness::kServices) {
+  for (const std::string& s : ServiceProcesses()) {
     absl::StrAppend(&out, out.empty() ? "" : " ", s, "=", Num(CpuMs(ServicePid(s))));
   }
   return out;
@@ -647,6 +665,7 @@ struct Bench {
     o.s3_count_requests = true;
     o.fetch_concurrency = concurrency;
     o.poll_seconds = 180;  // the default MAIL_POLL
+    o.combined = g_combined;
     auto started = PipelineHarness::Start(o);
     if (!started.ok()) {
       Error("harness: " + started.status().ToString());
@@ -670,7 +689,11 @@ struct Bench {
   // ---- 6. start-up (first, so nothing else has warmed the services)
   void StartupSection() {
     Log("start-up: each service from exec to health SERVING");
-    for (const char* name : {"ledger", "router", "injector", "fetcher"}) {
+    // Combined: the one process, up once all four sockets answer (the
+    // harness's StartService waits for each; the loop below sees the first).
+    std::vector<std::string> names = {"ledger", "router", "injector", "fetcher"};
+    if (g_combined) names = {"fetcher"};
+    for (const std::string& name : names) {
       std::vector<double> ms;
       for (int r = 0; r < n.startup_repeats; ++r) {
         if (h->ServiceRunning(name)) (void)h->StopService(name);
@@ -700,7 +723,7 @@ struct Bench {
         ms.push_back(absl::ToDoubleMilliseconds(*serving - t0));
       }
       if (ms.empty()) continue;
-      Figure f{absl::StrCat("startup_", name), Percentile(ms, 50), "ms"};
+      Figure f{absl::StrCat("startup_", g_combined ? "pocketmaild" : name), Percentile(ms, 50), "ms"};
       f.goal = "<= 100 ms";
       f.met = f.value <= 100;
       f.note = absl::StrCat("median of ", ms.size(), " starts: ", absl::StrJoin(ms, ", ", [](std::string* o, double v) { absl::StrAppend(o, Num(v)); }), " ms");
@@ -824,7 +847,9 @@ struct Bench {
       Figure idle{"rss_idle", SumKb("VmRSS") / 1024.0, "MiB"};
       idle.goal = "<= 40 MiB";
       idle.met = idle.value <= 40;
-      idle.note = absl::StrCat("sum of VmRSS of the four services, 2 s after the backlog; per service (KiB): ",
+      idle.note = absl::StrCat(g_combined ? "VmRSS of pocketmaild (the four services in one process)"
+                                          : "sum of VmRSS of the four services",
+                               ", 2 s after the backlog; per process (KiB): ",
                                absl::StrJoin(AllServicePids(), " ", [](std::string* o, pid_t p) {
                                  absl::StrAppend(o, StatusKb(p, "VmRSS"));
                                }));
@@ -878,11 +903,11 @@ struct Bench {
     std::map<std::string, long> peak_each;
     std::map<std::string, pid_t> pids;
     auto tick = [&] {
-      if (pids.empty() || pids["fetcher"] <= 0) {
-        for (const char* s : PipelineHarness::kServices) pids[s] = ServicePid(s);
+      if (pids.empty() || pids[ProcessName("fetcher")] <= 0) {
+        for (const std::string& s : ServiceProcesses()) pids[s] = ServicePid(s);
       }
       double sum = 0;
-      for (const char* s : PipelineHarness::kServices) {
+      for (const std::string& s : ServiceProcesses()) {
         long kb = StatusKb(pids[s], "VmRSS");
         peak_each[s] = std::max(peak_each[s], kb);
         sum += kb;
@@ -1087,6 +1112,7 @@ int main(int argc, char** argv) {
   using namespace pocketmail::testing;
   std::string json_path;
   Bench b;
+  bool four = true, combined = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) {
@@ -1102,13 +1128,18 @@ int main(int argc, char** argv) {
       size_t eq = kv.find('=');
       if (eq == std::string::npos) return 2;
       b.extra_env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    } else if (a == "--combined-only") {
+      four = false;
+    } else if (a == "--no-combined") {
+      combined = false;
     } else if (a == "--skip-mobile") {
       b.skip_mobile = true;
     } else if (absl::StartsWith(a, "--concurrency=")) {
       absl::SimpleAtoi(a.substr(14), &b.concurrency);
     } else {
       std::fprintf(stderr, "usage: pipeline_bench [--json PATH] [--quick] [--skip-mobile] [--concurrency=N]\n"
-                           "       [--only=startup,loopback,cost,memory,latency,mobile] [--service-env K=V]...\n");
+                           "       [--only=startup,loopback,cost,memory,latency,mobile] [--service-env K=V]...\n"
+                           "       [--no-combined | --combined-only]\n");
       return 2;
     }
   }
@@ -1117,8 +1148,32 @@ int main(int argc, char** argv) {
     if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) json_path = std::string(ws) + "/" + json_path;
   }
   std::string started = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
-  b.Run();
-  b.h.reset();
+  if (four) {
+    b.Run();
+    b.h.reset();
+  }
+  // Second pass: the combined binary, for the figures it changes (start-up,
+  // throughput and CPU on loopback, idle and peak memory), suffixed _combined.
+  if (combined) {
+    Bench c;
+    c.n = b.n;
+    c.concurrency = b.concurrency;
+    c.extra_env = b.extra_env;
+    c.skip_mobile = true;
+    for (const char* section : {"startup", "loopback", "memory"}) {
+      if (b.Want(section)) c.only.insert(section);
+    }
+    if (!c.only.empty()) {
+      g_combined = true;
+      g_suffix = "_combined";
+      Log("second pass: the combined binary (services/pocketmaild)");
+      c.Run();
+      c.h.reset();
+      for (const auto& [k, v] : c.settings) b.settings["combined." + k] = v;
+      g_combined = false;
+      g_suffix.clear();
+    }
+  }
   if (!json_path.empty()) {
     std::filesystem::create_directories(std::filesystem::path(json_path).parent_path());
     std::ofstream(json_path) << Json(b, started);
