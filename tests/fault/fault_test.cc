@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <string>
@@ -112,6 +113,9 @@ TEST(FaultTest, EveryMessageArrivesExactlyOnceThroughABadNetwork) {
   const absl::Time test_start = absl::Now();
   HarnessOptions options;
   options.start_services = false;
+  // FAULT_COMBINED=1: the combined pocketmaild instead of four processes.
+  const char* combined = std::getenv("FAULT_COMBINED");
+  options.combined = combined != nullptr && std::string(combined) == "1";
   auto started = PipelineHarness::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<PipelineHarness> harness = *std::move(started);
@@ -244,7 +248,8 @@ TEST(FaultTest, EveryMessageArrivesExactlyOnceThroughABadNetwork) {
       std::fprintf(stderr, "[fault] %s delivered %d times\n", key.c_str(), it->second);
     }
   }
-  std::printf("fault-test: messages=%d faults=%lld lost=%lld duplicates=%lld\n", kMessages,
+  std::printf("fault-test: %smessages=%d faults=%lld lost=%lld duplicates=%lld\n",
+              options.combined ? "combined " : "", kMessages,
               static_cast<long long>(faults), static_cast<long long>(lost),
               static_cast<long long>(duplicates));
   std::fflush(stdout);
