@@ -3,8 +3,9 @@
 
 Starts moto S3 (HTTPS, SigV4 enforced) as a stand-in for R2 and an SMTP server
 with AUTH as a stand-in for Maddy, puts sample mail into pending/ exactly as
-the Cloudflare Worker does, starts the four services, and shows where each
-message landed. Run it with the Python that has moto and boto3 (the pocketmail
+the Cloudflare Worker does, starts the four services (or, with --combined, the
+one pocketmaild process that hosts all four), and shows where each message
+landed. Run it with the Python that has moto and boto3 (the pocketmail
 script finds it). Everything lives under one temp dir, printed at the end.
 """
 import hashlib
@@ -133,10 +134,12 @@ def main():
             "MAIL_INJECT_HOST": "127.0.0.1", "MAIL_INJECT_PORT": smtp_port,
             "INJECT_USER": "pocketmail-inject", "INJECT_PASS": "demo-inject-password",
         })
-        for name in ("ledger", "router", "injector", "fetcher"):
+        combined = "--combined" in sys.argv[1:]
+        for name in ("pocketmaild",) if combined else ("ledger", "router", "injector", "fetcher"):
             p = subprocess.Popen([f"{BIN}/{name}/{name}"], env=env, stderr=open(f"{base}/{name}.log", "w"))
             procs.append(p)
-            sock = f"{base}/run/{name}.sock"
+            # pocketmaild opens all four sockets at once; the fetcher's is one of them.
+            sock = f"{base}/run/{'fetcher' if combined else name}.sock"
             for _ in range(200):
                 if os.path.exists(sock) or p.poll() is not None:
                     break

@@ -2,7 +2,8 @@
 # deploy/install-email.sh — the pocketmail email step of the homeserver installer.
 #
 # Installs Maddy (pinned release) and the four pocketmail services (ledger,
-# router, injector, fetcher) plus pocketmailctl into the Debian userland,
+# router, injector, fetcher; or pocketmaild, the four in one process) plus
+# pocketmailctl into the Debian userland,
 # renders maddy.conf, generates credentials and the gRPC token, provisions the
 # Maddy accounts, writes runit run scripts and systemd units, (re)starts what
 # changed and ends with a health check. Gated on ENABLE_EMAIL=true; idempotent.
@@ -11,6 +12,8 @@
 #                                     restart SERVICE | remove SERVICE | health]
 #
 #   SERVICE is one of: maddy ledger router injector fetcher
+#   (with POCKETMAIL_COMBINED=true in the .env: maddy pocketmaild, the four
+#   services in one process; switching either way retires the other layout)
 #
 # options:
 #   --prefix DIR       root everything is installed under (default /)
@@ -43,8 +46,7 @@ set -euo pipefail
 shopt -s lastpipe   # `... | write_atomic` runs write_atomic in this shell
 umask 077
 
-readonly SERVICES=(ledger router injector fetcher)
-readonly ALL_UNITS=(maddy ledger router injector fetcher)
+readonly FOUR_SERVICES=(ledger router injector fetcher)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
 
@@ -90,9 +92,6 @@ case $CMD in
   health) ;;
   *) die "unknown command $CMD (install, upgrade, restart, remove, health)" ;;
 esac
-if [ -n "$TARGET" ]; then
-  case " ${ALL_UNITS[*]} " in *" $TARGET "*) ;; *) die "unknown service $TARGET (${ALL_UNITS[*]})" ;; esac
-fi
 [ -z "$BIN_SRC" ] && BIN_SRC=$(cd "$HERE/.." && pwd)/.bazel/bin/services
 
 # Every path ends up inside run scripts and maddy.conf: keep them boring.
@@ -147,6 +146,22 @@ if [ "${ENVV[ENABLE_EMAIL]:-false}" != true ] && [ "$CMD" != remove ]; then
 fi
 
 env_or() { local v=${ENVV[$1]:-}; printf '%s' "${v:-$2}"; }
+
+# The process layout: the four services (default), or pocketmaild, all four in
+# one process with each API on its usual socket (docs/ARCHITECTURE.md, "One
+# process or four"). SERVICES are this layout's units, RETIRED the other's.
+case $(env_or POCKETMAIL_COMBINED false) in
+  true) SERVICES=(pocketmaild); RETIRED=("${FOUR_SERVICES[@]}") ;;
+  false) SERVICES=("${FOUR_SERVICES[@]}"); RETIRED=(pocketmaild) ;;
+  *) die "POCKETMAIL_COMBINED must be true or false" ;;
+esac
+readonly SERVICES RETIRED
+readonly ALL_UNITS=(maddy "${SERVICES[@]}")
+if [ -n "$TARGET" ]; then
+  # remove also takes the other layout's units
+  known=("${ALL_UNITS[@]}"); [ "$CMD" = remove ] && known+=("${RETIRED[@]}")
+  case " ${known[*]} " in *" $TARGET "*) ;; *) die "unknown service $TARGET (${known[*]})" ;; esac
+fi
 MAIL_DOMAIN=$(env_or MAIL_DOMAIN "")
 MAIL_HOSTNAME=$(env_or MAIL_HOSTNAME "$MAIL_DOMAIN")
 MAIL_IMAP_PORT=$(env_or MAIL_IMAP_PORT 9143)
@@ -546,24 +561,33 @@ imap_ok() {
   [[ $greeting == "* OK"* ]]
 }
 
-# health UNIT...: each pocketmail service serves its socket; maddy answers IMAP.
+# The sockets a unit serves: its own, or all four for pocketmaild.
+sockets_of() {
+  if [ "$1" = pocketmaild ]; then printf '%s\n' "${FOUR_SERVICES[@]}"; else printf '%s\n' "$1"; fi
+}
+
+# health UNIT...: each pocketmail service serves its socket(s); maddy answers IMAP.
 health() {
-  local svc ok=1 i want_maddy=0
-  local -a svcs=()
+  local svc ok=1 i want_maddy=0 sock up
+  local -a svcs=() served=()
   for svc in "$@"; do
     if [ "$svc" = maddy ]; then want_maddy=1; else svcs+=("$svc"); fi
   done
   for svc in "${svcs[@]}"; do
     for ((i = 0; i < 100; i++)); do
-      [ -S "$RUNTIME_DIR/$svc.sock" ] && is_running "$svc" && break
+      up=1
+      for sock in $(sockets_of "$svc"); do [ -S "$RUNTIME_DIR/$sock.sock" ] || up=0; done
+      ((up)) && is_running "$svc" && break
       sleep 0.2
     done
-    if [ -S "$RUNTIME_DIR/$svc.sock" ] && is_running "$svc"; then
-      log "health: $svc ok ($RUNTIME_DIR/$svc.sock)"
+    if ((up)) && is_running "$svc"; then
+      log "health: $svc ok ($(sockets_of "$svc" | sed "s#.*#$RUNTIME_DIR/&.sock#" | paste -sd' '))"
+      mapfile -t -O "${#served[@]}" served < <(sockets_of "$svc")
     else
       log "health: $svc NOT serving (see $LOG_DIR/$svc/current)"; ok=0
     fi
   done
+  svcs=("${served[@]}")  # pocketmailctl reports per service, whichever process serves it
   # With the fetcher up, pocketmailctl asks every service's grpc.health.v1.
   local status=""
   if [ -x "$BIN_DIR/pocketmailctl" ] && [ -S "$RUNTIME_DIR/fetcher.sock" ]; then
@@ -629,6 +653,22 @@ common_setup() {
   return 0
 }
 
+# retire_other_layout: after a switch of POCKETMAIL_COMBINED, the other
+# layout's units are stopped and their run files removed (binaries, data and
+# logs stay), so the two never compete for the sockets.
+retire_other_layout() {
+  local svc
+  for svc in "${RETIRED[@]}"; do
+    [ -d "$SV_DIR/pocketmail-$svc" ] || [ -f "$SYSTEMD_DIR/pocketmail-$svc.service" ] || continue
+    stop_unit "$svc"
+    if [ "$INIT" = runit ]; then rm -f "$SVDIR/pocketmail-$svc"; fi
+    if [ "$INIT" = systemd ]; then systemctl disable "pocketmail-$svc.service" >/dev/null 2>&1 || true; fi
+    rm -rf "$SV_DIR/pocketmail-$svc"
+    rm -f "$SYSTEMD_DIR/pocketmail-$svc.service"
+    note_change "retired $svc (POCKETMAIL_COMBINED=$(env_or POCKETMAIL_COMBINED false))"
+  done
+}
+
 # install_unit SVC [force]: binary + run files; (re)start when something changed
 # or it is not running. Returns after starting.
 install_unit() {
@@ -653,6 +693,7 @@ main() {
       common_setup
       install_unit maddy
       provision_accounts
+      retire_other_layout
       if [ -n "$TARGET" ]; then
         [ "$TARGET" = maddy ] || install_unit "$TARGET"
         units=(maddy "$TARGET")

@@ -204,12 +204,12 @@ R2_ENDPOINT=https://127.0.0.1:9
         shutil.rmtree(self.root, ignore_errors=True)
 
     def stop_all(self):
-        for unit in UNITS:
+        for unit in UNITS + ["pocketmaild"]:
             pid = self.pid(unit)
             if pid:
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        for unit in UNITS:
+        for unit in UNITS + ["pocketmaild"]:
             pid = self.pid(unit)
             while pid and time.monotonic() < deadline:
                 try:
@@ -459,6 +459,48 @@ class GateAndFailClosedTest(unittest.TestCase):
                              stdout=subprocess.PIPE, text=True).stdout
         self.assertRegex(ldd, r"libsqlite3\.so\S* => " + re.escape(lib))
         self.assertNotIn("not found", ldd)
+
+
+class CombinedLayoutTest(unittest.TestCase):
+    """POCKETMAIL_COMBINED=true runs pocketmaild (the four services in one
+    process) instead of the four; switching back retires it, and vice versa."""
+
+    def test_one_process_serves_all_four_sockets_and_switching_back_retires_it(self):
+        b = Box(extra_env="POCKETMAIL_COMBINED=true\n")
+        try:
+            out = b.run().stderr
+            self.assertIn("health: pocketmaild ok", out)
+            self.assertIn("health: pocketmailctl status ok (ledger router injector fetcher SERVING)", out)
+            pid = b.pid("pocketmaild")
+            self.assertIsNotNone(pid)
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            self.assertEqual(argv[0].decode(), b.p("opt", "pocketmail", "bin", "pocketmaild"))
+            self.assertTrue(all(a.startswith(b"--env-file=") for a in argv[1:] if a), argv)
+            for svc in SERVICES:
+                self.assertTrue(stat.S_ISSOCK(os.stat(b.p("run", "pocketmail", f"{svc}.sock")).st_mode), svc)
+                self.assertIsNone(b.pid(svc), svc)
+                self.assertFalse(os.path.exists(b.p("etc", "sv", f"pocketmail-{svc}")), svc)
+            self.assertIn("nothing changed", b.run().stderr)  # idempotent in this layout too
+
+            Box.write(b.env_file, open(b.env_file).read().replace("POCKETMAIL_COMBINED=true", "POCKETMAIL_COMBINED=false"))
+            out = b.run().stderr
+            self.assertIn("retired pocketmaild", out)
+            self.assertIn("health: pocketmailctl status ok (ledger router injector fetcher SERVING)", out)
+            self.assertIsNone(b.pid("pocketmaild"))
+            self.assertFalse(os.path.exists(b.p("etc", "sv", "pocketmail-pocketmaild")))
+            for svc in SERVICES:
+                self.assertIsNotNone(b.pid(svc), svc)
+        finally:
+            b.cleanup()
+
+    def test_a_bad_value_is_refused(self):
+        b = Box(extra_env="POCKETMAIL_COMBINED=yes\n")
+        try:
+            r = b.run(check=False)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("POCKETMAIL_COMBINED must be true or false", r.stderr)
+        finally:
+            b.cleanup()
 
 
 # --- JUnit XML, one <testcase> per method ---------------------------------------

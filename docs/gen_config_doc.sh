@@ -38,3 +38,19 @@ for svc in fetcher router injector ledger; do
     | sed -e "s#/tmp/pocketmail-[0-9]*#/tmp/pocketmail-\$UID#g" -e "s#/HOME#~#g"
   printf '```\n'
 done
+
+# pocketmaild reads the union of the four; list only what is its own.
+names=$(for svc in fetcher router injector ledger; do
+  env -i HOME=/HOME PATH=/usr/bin:/bin "$BIN_ROOT/services/$svc/$svc" --help | grep -oE '^  [A-Z0-9_]+'
+done | sort -u)
+printf '\n## pocketmaild\n\n'
+printf 'The four services in one process (docs/ARCHITECTURE.md, "One process or four")\n'
+printf 'read one environment: every setting of the four sections above, with the same\n'
+printf 'meaning (a name two services share, such as `MAIL_DOMAIN`, is one setting).\n'
+printf 'Its own besides those:\n\n```\n'
+env -i HOME=/HOME PATH=/usr/bin:/bin "$BIN_ROOT/services/pocketmaild/pocketmaild" --help \
+  | sed -n '/^  /,$p' \
+  | awk -v names="$names" 'BEGIN { n = split(names, a, "\n"); for (i = 1; i <= n; i++) { gsub(/^ +/, "", a[i]); seen[a[i]] = 1 } }
+      /^  [A-Z0-9_]/ { split($1, w, " "); keep = !(w[1] in seen) } keep' \
+  | sed -e "s#/tmp/pocketmail-[0-9]*#/tmp/pocketmail-\$UID#g" -e "s#/HOME#~#g"
+printf '```\n'

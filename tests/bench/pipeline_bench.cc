@@ -2,7 +2,8 @@
 // against the real peers (moto S3 over HTTPS with SigV4, the SMTP peer) and the
 // four service binaries, each its own process (tests/e2e/pipeline_harness.h);
 // then, in a second pass, the combined binary (services/pocketmaild) for the
-// figures one process changes, named <figure>_combined.
+// figures one process changes, named <figure>_combined (start-up, throughput
+// in both profiles, CPU, memory).
 //
 // Every figure is printed on stdout as
 //   bench: <name>=<value> <unit> [ceiling=<value>] [ratio=<value>]
@@ -1153,14 +1154,15 @@ int main(int argc, char** argv) {
     b.h.reset();
   }
   // Second pass: the combined binary, for the figures it changes (start-up,
-  // throughput and CPU on loopback, idle and peak memory), suffixed _combined.
+  // throughput in both profiles, CPU, idle and peak memory), suffixed
+  // _combined. Latency and R2 requests run the same code either way.
   if (combined) {
     Bench c;
     c.n = b.n;
     c.concurrency = b.concurrency;
     c.extra_env = b.extra_env;
-    c.skip_mobile = true;
-    for (const char* section : {"startup", "loopback", "memory"}) {
+    c.skip_mobile = b.skip_mobile;
+    for (const char* section : {"startup", "loopback", "memory", "mobile"}) {
       if (b.Want(section)) c.only.insert(section);
     }
     if (!c.only.empty()) {
