@@ -5,6 +5,7 @@
 // difference; the fetcher reaches the other three by direct calls instead of
 // gRPC. Settings are the union of the four services' (one environment).
 // See docs/ARCHITECTURE.md, "One process or four".
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,7 +56,13 @@ int Run(int argc, char** argv) {
   if (!injector.ok()) return server::ExitForStartupError(injector.status());
   fetcher::FetcherClients clients;
   clients.ledger = DirectLedgerClient((*ledger)->service());
-  clients.router = DirectRouterClient((*router)->service());
+  // ROUTE_CACHE_S keeps its meaning (GrpcClients in fetcher_component.cc).
+  auto route_cache = s.GetDouble("ROUTE_CACHE_S");
+  if (!route_cache.ok()) {
+    return server::ExitForStartupError(absl::InvalidArgumentError(route_cache.status().ToString()));
+  }
+  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service()),
+                                                    absl::Seconds(std::max(0.0, *route_cache)));
   clients.injector = DirectInjectorClient((*injector)->service());
   auto fetcher = fetcher::FetcherComponent::Create(s, std::move(clients));
   if (!fetcher.ok()) return server::ExitForStartupError(fetcher.status());
