@@ -41,7 +41,7 @@ absl::Status ValidateFieldName(const std::string& field) {
 
 absl::StatusOr<std::unique_ptr<ImapClient>> ImapClient::Connect(const ClientOptions& options,
                                                                 absl::Time deadline) {
-  absl::StatusOr<std::unique_ptr<smtp::Transport>> conn = smtp::Transport::ConnectTcp(
+  absl::StatusOr<std::unique_ptr<net::Transport>> conn = net::Transport::ConnectTcp(
       options.host, options.port, std::min(deadline - absl::Now(), options.connect_timeout));
   if (!conn.ok()) return conn.status();
   std::unique_ptr<ImapClient> client(new ImapClient(options, std::move(*conn), deadline));

@@ -34,7 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/smtp/transport.h"
+#include "common/net/transport.h"
 #include "common/imap/response.h"
 
 namespace pocketmail::imap {
@@ -95,7 +95,7 @@ class ImapClient {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  ImapClient(const ClientOptions& options, std::unique_ptr<smtp::Transport> conn, absl::Time deadline)
+  ImapClient(const ClientOptions& options, std::unique_ptr<net::Transport> conn, absl::Time deadline)
       : options_(options), conn_(std::move(conn)), deadline_(deadline) {}
 
   absl::Duration OpTimeout() const;
@@ -111,7 +111,7 @@ class ImapClient {
   absl::Status Broken(absl::Status s);  // closes the connection, returns s
 
   const ClientOptions options_;
-  std::unique_ptr<smtp::Transport> conn_;
+  std::unique_ptr<net::Transport> conn_;
   absl::Time deadline_;
   int tag_counter_ = 0;
   bool preauth_ = false;

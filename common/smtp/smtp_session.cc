@@ -165,9 +165,9 @@ std::optional<DeliveryResult> SmtpSession::Authenticate() {
 std::optional<DeliveryResult> SmtpSession::Connect() {
   Disconnect();
   const bool on_unix = !options_.unix_socket.empty();
-  absl::StatusOr<std::unique_ptr<Transport>> t =
-      on_unix ? Transport::ConnectUnix(options_.unix_socket, options_.connect_timeout)
-              : Transport::ConnectTcp(options_.host, options_.port, options_.connect_timeout);
+  absl::StatusOr<std::unique_ptr<net::Transport>> t =
+      on_unix ? net::Transport::ConnectUnix(options_.unix_socket, options_.connect_timeout)
+              : net::Transport::ConnectTcp(options_.host, options_.port, options_.connect_timeout);
   if (!t.ok()) return Fail(Stage::kConnect, Outcome::kTemporary, t.status());
   transport_ = std::move(*t);
   ++connections_opened_;
@@ -183,7 +183,7 @@ std::optional<DeliveryResult> SmtpSession::Connect() {
     absl::StatusOr<Reply> r = Command("STARTTLS");
     if (!r.ok()) return Fail(Stage::kStartTls, Outcome::kTemporary, r.status());
     if (r->code != 220) return FromReply(Stage::kStartTls, *r, true);
-    TlsOptions tls;
+    net::TlsOptions tls;
     tls.verify = tls_required;
     tls.ca_file = options_.ca_file;
     tls.server_name = options_.tls_server_name.empty() ? options_.host : options_.tls_server_name;

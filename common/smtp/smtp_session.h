@@ -47,7 +47,7 @@
 #include "common/smtp/body_encoder.h"
 #include "common/smtp/delivery_result.h"
 #include "common/smtp/reply.h"
-#include "common/smtp/transport.h"
+#include "common/net/transport.h"
 
 namespace pocketmail::smtp {
 
@@ -131,7 +131,7 @@ class SmtpSession {
   void Disconnect();
 
   SessionOptions options_;
-  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<net::Transport> transport_;
   State state_ = State::kDisconnected;
   Extensions extensions_;
   BodyEncoder encoder_;

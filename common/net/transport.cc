@@ -1,4 +1,4 @@
-#include "common/smtp/transport.h"
+#include "common/net/transport.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace pocketmail::smtp {
+namespace pocketmail::net {
 namespace {
 
 // OpenSSL writes to the socket with write(2), which raises SIGPIPE on a reset
@@ -394,4 +394,4 @@ bool Transport::IdleConnectionIsStale() {
   return !(err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE);
 }
 
-}  // namespace pocketmail::smtp
+}  // namespace pocketmail::net

@@ -10,8 +10,8 @@
 // not the one we mean to talk to, which is a deployment problem, not the
 // message's). After any error the transport is unusable; Close() it.
 // Not thread-safe. Never raises SIGPIPE.
-#ifndef POCKETMAIL_COMMON_SMTP_TRANSPORT_H_
-#define POCKETMAIL_COMMON_SMTP_TRANSPORT_H_
+#ifndef POCKETMAIL_COMMON_NET_TRANSPORT_H_
+#define POCKETMAIL_COMMON_NET_TRANSPORT_H_
 
 #include <memory>
 #include <string>
@@ -25,7 +25,7 @@
 struct ssl_st;
 struct ssl_ctx_st;
 
-namespace pocketmail::smtp {
+namespace pocketmail::net {
 
 struct TlsOptions {
   // When true, the certificate must chain to `ca_file` (or, when that is "",
@@ -88,6 +88,6 @@ class Transport {
   size_t buffer_pos_ = 0;
 };
 
-}  // namespace pocketmail::smtp
+}  // namespace pocketmail::net
 
-#endif  // POCKETMAIL_COMMON_SMTP_TRANSPORT_H_
+#endif  // POCKETMAIL_COMMON_NET_TRANSPORT_H_
