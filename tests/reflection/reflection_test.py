@@ -128,6 +128,11 @@ def minimal_env(name, scratch):
             "INJECT_PASS": "p",
             "MAIL_HOSTNAME": "test",
         }
+    if name == "pocketmaild":  # all four in one process: one environment for all
+        env = {}
+        for each in ("ledger", "router", "injector", "fetcher"):
+            env.update(minimal_env(each, scratch))
+        return env
     if name == "fetcher":
         return {
             "MAIL_DOMAIN": "example.org",
@@ -154,7 +159,9 @@ class ServiceProcess:
         self.binary = binary_path(name)
         self.scratch = scratch
         self.runtime_dir = os.path.join(scratch, "run")
-        self.socket_path = os.path.join(self.runtime_dir, f"{name}.sock")
+        # pocketmaild listens on the four services' sockets, not one of its own.
+        sock = "ledger" if name == "pocketmaild" else name
+        self.socket_path = os.path.join(self.runtime_dir, f"{sock}.sock")
         self.target = "unix:" + self.socket_path
         self.log_path = os.path.join(scratch, f"{name}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
@@ -427,6 +434,36 @@ class FetcherReflectionTest(CommonChecks, ServiceReflectionCase):
         self.assertEqual(status["inFlight"], 0)
         self.assertEqual(status["pendingCount"], 0)
         self.assertGreater(int(status["nextPassMs"]), now_ms + 3000 * 1000, status)
+
+
+class CombinedReflectionTest(ServiceReflectionCase):
+    """pocketmaild: each of the four sockets lists, describes and answers all
+    four APIs, so grpcurl and the gateway work against it unchanged."""
+    SERVICE = "pocketmaild"
+    ALL = ["pocketmail.fetcher.v1.Fetcher", "pocketmail.injector.v1.Injector",
+           "pocketmail.ledger.v1.Ledger", "pocketmail.router.v1.Router"]
+
+    def setUp(self):
+        super().setUp()
+        self.targets = {n: "unix:" + os.path.join(self.service.runtime_dir, f"{n}.sock")
+                        for n in ("ledger", "router", "injector", "fetcher")}
+
+    def test_every_socket_serves_all_four_apis_and_health(self):
+        for name, target in self.targets.items():
+            insp = self.open_inspector(target)
+            self.assertEqual(insp.list_services(), sorted(self.ALL + [HEALTH, REFLECTION]), name)
+            self.assertEqual(grpc_inspect.health_check(target), "SERVING", name)
+            for svc in ("ledger", "router", "injector", "fetcher"):
+                full_name, rpcs = proto_service(svc)
+                self.assertEqual(insp.list_methods(full_name), [f"{full_name}.{r.name}" for r in rpcs], name)
+
+    def test_each_api_answers_on_its_own_socket(self):
+        ledger = self.open_inspector(self.targets["ledger"])
+        stats = ledger.call("pocketmail.ledger.v1.Ledger/Stats", "{}", emit_defaults=True)
+        self.assertEqual(stats[0]["total"], "0")
+        router = self.open_inspector(self.targets["router"])
+        route = router.call("pocketmail.router.v1.Router/Resolve", '{"address": "Alice+x@example.org"}')
+        self.assertEqual(route[0]["mailbox"], "alice@example.org")
 
 
 # --- the TCP listener and its bearer token (ledger) ----------------------------
