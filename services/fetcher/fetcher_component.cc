@@ -44,15 +44,20 @@ std::vector<config::Spec> FetcherSpecs() {
       });
 }
 
+absl::StatusOr<absl::Duration> RouteCacheTtl(const config::Settings& s) {
+  auto seconds = s.GetDouble("ROUTE_CACHE_S");
+  if (!seconds.ok()) return absl::InvalidArgumentError(seconds.status().ToString());
+  return absl::Seconds(std::max(0.0, *seconds));
+}
+
 absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& s) {
-  auto route_cache = s.GetDouble("ROUTE_CACHE_S");
-  if (!route_cache.ok()) return absl::InvalidArgumentError(route_cache.status().ToString());
+  auto route_cache = RouteCacheTtl(s);
+  if (!route_cache.ok()) return route_cache.status();
   const std::string runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
   FetcherClients clients;
   clients.ledger = MakeGrpcLedgerClient(server::ConnectToService(runtime_dir, "ledger"));
-  clients.router = MakeCachingRouterClient(
-      MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router")),
-      absl::Seconds(std::max(0.0, *route_cache)));
+  clients.router =
+      MakeCachingRouterClient(MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router")), *route_cache);
   clients.injector = MakeGrpcInjectorClient(server::ConnectToService(runtime_dir, "injector"));
   return clients;
 }
@@ -159,6 +164,16 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
 }
 
 FetcherComponent::~FetcherComponent() { Stop(); }
+
+int FetcherComponent::RunOnePass() {
+  scheduler_->Start(/*poll=*/false);
+  auto pass = scheduler_->DrainNow(/*wait=*/true);
+  Stop();
+  log::Info("oneshot pass done", {{"listed", pass.listed()}, {"delivered", pass.delivered()},
+                                  {"retried", pass.retried()}, {"dead_lettered", pass.dead_lettered()},
+                                  {"error", pass.error()}});
+  return pass.error().empty() ? 0 : 1;
+}
 
 absl::Status FetcherComponent::Start() {
   scheduler_->Start(/*poll=*/true);

@@ -33,6 +33,9 @@ struct FetcherClients {
   std::unique_ptr<InjectorClient> injector;
 };
 
+// ROUTE_CACHE_S: how long a router answer is reused (INVALID_ARGUMENT if unparsable).
+absl::StatusOr<absl::Duration> RouteCacheTtl(const config::Settings& settings);
+
 // gRPC clients to the services' sockets under POCKETMAIL_RUNTIME_DIR; the
 // router's answers are cached for ROUTE_CACHE_S.
 absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& settings);
@@ -47,8 +50,10 @@ class FetcherComponent {
 
   bool oneshot() const { return oneshot_; }
   FetcherService& service() { return *service_; }
-  DrainScheduler& scheduler() { return *scheduler_; }
 
+  // ONESHOT: one pass, waited for, without the poll loop or a gRPC server.
+  // Returns the process exit code: 0, or 1 when the pass failed.
+  int RunOnePass();
   // Starts the poll loop and, when WAKE_LISTEN is set, the wake listener.
   absl::Status Start();
   // Stops both; in-flight messages finish first. Idempotent.

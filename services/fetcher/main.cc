@@ -1,7 +1,6 @@
 // fetcher: polls pending/ in the R2 bucket and runs each object through the
 // pipeline (ledger → GET → router → injector → ledger → move). See
 // docs/ARCHITECTURE.md and message_pipeline.h for the ordering contract.
-#include "common/log/log.h"
 #include "common/server/service_host.h"
 #include "services/fetcher/fetcher_component.h"
 
@@ -19,15 +18,7 @@ int Run(int argc, char** argv) {
   if (!fetcher.ok()) return server::ExitForStartupError(fetcher.status());
   FetcherComponent& f = **fetcher;
 
-  if (f.oneshot()) {  // one pass, no gRPC server
-    f.scheduler().Start(/*poll=*/false);
-    auto pass = f.scheduler().DrainNow(/*wait=*/true);
-    f.Stop();
-    log::Info("oneshot pass done", {{"listed", pass.listed()}, {"delivered", pass.delivered()},
-                                    {"retried", pass.retried()}, {"dead_lettered", pass.dead_lettered()},
-                                    {"error", pass.error()}});
-    return pass.error().empty() ? 0 : 1;
-  }
+  if (f.oneshot()) return f.RunOnePass();
 
   auto host = server::ServiceHost::Start(server::OptionsFromSettings("fetcher", *settings), {&f.service()});
   if (!host.ok()) return server::ExitForStartupError(host.status());

@@ -5,13 +5,11 @@
 // difference; the fetcher reaches the other three by direct calls instead of
 // gRPC. Settings are the union of the four services' (one environment).
 // See docs/ARCHITECTURE.md, "One process or four".
-#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/log/log.h"
 #include "common/server/service_host.h"
 #include "services/fetcher/fetcher_component.h"
 #include "services/injector/injector_component.h"
@@ -56,27 +54,15 @@ int Run(int argc, char** argv) {
   if (!injector.ok()) return server::ExitForStartupError(injector.status());
   fetcher::FetcherClients clients;
   clients.ledger = DirectLedgerClient((*ledger)->service());
-  // ROUTE_CACHE_S keeps its meaning (GrpcClients in fetcher_component.cc).
-  auto route_cache = s.GetDouble("ROUTE_CACHE_S");
-  if (!route_cache.ok()) {
-    return server::ExitForStartupError(absl::InvalidArgumentError(route_cache.status().ToString()));
-  }
-  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service()),
-                                                    absl::Seconds(std::max(0.0, *route_cache)));
+  auto route_cache = fetcher::RouteCacheTtl(s);  // the setting keeps its meaning here
+  if (!route_cache.ok()) return server::ExitForStartupError(route_cache.status());
+  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service()), *route_cache);
   clients.injector = DirectInjectorClient((*injector)->service());
   auto fetcher = fetcher::FetcherComponent::Create(s, std::move(clients));
   if (!fetcher.ok()) return server::ExitForStartupError(fetcher.status());
   fetcher::FetcherComponent& f = **fetcher;
 
-  if (f.oneshot()) {  // one pass, no gRPC server, as the fetcher binary does
-    f.scheduler().Start(/*poll=*/false);
-    auto pass = f.scheduler().DrainNow(/*wait=*/true);
-    f.Stop();
-    log::Info("oneshot pass done", {{"listed", pass.listed()}, {"delivered", pass.delivered()},
-                                    {"retried", pass.retried()}, {"dead_lettered", pass.dead_lettered()},
-                                    {"error", pass.error()}});
-    return pass.error().empty() ? 0 : 1;
-  }
+  if (f.oneshot()) return f.RunOnePass();  // as the fetcher binary does
 
   server::ServerOptions options = server::OptionsFromSettings("pocketmaild", s);
   options.socket_names = {"ledger", "router", "injector", "fetcher"};
