@@ -2,7 +2,8 @@
 # The cross-built arm64 binaries start and serve under qemu-aarch64-static.
 #
 # Builds `bazel build --config=aarch64 //services/...` (one test case: a failed
-# cross build is a failure, never a skip), then for each of the four services:
+# cross build is a failure, never a skip), then for each of the four services
+# and pocketmaild (the four in one process):
 # starts it alone under qemu with the minimal configuration it needs, waits for
 # grpc.health.v1.Health/Check on its unix socket to say SERVING, sends SIGTERM
 # and expects exit 0. `pocketmailctl --help` must run and exit 0. One test case
@@ -123,13 +124,18 @@ minimal_env() {
       echo "R2_SECRET_ACCESS_KEY=y"
       echo "MAIL_POLL=3600"
       echo "POCKETMAIL_STATE_DIR=$state" ;;
+    pocketmaild)  # the four in one process: their settings together
+      local each
+      for each in ledger router injector fetcher; do minimal_env "$each" "$state"; done | sort -u ;;
   esac
 }
 
 check_service() {
   local name=$1 bin="$BIN_DIR/services/$1/$1" t0; t0=$(now)
   local dir="$SCRATCH/$name" log="$SCRATCH/$name.log"
+  # pocketmaild serves the four services' sockets; the fetcher's opens with the rest.
   local run="$dir/run" sock="$dir/run/$name.sock"
+  [ "$name" = pocketmaild ] && sock="$dir/run/fetcher.sock"
   if ! [ -x "$bin" ]; then fail "$name" "$(since "$t0")" "$bin: no such binary"; return; fi
   mkdir -p "$run" && chmod 700 "$run"
 
@@ -191,11 +197,11 @@ check_ctl() {
 
 if ((!BUILD_OK)); then
   # The failed build is the one failure; the last good binaries prove nothing.
-  for b in ledger router injector fetcher pocketmailctl; do skip "$b" "the arm64 build failed"; done
+  for b in ledger router injector fetcher pocketmaild pocketmailctl; do skip "$b" "the arm64 build failed"; done
 elif ! command -v "$QEMU" >/dev/null 2>&1; then
-  for b in ledger router injector fetcher pocketmailctl; do fail "$b" 0 "$QEMU not installed"; done
+  for b in ledger router injector fetcher pocketmaild pocketmailctl; do fail "$b" 0 "$QEMU not installed"; done
 else
-  for b in ledger router injector fetcher; do check_service "$b"; done
+  for b in ledger router injector fetcher pocketmaild; do check_service "$b"; done
   check_ctl
 fi
 
