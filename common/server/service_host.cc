@@ -139,7 +139,6 @@ class CallCounter : public grpc::experimental::ServerInterceptorFactoryInterface
 struct ServiceHost::Impl {
   CallCounter* calls = nullptr;  // owned by `server`
   std::unique_ptr<grpc::Server> server;
-  std::vector<std::string> health_names;
   std::atomic<bool> shutting_down{false};
 };
 
@@ -346,10 +345,7 @@ int ExitForStartupError(const absl::Status& status) {
 int ServeUntilStopped(const std::string& service_name, const config::Settings& settings,
                       std::vector<grpc::Service*> services, std::function<void()> before_drain) {
   auto host = ServiceHost::Start(OptionsFromSettings(service_name, settings), std::move(services));
-  if (!host.ok()) {
-    log::Error("cannot start serving", {{"error", std::string(host.status().message())}});
-    return 1;
-  }
+  if (!host.ok()) return ExitForStartupError(host.status());
   (*host)->Wait(std::move(before_drain));
   return 0;
 }

@@ -92,7 +92,7 @@ int ExitForStartupError(const absl::Status& status);
 
 // A service's main after its setup: serves `services` with the settings'
 // ServerOptions until SIGTERM (see Wait), and returns the process exit code:
-// 0, or 1 when serving could not start (logged).
+// 0, or ExitForStartupError's when serving could not start.
 int ServeUntilStopped(const std::string& service_name, const config::Settings& settings,
                       std::vector<grpc::Service*> services,
                       std::function<void()> before_drain = nullptr);

@@ -19,6 +19,43 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds d) {
   ctx->set_deadline(std::chrono::system_clock::now() + d);
 }
 
+// The ledger's RPCs over gRPC, each with the control deadline.
+class GrpcLedgerCalls : public LedgerCalls {
+ public:
+  explicit GrpcLedgerCalls(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
+
+  grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
+    return Call(&Stub::Apply, request, response);
+  }
+  grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
+    return Call(&Stub::Begin, request, response);
+  }
+  grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
+    return Call(&Stub::Advance, request, response);
+  }
+  grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
+                            ledgerpb::AcquireLeaseResponse* response) override {
+    return Call(&Stub::AcquireLease, request, response);
+  }
+  grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
+                            ledgerpb::ReleaseLeaseResponse* response) override {
+    return Call(&Stub::ReleaseLease, request, response);
+  }
+
+ private:
+  using Stub = ledgerpb::Ledger::Stub;
+
+  template <typename Request, typename Response>
+  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                    const Request& request, Response* response) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, kControlDeadline);
+    return (stub_.get()->*method)(&ctx, request, response);
+  }
+
+  std::unique_ptr<Stub> stub_;
+};
+
 // Begin and Advance go through group commit: the workers' writes that queue
 // up while one Apply is in flight go out together in the next one, so they
 // share a round trip and a ledger commit (one fsync) instead of paying one
@@ -26,43 +63,6 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds d) {
 // caller still returns only once its own write is durable, so the saga's
 // ordering (ledger first, then the side effect) is unchanged. A ledger that
 // predates Apply answers UNIMPLEMENTED; then writes go one by one.
-class GrpcLedgerCalls : public LedgerCalls {
- public:
-  explicit GrpcLedgerCalls(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
-
-  grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
-    return stub_->Apply(&ctx, request, response);
-  }
-  grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
-    return stub_->Begin(&ctx, request, response);
-  }
-  grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
-    return stub_->Advance(&ctx, request, response);
-  }
-  grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
-                            ledgerpb::AcquireLeaseResponse* response) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
-    return stub_->AcquireLease(&ctx, request, response);
-  }
-  grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
-                            ledgerpb::ReleaseLeaseResponse* response) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, kControlDeadline);
-    return stub_->ReleaseLease(&ctx, request, response);
-  }
-
- private:
-  std::unique_ptr<ledgerpb::Ledger::Stub> stub_;
-};
-
-// Group commit: concurrent Begin/Advance calls share Apply calls.
 class BatchingLedgerClient : public LedgerClient {
  public:
   explicit BatchingLedgerClient(std::unique_ptr<LedgerCalls> calls) : calls_(std::move(calls)) {}

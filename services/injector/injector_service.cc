@@ -16,10 +16,11 @@
 namespace pocketmail::injector {
 
 // Where the body comes from: the rest of a gRPC stream, or (in the combined
-// binary) a buffer. Next() gives the next piece and false at the end; an
-// error means the caller broke the contract, and the message is abandoned.
+// binary) a buffer. next() points `piece` at the next bytes (valid until the
+// following call) and answers false at the end; an error means the caller
+// broke the contract, and the message is abandoned.
 struct BodySource {
-  std::function<absl::StatusOr<bool>(std::string* piece)> next;
+  std::function<absl::StatusOr<bool>(absl::string_view* piece)> next;
   std::function<bool()> cancelled;
   absl::Time deadline = absl::InfiniteFuture();
 };
@@ -75,7 +76,7 @@ absl::StatusOr<smtp::DeliveryResult> SendMessage(smtp::SessionPool* pool, const 
 
   if (auto failed = session.BeginMessage(envelope)) return *failed;
   if (auto failed = session.SendBody(trace_header)) return *failed;
-  std::string piece;
+  absl::string_view piece;
   while (true) {
     absl::StatusOr<bool> more = body.next(&piece);
     absl::Status broken = more.status();
@@ -190,7 +191,7 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
   }
   BodySource body;
   v1::InjectRequest request;
-  body.next = [&](std::string* piece) -> absl::StatusOr<bool> {
+  body.next = [&](absl::string_view* piece) -> absl::StatusOr<bool> {
     if (!reader->Read(&request)) return false;
     if (request.part_case() != v1::InjectRequest::kChunk) {
       return absl::InvalidArgumentError("only chunks may follow the envelope");
@@ -199,7 +200,7 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
       return absl::InvalidArgumentError(absl::StrCat("chunk of ", request.chunk().size(), " bytes exceeds ",
                                                      options_.max_chunk_bytes));
     }
-    piece->swap(*request.mutable_chunk());
+    *piece = request.chunk();
     return true;
   };
   body.cancelled = [context] { return context->IsCancelled(); };
@@ -217,11 +218,11 @@ absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::InjectBuffer(const v1::E
                                                                      absl::Time deadline) {
   BodySource body;
   size_t offset = 0;
-  body.next = [&](std::string* piece) -> absl::StatusOr<bool> {
+  body.next = [&](absl::string_view* piece) -> absl::StatusOr<bool> {
     if (offset >= message.size()) return false;
-    const size_t n = std::min(options_.max_chunk_bytes, message.size() - offset);
-    piece->assign(message.data() + offset, n);
-    offset += n;
+    // 1 MiB pieces, as over gRPC: they bound the session's encoding buffer.
+    *piece = message.substr(offset, options_.max_chunk_bytes);
+    offset += piece->size();
     return true;
   };
   body.cancelled = [] { return false; };

@@ -16,30 +16,34 @@ class DirectLedgerCalls : public fetcher::LedgerCalls {
   explicit DirectLedgerCalls(ledger::LedgerServiceImpl& service) : service_(service) {}
 
   grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
-    grpc::ServerContext ctx;
-    return service_.Apply(&ctx, &request, response);
+    return Call(&Service::Apply, request, response);
   }
   grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
-    grpc::ServerContext ctx;
-    return service_.Begin(&ctx, &request, response);
+    return Call(&Service::Begin, request, response);
   }
   grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
-    grpc::ServerContext ctx;
-    return service_.Advance(&ctx, &request, response);
+    return Call(&Service::Advance, request, response);
   }
   grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
                             ledgerpb::AcquireLeaseResponse* response) override {
-    grpc::ServerContext ctx;
-    return service_.AcquireLease(&ctx, &request, response);
+    return Call(&Service::AcquireLease, request, response);
   }
   grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
                             ledgerpb::ReleaseLeaseResponse* response) override {
-    grpc::ServerContext ctx;
-    return service_.ReleaseLease(&ctx, &request, response);
+    return Call(&Service::ReleaseLease, request, response);
   }
 
  private:
-  ledger::LedgerServiceImpl& service_;
+  using Service = ledger::LedgerServiceImpl;
+
+  template <typename Request, typename Response>
+  grpc::Status Call(grpc::Status (Service::*method)(grpc::ServerContext*, const Request*, Response*),
+                    const Request& request, Response* response) {
+    grpc::ServerContext ctx;
+    return (service_.*method)(&ctx, &request, response);
+  }
+
+  Service& service_;
 };
 
 class DirectRouter : public fetcher::RouterClient {
