@@ -9,9 +9,13 @@
 # changed and ends with a health check. Gated on ENABLE_EMAIL=true; idempotent.
 #
 # usage: install-email.sh [options] [install [SERVICE] | upgrade SERVICE |
-#                                     restart SERVICE | remove SERVICE | health]
+#                                     restart SERVICE | remove SERVICE | health |
+#                                     add-mailbox ADDRESS]
 #
 #   SERVICE is one of: maddy ledger router injector fetcher
+#   add-mailbox ADDRESS creates a Maddy login and mailbox (password: one line on
+#   stdin; kept if the login exists already). The router sees it within
+#   seconds through MAIL_ACCOUNTS_WATCH.
 #   (with POCKETMAIL_COMBINED=true in the .env: maddy pocketmaild, the four
 #   services in one process; switching either way retires the other layout)
 #
@@ -88,9 +92,10 @@ CMD=${ARGS[0]:-install}
 TARGET=${ARGS[1]:-}
 case $CMD in
   install) ;;
-  upgrade|restart|remove) [ -n "$TARGET" ] || die "$CMD needs a SERVICE (${ALL_UNITS[*]})" ;;
+  upgrade|restart|remove) [ -n "$TARGET" ] || die "$CMD needs a SERVICE (maddy and the pocketmail services)" ;;
+  add-mailbox) [ -n "$TARGET" ] || die "add-mailbox needs an ADDRESS" ;;
   health) ;;
-  *) die "unknown command $CMD (install, upgrade, restart, remove, health)" ;;
+  *) die "unknown command $CMD (install, upgrade, restart, remove, health, add-mailbox)" ;;
 esac
 [ -z "$BIN_SRC" ] && BIN_SRC=$(cd "$HERE/.." && pwd)/.bazel/bin/services
 
@@ -157,7 +162,7 @@ case $(env_or POCKETMAIL_COMBINED false) in
 esac
 readonly SERVICES RETIRED
 readonly ALL_UNITS=(maddy "${SERVICES[@]}")
-if [ -n "$TARGET" ]; then
+if [ -n "$TARGET" ] && [ "$CMD" != add-mailbox ]; then
   # remove also takes the other layout's units
   known=("${ALL_UNITS[@]}"); [ "$CMD" = remove ] && known+=("${RETIRED[@]}")
   case " ${known[*]} " in *" $TARGET "*) ;; *) die "unknown service $TARGET (${known[*]})" ;; esac
@@ -174,6 +179,10 @@ MAIL_ALERT_CMD=$(env_or MAIL_ALERT_CMD "")
 MAIL_USERS_FILE=$(env_or MAIL_USERS_FILE "")
 R2_ENDPOINT=$(env_or R2_ENDPOINT "")
 R2_CA_FILE=$(env_or R2_CA_FILE "")
+# How the injector reaches Maddy: lmtp (a unix socket, the default) or
+# submission (SMTP AUTH on 127.0.0.1:MAIL_INJECT_PORT; refuses sloppy headers).
+MAIL_INJECT_VIA=$(env_or MAIL_INJECT_VIA lmtp)
+MAIL_MAX_MESSAGE_SIZE=$(env_or MAIL_MAX_MESSAGE_SIZE 32M)
 
 validate() {
   [[ $MAIL_DOMAIN =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ && $MAIL_DOMAIN == *.* ]] \
@@ -185,6 +194,10 @@ validate() {
   done
   [[ $MAIL_POLL =~ ^[0-9]+$ ]] || die "MAIL_POLL must be a number of seconds"
   [[ $ALERT_DAYS =~ ^[0-9]+$ ]] || die "ALERT_DAYS must be a number of days"
+  [[ $MAIL_INJECT_VIA == lmtp || $MAIL_INJECT_VIA == submission ]] \
+    || die "MAIL_INJECT_VIA must be lmtp or submission (got '$MAIL_INJECT_VIA')"
+  [[ $MAIL_MAX_MESSAGE_SIZE =~ ^[1-9][0-9]*[KMG]?$ ]] \
+    || die "MAIL_MAX_MESSAGE_SIZE must be a size like 32M (got '$MAIL_MAX_MESSAGE_SIZE')"
   [[ $MAIL_ADMIN_LOCALPART =~ ^[a-z0-9][a-z0-9._-]*$ ]] || die "MAIL_ADMIN_LOCALPART must be a lowercase local part"
   local v
   for v in "$MAIL_ALERT_CMD" "$MAIL_USERS_FILE" "$R2_ENDPOINT" "$R2_CA_FILE"; do
@@ -393,7 +406,7 @@ fill_render_vars() {
   RENDER=(
     [MAIL_DOMAIN]=$MAIL_DOMAIN [MAIL_HOSTNAME]=$MAIL_HOSTNAME
     [MAIL_IMAP_PORT]=$MAIL_IMAP_PORT [MAIL_INJECT_PORT]=$MAIL_INJECT_PORT
-    [MAIL_SUBMISSION_PORT]=$MAIL_SUBMISSION_PORT
+    [MAIL_SUBMISSION_PORT]=$MAIL_SUBMISSION_PORT [MAIL_MAX_MESSAGE_SIZE]=$MAIL_MAX_MESSAGE_SIZE
     [MADDY_STATE_DIR]=$MADDY_STATE_DIR [MADDY_RUNTIME_DIR]=$MADDY_RUNTIME_DIR
     [BIN_DIR]=$BIN_DIR [LIB_DIR]=$LIB_DIR [CONF_DIR]=$CONF_DIR
     [SECRETS_DIR]=$SECRETS_DIR [LOG_DIR]=$LOG_DIR
@@ -417,8 +430,12 @@ write_settings() {
     [ -n "$MAIL_USERS_FILE" ] && printf 'MAIL_USERS_FILE=%s\n' "$MAIL_USERS_FILE"
     [ -n "$R2_ENDPOINT" ] && printf 'R2_ENDPOINT=%s\n' "$R2_ENDPOINT"
     [ -n "$R2_CA_FILE" ] && printf 'R2_CA_FILE=%s\n' "$R2_CA_FILE"
-    printf 'MAIL_INJECT_HOST=127.0.0.1\n'
-    printf 'MAIL_INJECT_PORT=%s\n' "$MAIL_INJECT_PORT"
+    if [ "$MAIL_INJECT_VIA" = lmtp ]; then
+      printf 'MAIL_LMTP_SOCKET=%s\n' "$MADDY_RUNTIME_DIR/lmtp.sock"
+    else
+      printf 'MAIL_INJECT_HOST=127.0.0.1\n'
+      printf 'MAIL_INJECT_PORT=%s\n' "$MAIL_INJECT_PORT"
+    fi
     printf 'MAIL_IMAP_HOST=127.0.0.1\n'
     printf 'MAIL_IMAP_PORT=%s\n' "$MAIL_IMAP_PORT"
     printf 'MAIL_ACCOUNTS_CMD=%s --config %s imap-acct list\n' "$BIN_DIR/maddy" "$CONF_DIR/maddy.conf"
@@ -460,25 +477,50 @@ listed() {  # listed USER LIST -> usernames are stored lowercased
 
 # Passwords go to `maddy creds create` on stdin. printf is a bash builtin, so
 # the password is in no process's argv at any point.
+create_login() {  # create_login USER PASSWORD
+  # Maddy prompts on stderr when stdin is no terminal: shown only on failure.
+  local out
+  out=$(printf '%s\n' "$2" | maddy_cmd creds create "$1" 2>&1 >/dev/null) \
+    || die "maddy creds create $1 failed: $out"
+  note_change "maddy credentials of $1"
+}
+
+create_mailbox() {  # create_mailbox USER
+  maddy_cmd imap-acct create "$1" >/dev/null || die "maddy imap-acct create $1 failed"
+  note_change "maddy mailbox of $1"
+}
+
 provision_accounts() {
   local creds accts user
   creds=$(maddy_cmd creds list 2>/dev/null) || die "maddy creds list failed"
   accts=$(maddy_cmd imap-acct list 2>/dev/null) || die "maddy imap-acct list failed"
   local -A pass=([$INJECT_USER]=$INJECT_PASS [$INBOX_USER]=$INBOX_PASS [$ADMIN_USER]=$ADMIN_PASS)
   for user in "$INJECT_USER" "$INBOX_USER" "$ADMIN_USER"; do
-    if ! listed "$user" "$creds"; then
-      printf '%s\n' "${pass[$user]}" | maddy_cmd creds create "$user" >/dev/null \
-        || die "maddy creds create $user failed"
-      note_change "maddy credentials of $user"
-    fi
+    listed "$user" "$creds" || create_login "$user" "${pass[$user]}"
   done
   # The inject user gets credentials only: no mailbox, so it is not routable.
   for user in "$INBOX_USER" "$ADMIN_USER"; do
-    if ! listed "$user" "$accts"; then
-      maddy_cmd imap-acct create "$user" >/dev/null || die "maddy imap-acct create $user failed"
-      note_change "maddy mailbox of $user"
-    fi
+    listed "$user" "$accts" || create_mailbox "$user"
   done
+}
+
+# add_mailbox ADDRESS: a login (password: one line on stdin) and a mailbox, for
+# a person on this homeserver. An existing login keeps its password. Maddy
+# stores names lowercased; the address must be in MAIL_DOMAIN.
+add_mailbox() {
+  local user creds accts pass
+  user=$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')
+  [[ $user =~ ^[a-z0-9][a-z0-9._-]*@([a-z0-9.-]+)$ && ${BASH_REMATCH[1]} == "${MAIL_DOMAIN,,}" ]] \
+    || die "add-mailbox: '$1' is not an address in $MAIL_DOMAIN"
+  [ -x "$BIN_DIR/maddy" ] && [ -f "$CONF_DIR/maddy.conf" ] || die "Maddy is not installed (run install first)"
+  creds=$(maddy_cmd creds list 2>/dev/null) || die "maddy creds list failed"
+  accts=$(maddy_cmd imap-acct list 2>/dev/null) || die "maddy imap-acct list failed"
+  if ! listed "$user" "$creds"; then
+    IFS= read -r pass || true
+    [ -n "$pass" ] || die "add-mailbox: no password on stdin for $user"
+    create_login "$user" "$pass"
+  fi
+  listed "$user" "$accts" || create_mailbox "$user"
 }
 
 # --- starting and stopping ------------------------------------------------------
@@ -719,6 +761,7 @@ main() {
       log "removed $TARGET (its data, secrets and logs are kept)"
       return 0 ;;
     health) validate; health "${ALL_UNITS[@]}"; return 0 ;;
+    add-mailbox) validate; add_mailbox "$TARGET"; return 0 ;;
   esac
   if ((DO_HEALTH)) && [ "$INIT" != none ]; then health "${units[@]}"; fi
   if ((${#CHANGED[@]})); then log "done: ${#CHANGED[@]} change(s)"; else log "done: nothing changed"; fi

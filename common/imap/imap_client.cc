@@ -231,17 +231,32 @@ absl::StatusOr<std::vector<uint32_t>> ImapClient::SearchHeader(const std::string
 absl::StatusOr<std::map<uint32_t, std::string>> ImapClient::FetchHeaderField(
     const std::vector<uint32_t>& seqs, const std::string& field) {
   if (absl::Status s = ValidateFieldName(field); !s.ok()) return s;
+  return FetchSection(seqs, absl::StrCat("HEADER.FIELDS (", field, ")"));
+}
+
+absl::StatusOr<std::map<uint32_t, std::string>> ImapClient::FetchMessages(
+    const std::vector<uint32_t>& seqs) {
+  return FetchSection(seqs, "");
+}
+
+absl::StatusOr<std::map<uint32_t, std::string>> ImapClient::FetchSection(
+    const std::vector<uint32_t>& seqs, const std::string& section) {
   std::map<uint32_t, std::string> out;
   if (seqs.empty()) return out;
   for (uint32_t n : seqs) {
     if (n == 0) return absl::InvalidArgumentError("sequence numbers start at 1");
   }
   const std::string tag = NextTag();
-  const std::vector<std::string> segments = {absl::StrCat(
-      tag, " FETCH ", absl::StrJoin(seqs, ","), " (BODY.PEEK[HEADER.FIELDS (", field, ")])\r\n")};
+  const std::vector<std::string> segments = {
+      absl::StrCat(tag, " FETCH ", absl::StrJoin(seqs, ","), " (BODY.PEEK[", section, "])\r\n")};
   absl::StatusOr<std::vector<Response>> responses =
       Run(segments, tag, "FETCH", absl::StatusCode::kFailedPrecondition);
   if (!responses.ok()) return responses.status();
+  // The item comes back named BODY[] or BODY[HEADER.FIELDS (...)], its field
+  // list spelled as the server likes: match up to the section's first word.
+  const std::string item = section.empty()
+                               ? "BODY[]"
+                               : absl::StrCat("BODY[", absl::AsciiStrToUpper(section.substr(0, section.find(' '))));
   for (const Response& r : *responses) {
     if (r.kind != ResponseKind::kUntagged) continue;
     auto data = ParseFetchData(r.rest, r.literals);
@@ -249,7 +264,7 @@ absl::StatusOr<std::map<uint32_t, std::string>> ImapClient::FetchHeaderField(
     if (!data->ok()) return Broken(data->status());
     // Unsolicited FETCH responses (flag updates) carry no BODY item.
     for (const auto& [name, value] : (*data)->items) {
-      if (absl::StartsWith(name, "BODY[HEADER.FIELDS")) out[(*data)->seq] = value;
+      if (absl::StartsWith(name, item)) out[(*data)->seq] = value;
     }
   }
   return out;

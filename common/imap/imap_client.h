@@ -83,6 +83,10 @@ class ImapClient {
   absl::StatusOr<std::map<uint32_t, std::string>> FetchHeaderField(
       const std::vector<uint32_t>& seqs, const std::string& field);
 
+  // FETCH <seqs> (BODY.PEEK[]): each whole message, as the server stores it,
+  // by sequence number. Sets no flags. Bounded by options.max_literal_bytes.
+  absl::StatusOr<std::map<uint32_t, std::string>> FetchMessages(const std::vector<uint32_t>& seqs);
+
   // LOGOUT, then closes the connection.
   absl::Status Logout();
 
@@ -107,6 +111,9 @@ class ImapClient {
   absl::StatusOr<std::vector<Response>> Run(const std::vector<std::string>& segments,
                                             const std::string& tag, absl::string_view what,
                                             absl::StatusCode no_code);
+  // FETCH <seqs> (BODY.PEEK[<section>]) and the octets of that item per message.
+  absl::StatusOr<std::map<uint32_t, std::string>> FetchSection(const std::vector<uint32_t>& seqs,
+                                                               const std::string& section);
   std::string NextTag() { return "p" + std::to_string(++tag_counter_); }
   absl::Status Broken(absl::Status s);  // closes the connection, returns s
 

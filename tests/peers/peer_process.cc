@@ -168,6 +168,16 @@ void PeerProcess::Kill() {
   pid_ = -1;
 }
 
+bool PeerProcess::Exited(int* status) {
+  if (!running()) return true;
+  int s = 0;
+  if (waitpid(pid_, &s, WNOHANG) != pid_) return false;
+  ::kill(-pid_, SIGKILL);  // leftovers in its process group
+  pid_ = -1;
+  if (status != nullptr) *status = s;
+  return true;
+}
+
 absl::StatusOr<int> PeerProcess::WaitForExit(absl::Duration timeout) {
   if (!running()) return absl::FailedPreconditionError("not running");
   absl::Time deadline = absl::Now() + timeout;

@@ -45,6 +45,9 @@ class PeerProcess {
   std::string field(const std::string& name) const;
 
   void Kill();  // SIGKILL + reap: the crash tests' weapon
+  // Whether the child has exited on its own (reaping it, with its status in
+  // *status when given); never waits and never signals.
+  bool Exited(int* status = nullptr);
   // Waits for the child to exit on its own; DEADLINE_EXCEEDED (and a SIGKILL)
   // after `timeout`. Returns the status as waitpid reports it.
   absl::StatusOr<int> WaitForExit(absl::Duration timeout);
