@@ -48,7 +48,7 @@ absl::StatusOr<std::map<std::string, int>> CountInImap(const PipelineHarness& h,
     o.port = h.imap_port();
     auto client = imap::ImapClient::Connect(o, absl::Now() + absl::Minutes(2));
     if (!client.ok()) return client.status();
-    if (absl::Status s = (*client)->Login(mailbox, PipelineHarness::ImapPassword(mailbox)); !s.ok()) return s;
+    if (absl::Status s = (*client)->Login(mailbox, h.ImapPassword(mailbox)); !s.ok()) return s;
     auto info = (*client)->Examine("INBOX");
     if (!info.ok()) return info.status();
     if (info->exists == 0) continue;

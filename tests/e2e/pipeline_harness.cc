@@ -108,6 +108,9 @@ absl::Status PipelineHarness::StartPeers() {
   if (!client.ok()) return client.status();
   bucket_ = std::move(*client);
 
+  store_mailboxes_ = options_.mailboxes;
+  if (options_.mail_store != MailStore::kSmtpStandIn) return StartMaddy();
+
   maildir_ = base + "/maildir";
   std::filesystem::create_directories(maildir_);
   WriteFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n", 0600);
@@ -143,6 +146,57 @@ absl::Status PipelineHarness::StartPeers() {
   return absl::OkStatus();
 }
 
+// Maddy as the installer sets it up; the services get what the installer
+// wrote for them (delivery socket or port, account command and watch, the
+// inject and probe credentials).
+absl::Status PipelineHarness::StartMaddy() {
+  if (!options_.router_only_accounts.empty()) {
+    return absl::InvalidArgumentError("router_only_accounts needs the SMTP stand-in");
+  }
+  MaddyOptions maddy;
+  maddy.mail_domain = options_.mail_domain;
+  maddy.max_message_size = options_.maddy_max_message_size;
+  maddy.inject_via = options_.mail_store == MailStore::kMaddyLmtp ? "lmtp" : "submission";
+  const std::string installers[] = {"inbox@" + options_.mail_domain, "admin@" + options_.mail_domain};
+  for (const std::string& m : options_.mailboxes) {
+    if (m != installers[0] && m != installers[1]) maddy.mailboxes.push_back(m);
+  }
+  auto started = MaddyPeer::Start(scratch_.path(), maddy);
+  if (!started.ok()) return started.status();
+  maddy_ = std::move(*started);
+  static const char* kFromInstaller[] = {
+      "MAIL_LMTP_SOCKET", "MAIL_INJECT_HOST", "MAIL_INJECT_PORT", "MAIL_IMAP_HOST", "MAIL_IMAP_PORT",
+      "MAIL_ACCOUNTS_CMD", "MAIL_ACCOUNTS_WATCH", "INJECT_USER", "INJECT_PASS", "INBOX_USER", "INBOX_PASS",
+      "ADMIN_USER", "ADMIN_PASS"};
+  for (const char* name : kFromInstaller) {
+    auto it = maddy_->service_settings().find(name);
+    if (it != maddy_->service_settings().end()) options_.service_env.emplace(name, it->second);
+  }
+  if (options_.with_imap) {
+    std::string credentials;
+    for (const std::string& m : maddy.mailboxes) absl::StrAppend(&credentials, m, "=", ImapPassword(m), "\n");
+    WriteFile(scratch_.path() + "/probe-credentials", credentials, 0600);
+    options_.service_env.emplace("PROBE_CREDENTIALS_FILE", scratch_.path() + "/probe-credentials");
+  }
+  return absl::OkStatus();
+}
+
+std::string PipelineHarness::ImapPassword(const std::string& mailbox) const {
+  return maddy_ ? maddy_->PasswordOf(mailbox) : "imap-pw-" + mailbox;
+}
+
+absl::Status PipelineHarness::AddMailbox(const std::string& address) {
+  if (maddy_) {
+    if (absl::Status s = maddy_->AddMailbox(address); !s.ok()) return s;
+  } else {
+    auto reply = SmtpControl("ADD_MAILBOX " + address);
+    if (!reply.ok()) return reply.status();
+    if (*reply != "OK") return absl::InternalError("ADD_MAILBOX: " + *reply);
+  }
+  store_mailboxes_.push_back(absl::AsciiStrToLower(address));
+  return absl::OkStatus();
+}
+
 std::map<std::string, std::string> PipelineHarness::ServiceEnv() const {
   const std::string base = scratch_.path();
   std::map<std::string, std::string> env = {
@@ -152,20 +206,25 @@ std::map<std::string, std::string> PipelineHarness::ServiceEnv() const {
       {"MAIL_HOSTNAME", "phone.test"},
       {"MAIL_POLL", std::to_string(options_.poll_seconds)},
       {"FETCH_CONCURRENCY", std::to_string(options_.fetch_concurrency)},
-      {"MAIL_ACCOUNTS_CMD", "cat " + base + "/accounts.txt"},
-      {"MAIL_INJECT_HOST", "127.0.0.1"},
-      {"MAIL_INJECT_PORT", std::to_string(smtp_port_)},
-      {"INJECT_USER", "pocketmail-inject"},
-      {"INJECT_PASS", "inject-secret-for-tests"},
       {"RETRY_BASE_S", "1"},
       {"RETRY_MAX_S", "5"},
   };
+  if (!maddy_) {
+    env["MAIL_ACCOUNTS_CMD"] = "cat " + base + "/accounts.txt";
+    env["MAIL_INJECT_HOST"] = "127.0.0.1";
+    env["MAIL_INJECT_PORT"] = std::to_string(smtp_port_);
+    env["INJECT_USER"] = "pocketmail-inject";
+    env["INJECT_PASS"] = "inject-secret-for-tests";
+  }
   for (const auto& [k, v] : s3_env_) env[k] = v;
   for (const auto& [k, v] : options_.service_env) env[k] = v;
   return env;
 }
 
-int PipelineHarness::imap_port() const { return imap_ ? imap_->port() : 0; }
+int PipelineHarness::imap_port() const {
+  if (maddy_) return maddy_->imap_port();
+  return imap_ ? imap_->port() : 0;
+}
 
 absl::Status PipelineHarness::StartService(const std::string& name) {
   if (ServiceRunning(name)) return absl::OkStatus();
@@ -267,8 +326,62 @@ absl::Status PipelineHarness::DrainUntilEmpty(absl::Duration timeout) {
       absl::StrCat("pending/ not empty in time: ", keys.ok() ? keys->size() : -1, " left"));
 }
 
+namespace {
+
+// Splits what Maddy stored into the fields it added in front and the rest.
+// Only the names Maddy adds on delivery are taken; the first other field
+// (our trace header) ends them. A Received field may be folded.
+DeliveredMessage ParseMaddyMessage(const std::string& stored) {
+  DeliveredMessage m;
+  size_t pos = 0;
+  while (pos < stored.size()) {
+    size_t end = stored.find("\r\n", pos);
+    if (end == std::string::npos) break;
+    while (end + 2 < stored.size() && (stored[end + 2] == ' ' || stored[end + 2] == '\t')) {
+      end = stored.find("\r\n", end + 2);  // a folded continuation
+      if (end == std::string::npos) break;
+    }
+    if (end == std::string::npos) break;
+    absl::string_view field(stored.data() + pos, end - pos);
+    size_t colon = field.find(':');
+    if (colon == absl::string_view::npos) break;
+    std::string name(field.substr(0, colon));
+    absl::string_view value = absl::StripAsciiWhitespace(field.substr(colon + 1));
+    if (name == "Delivered-To") {
+      m.mailbox = absl::AsciiStrToLower(value);
+    } else if (name == "Return-Path") {
+      m.return_path = std::string(absl::StripPrefix(absl::StripSuffix(value, ">"), "<"));
+    } else if (name != "Received") {
+      break;
+    }
+    m.added_fields.push_back(name);
+    pos = end + 2;
+  }
+  m.data = stored.substr(pos);
+  if (absl::StartsWith(m.data, "X-Pocketmail-Key: ")) {
+    size_t eol = m.data.find("\r\n");
+    m.trace_key = m.data.substr(18, eol - 18);
+  }
+  return m;
+}
+
+}  // namespace
+
 std::vector<DeliveredMessage> PipelineHarness::Delivered() const {
   std::vector<DeliveredMessage> out;
+  if (maddy_) {
+    for (const std::string& mailbox : store_mailboxes_) {
+      auto stored = maddy_->ReadMailbox(mailbox);
+      if (!stored.ok()) {
+        DeliveredMessage unreadable;
+        unreadable.data = absl::StrCat("cannot read ", mailbox, ": ", stored.status().ToString());
+        out.push_back(std::move(unreadable));
+        continue;
+      }
+      for (const std::string& raw : *stored) out.push_back(ParseMaddyMessage(raw));
+    }
+    return out;
+  }
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(maildir_, ec);
        it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {

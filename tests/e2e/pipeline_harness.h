@@ -1,7 +1,10 @@
 // Test support: the whole pipeline on one machine, with real peers.
 //
 //   moto S3 over HTTPS with SigV4 checking (tests/peers/s3/s3_peer.py)
-//   an SMTP server with AUTH writing Maildirs (tests/peers/smtp/smtp_peer.py)
+//   the mail store: real Maddy (tests/peers/maddy), set up by the installer,
+//   delivered into over LMTP (or its submission endpoint); or the scripted
+//   SMTP stand-in with AUTH writing Maildirs (tests/peers/smtp/smtp_peer.py),
+//   for tests that need faults Maddy cannot be made to produce on demand
 //   the four service binaries, each its own process, talking over unix sockets
 //   (or, with `combined`, the one pocketmaild process serving all four)
 //
@@ -20,13 +23,31 @@
 #include "common/s3/s3_client.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/peers/imap/dovecot_peer.h"
+#include "tests/peers/maddy/maddy_peer.h"
 #include "tests/peers/peer_process.h"
 
 namespace pocketmail::testing {
 
+// Where the injector delivers.
+enum class MailStore {
+  // Real Maddy over LMTP on its unix socket: the installer's default.
+  kMaddyLmtp,
+  // Real Maddy's submission endpoint (SMTP AUTH on loopback): the option.
+  kMaddySubmission,
+  // The scripted SMTP peer: 4xx on demand (fail_pct), a held reply to the
+  // final dot (hold_s), mailboxes the router lists but the store lacks.
+  // Maddy can be made to do none of these at a chosen moment.
+  kSmtpStandIn,
+};
+
 struct HarnessOptions {
   std::string mail_domain = "example.org";
-  // Mailboxes Maddy (the SMTP peer) knows and the account command lists.
+  MailStore mail_store = MailStore::kSmtpStandIn;
+  // Maddy's max_message_size (MAIL_MAX_MESSAGE_SIZE) with a Maddy store.
+  std::string maddy_max_message_size = "32M";
+  // Mailboxes the mail store knows and the account command lists. With
+  // Maddy, inbox@ and admin@ are the installer's own; the others are added
+  // with its add-mailbox.
   std::vector<std::string> mailboxes = {"inbox@example.org", "admin@example.org",
                                         "alice@example.org", "bob@example.org",
                                         "carol@example.org"};
@@ -38,8 +59,9 @@ struct HarnessOptions {
   // Extra environment for every service (e.g. RETRY_BASE_S).
   std::map<std::string, std::string> service_env;
   bool start_services = true;
-  // Also run Dovecot over the SMTP peer's Maildirs, and give the injector
-  // IMAP credentials for every mailbox, so the delivery probe works.
+  // Give the injector IMAP credentials for every mailbox, so the delivery
+  // probe works. With the stand-in this also runs Dovecot over its Maildirs;
+  // Maddy has its own IMAP.
   bool with_imap = false;
   // Run the four services as one process (services/pocketmaild) instead of
   // four. Service names still work everywhere: each means that one process.
@@ -57,12 +79,15 @@ struct StoredMessage {
   std::string from;
 };
 
-// What the SMTP peer wrote to a Maildir.
+// A message as the mail store holds it.
 struct DeliveredMessage {
-  std::string mailbox;        // from the peer's Delivered-To line
-  std::string return_path;    // MAIL FROM as the peer saw it
+  std::string mailbox;        // from the store's Delivered-To field
+  std::string return_path;    // MAIL FROM as the store saw it
   std::string trace_key;      // X-Pocketmail-Key value
-  std::string data;           // the DATA bytes (after the peer's two prefix lines)
+  std::string data;           // the DATA bytes, after the fields the store added
+  // The names of the fields the store put in front, in order (Maddy over
+  // LMTP: Delivered-To, Return-Path; over submission Received too).
+  std::vector<std::string> added_fields;
 };
 
 class PipelineHarness {
@@ -97,16 +122,23 @@ class PipelineHarness {
   // or nothing changes for a while.
   absl::Status DrainUntilEmpty(absl::Duration timeout);
 
-  // Everything the SMTP peer delivered, across all mailboxes.
+  // Everything the mail store holds, across all mailboxes (Maddy: read back
+  // over IMAP, FETCH BODY[]). A message whose leading fields cannot be
+  // accounted for comes back with an empty `mailbox`.
   std::vector<DeliveredMessage> Delivered() const;
+  // Adds a mailbox to the store while the services run (Maddy: the
+  // installer's add-mailbox; the stand-in: ADD_MAILBOX).
+  absl::Status AddMailbox(const std::string& address);
+  // The real Maddy, or nullptr with the stand-in.
+  MaddyPeer* maddy() const { return maddy_.get(); }
 
   s3::S3Client& bucket() { return *bucket_; }
   const std::string& scratch() const { return scratch_.path(); }
   const std::string& runtime_dir() const { return runtime_dir_; }
   int smtp_control_port() const { return smtp_control_port_; }
-  int imap_port() const;  // 0 without with_imap
-  // The IMAP password of `mailbox` (with_imap).
-  static std::string ImapPassword(const std::string& mailbox) { return "imap-pw-" + mailbox; }
+  int imap_port() const;  // 0 without with_imap (stand-in) / Maddy's IMAP
+  // The IMAP password of `mailbox` (with_imap, or any Maddy store).
+  std::string ImapPassword(const std::string& mailbox) const;
   // Sends one control line to the SMTP peer (e.g. "SET fail_pct=20"); returns its reply.
   absl::StatusOr<std::string> SmtpControl(const std::string& line);
 
@@ -124,6 +156,7 @@ class PipelineHarness {
  private:
   PipelineHarness() = default;
   absl::Status StartPeers();
+  absl::Status StartMaddy();
   std::map<std::string, std::string> ServiceEnv() const;
   // The process that serves `name`: itself, or pocketmaild when combined.
   std::string ProcessOf(const std::string& name) const {
@@ -141,6 +174,8 @@ class PipelineHarness {
   std::string maildir_;
   std::map<std::string, PeerProcess> services_;
   std::unique_ptr<DovecotPeer> imap_;
+  std::unique_ptr<MaddyPeer> maddy_;
+  std::vector<std::string> store_mailboxes_;  // what Delivered() reads
   std::unique_ptr<s3::S3Client> bucket_;
 };
 

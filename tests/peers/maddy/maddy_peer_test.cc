@@ -149,6 +149,17 @@ TEST_F(MaddyPeerTest, LmtpDeliversSloppyHeadersByteForByteBehindDeliveredToAndRe
                                        original));
 }
 
+TEST_F(MaddyPeerTest, LmtpTakesLinesFarOverTheRfcLimit) {
+  LineClient c = LineClient::Unix(maddy_->lmtp_socket());
+  ASSERT_TRUE(absl::StartsWith(c.Reply(), "220"));
+  ASSERT_TRUE(absl::StartsWith(c.Command("LHLO test"), "250"));
+  // Maddy's default smtp_max_line_length (4000) would answer 554 5.0.0.
+  const std::string message = "Subject: one long line\r\n\r\n" + std::string(50000, 'h') + "\r\n";
+  auto replies = LmtpSend(c, "s@outside.test", "alice@example.org", message);
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_TRUE(absl::StartsWith(replies[2], "250 2.0.0")) << replies[2];
+}
+
 TEST_F(MaddyPeerTest, LmtpAnswersUnknownMailboxAndOversizeWithEnhancedCodes) {
   LineClient c = LineClient::Unix(maddy_->lmtp_socket());
   ASSERT_TRUE(absl::StartsWith(c.Reply(), "220"));
