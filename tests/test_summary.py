@@ -7,6 +7,10 @@ test.xml (gtest writes one per TEST; our Python tests one per method), or one
 failure for a target that timed out or failed to build. Adds node's `# pass N`
 / `# fail N` from the worker tests, and the <testcase>s of each --junit file
 written outside Bazel (tests/arm64; a missing file counts as one failure).
+Just above that line it repeats every suite's own summary line (crash-test:,
+fault-test:, hostile-test:, maddy-e2e:, maddy-crash-test:, gateway-e2e:) from
+the reported targets' test.log files, so the figures that prove delivery
+guarantees are on the last screen of every run.
 Exits non-zero when anything failed.
 Reading only the reported targets keeps stale logs (old --runs_per_test
 directories, deleted targets) out of the count.
@@ -17,6 +21,7 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
+SUITE_SUMMARY = re.compile(r"^(crash-test|fault-test|hostile-test|maddy-e2e|maddy-crash-test|gateway-e2e): .*$", re.M)
 STATUS_LINE = re.compile(r"^(//[^\s:]*:\S+)\s+(?:\(cached\)\s+)?(PASSED|FAILED|FLAKY|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)\b")
 
 
@@ -34,16 +39,31 @@ def count_xml(path):
     return passed, failed, names
 
 
-def count_bazel(testlogs, bazel_log):
-    passed = failed = 0
-    names = []
+def reported_targets(bazel_log):
+    """(target, status) for each target the Bazel log reported, once each."""
     seen = set()
     for line in open(bazel_log, errors="replace"):
         m = STATUS_LINE.match(line)
-        if not m or m.group(1) in seen:
-            continue
-        target, status = m.group(1), m.group(2)
-        seen.add(target)
+        if m and m.group(1) not in seen:
+            seen.add(m.group(1))
+            yield m.group(1), m.group(2)
+
+
+def suite_summaries(testlogs, bazel_log):
+    lines = []
+    for target, _ in reported_targets(bazel_log):
+        pkg, name = target[2:].split(":", 1)
+        log = os.path.join(testlogs, pkg, name, "test.log")
+        if os.path.exists(log):
+            with open(log, errors="replace") as f:
+                lines += [m.group(0) for m in SUITE_SUMMARY.finditer(f.read())]
+    return lines
+
+
+def count_bazel(testlogs, bazel_log):
+    passed = failed = 0
+    names = []
+    for target, status in reported_targets(bazel_log):
         pkg, name = target[2:].split(":", 1)
         xml = os.path.join(testlogs, pkg, name, "test.xml")
         if status in ("PASSED", "FAILED", "FLAKY") and os.path.exists(xml):
@@ -100,6 +120,8 @@ def main():
     names += jnames
     for n in names:
         print(f"FAILED: {n}")
+    for line in suite_summaries(a.testlogs, a.bazel_log):
+        print(line)
     passed, failed = bp + np_ + jp, bf + nf + jf
     if passed + failed == 0:
         print("no tests ran")

@@ -31,7 +31,8 @@ std::vector<config::Spec> FetcherSpecs() {
           {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
           {"RETRY_MAX_S", "3600", "longest retry delay"},
           {"PROBE_DELAY_S", "5", "wait this long after an ambiguous attempt before probing the mailbox"},
-          {"BARE_554_MAX_ATTEMPTS", "3", "attempts for a bare 554 (no enhanced code) before dead-lettering"},
+          {"UNTYPED_FAILURE_MAX_ATTEMPTS", "3",
+           "attempts for a 5xx with enhanced code X.0.0 or none (Maddy's untyped internal error) before dead-lettering"},
           {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
           {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
           {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
@@ -74,14 +75,14 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   auto probe_delay = s.GetDouble("PROBE_DELAY_S");
   auto fast_poll = s.GetDouble("FAST_POLL_S");
   auto active_window = s.GetDouble("ACTIVE_WINDOW_S");
-  auto bare_554 = s.GetInt("BARE_554_MAX_ATTEMPTS");
+  auto untyped_attempts = s.GetInt("UNTYPED_FAILURE_MAX_ATTEMPTS");
   auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
   auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
   auto alert_days = s.GetDouble("ALERT_DAYS");
   auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
   for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
                                  keep_copy.status(), retry_base.status(), retry_max.status(),
-                                 probe_delay.status(), bare_554.status(), connect_timeout.status(),
+                                 probe_delay.status(), untyped_attempts.status(), connect_timeout.status(),
                                  request_timeout.status(), fast_poll.status(), active_window.status(),
                                  alert_days.status(), alert_failures.status()}) {
     if (!st.ok()) return absl::InvalidArgumentError(st.ToString());
@@ -119,7 +120,7 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   pipeline_options.retry_base = absl::Seconds(*retry_base);
   pipeline_options.retry_max = absl::Seconds(*retry_max);
   pipeline_options.probe_delay = absl::Seconds(*probe_delay);
-  pipeline_options.bare_554_max_attempts = static_cast<int>(*bare_554);
+  pipeline_options.untyped_failure_max_attempts = static_cast<int>(*untyped_attempts);
   f->pipeline_ = std::make_unique<MessagePipeline>(*f->store_, *f->clients_.ledger, *f->clients_.router,
                                                    *f->clients_.injector, pipeline_options);
 

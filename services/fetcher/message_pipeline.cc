@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/mail/address.h"
@@ -45,6 +46,14 @@ bool IsTemporary(const absl::Status& s) {
     default:
       return true;
   }
+}
+
+// A 5xx that names no cause (enhanced code X.0.0, or none): see
+// PipelineOptions::untyped_failure_max_attempts. Any other 5.x.y says what is
+// wrong with this message (5.1.1 no such mailbox, 5.3.4 too big, 5.6.0 bad
+// headers) and is final at once.
+bool IsUntypedFailure(const injectorpb::InjectResponse& r) {
+  return r.enhanced_code().empty() || absl::EndsWith(r.enhanced_code(), ".0.0");
 }
 
 std::string ReplyText(const injectorpb::InjectResponse& r) {
@@ -249,12 +258,10 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
       return FinishDelivery(key);
     }
     case injectorpb::OUTCOME_CLASS_PERMANENT:
-      if (reply->smtp_code() == 554 && reply->enhanced_code().empty() &&
-          recorded->attempts() < options_.bare_554_max_attempts) {
-        // Maddy's untyped internal error: maybe transient, so bounded retries.
+      if (IsUntypedFailure(*reply) && recorded->attempts() < options_.untyped_failure_max_attempts) {
         return RetryLater(*recorded, State::STATE_INJECTING,
-                          absl::StrCat("bare 554 (attempt ", recorded->attempts(), " of ",
-                                       options_.bare_554_max_attempts, "): ", ReplyText(*reply)),
+                          absl::StrCat("untyped failure (attempt ", recorded->attempts(), " of ",
+                                       options_.untyped_failure_max_attempts, "): ", ReplyText(*reply)),
                           &*reply);
       }
       return DeadLetter(*recorded, State::STATE_INJECTING,

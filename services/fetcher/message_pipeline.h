@@ -48,9 +48,11 @@ struct PipelineOptions {
   // An ambiguous attempt is probed only after this long, so a server still
   // committing the message when our connection died has finished.
   absl::Duration probe_delay = absl::Seconds(5);
-  // Maddy answers an untyped internal error with a bare 554 (no enhanced code):
-  // retried this many attempts in all before it is dead-lettered.
-  int bare_554_max_attempts = 3;
+  // A 5xx whose enhanced code is X.0.0 (or absent) is an untyped failure:
+  // go-smtp gives every internal error Maddy did not classify 5.0.0 (a locked
+  // database, a broken message store, an over-long line). It may pass, so it
+  // is retried this many attempts in all before it is dead-lettered.
+  int untyped_failure_max_attempts = 3;
   std::function<absl::Time()> now = absl::Now;
   std::function<double()> jitter;            // in [0,1); default: random
 };

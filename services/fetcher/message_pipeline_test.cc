@@ -172,29 +172,59 @@ TEST_F(MessagePipelineTest, NoReplyAfterTheFinalDotIsProbedNotRetriedBlindly) {
   EXPECT_EQ(injector_.envelopes.size(), 1u);  // only the first, ambiguous attempt
 }
 
-TEST_F(MessagePipelineTest, BareFiveFiftyFourIsRetriedABoundedNumberOfTimes) {
+// Maddy's untyped internal error (go-smtp's 5.0.0), and a 5xx with no
+// enhanced code at all: retried, a bounded number of times.
+class UntypedFailureTest : public MessagePipelineTest,
+                           public ::testing::WithParamInterface<std::pair<int, const char*>> {};
+
+TEST_P(UntypedFailureTest, IsRetriedABoundedNumberOfTimesThenDeadLettered) {
   PutMail();
   injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_PERMANENT);
-  injector_.reply.set_smtp_code(554);
-  injector_.reply.set_reply_text("Internal server error");
+  injector_.reply.set_smtp_code(GetParam().first);
+  injector_.reply.set_enhanced_code(GetParam().second);
+  injector_.reply.set_reply_text("<alice@example.org> Internal server error");
   int64_t later = 0;
-  for (int attempt = 1; attempt < options_.bare_554_max_attempts; ++attempt) {
+  for (int attempt = 1; attempt < options_.untyped_failure_max_attempts; ++attempt) {
     options_.now = [later] { return kNow + absl::Hours(later); };
     EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater) << attempt;
     later += 2;
   }
   options_.now = [later] { return kNow + absl::Hours(later); };
   EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
-  EXPECT_EQ(injector_.envelopes.size(), static_cast<size_t>(options_.bare_554_max_attempts));
+  EXPECT_EQ(injector_.envelopes.size(), static_cast<size_t>(options_.untyped_failure_max_attempts));
 }
 
-TEST_F(MessagePipelineTest, FiveFiftyFourWithEnhancedCodeIsDeadLetteredAtOnce) {
+INSTANTIATE_TEST_SUITE_P(Replies, UntypedFailureTest,
+                         ::testing::Values(std::make_pair(554, "5.0.0"), std::make_pair(550, "5.0.0"),
+                                           std::make_pair(554, "")));
+
+// A 5xx that names its cause is final at once.
+class TypedRejectionTest : public MessagePipelineTest,
+                           public ::testing::WithParamInterface<std::pair<int, const char*>> {};
+
+TEST_P(TypedRejectionTest, IsDeadLetteredAtOnce) {
   PutMail();
   injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_PERMANENT);
-  injector_.reply.set_smtp_code(554);
-  injector_.reply.set_enhanced_code("5.6.0");
+  injector_.reply.set_smtp_code(GetParam().first);
+  injector_.reply.set_enhanced_code(GetParam().second);
   EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
   EXPECT_EQ(injector_.envelopes.size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Replies, TypedRejectionTest,
+                         ::testing::Values(std::make_pair(501, "5.1.1"), std::make_pair(550, "5.1.1"),
+                                           std::make_pair(552, "5.3.4"), std::make_pair(554, "5.6.0"),
+                                           std::make_pair(550, "5.7.1")));
+
+TEST_F(MessagePipelineTest, TemporaryReplyIsRetriedWithoutLimit) {
+  PutMail();
+  injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
+  injector_.reply.set_smtp_code(453);
+  injector_.reply.set_enhanced_code("4.3.2");
+  for (int attempt = 0; attempt < 2 * options_.untyped_failure_max_attempts; ++attempt) {
+    options_.now = [attempt] { return kNow + absl::Hours(2 * attempt); };
+    EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater) << attempt;
+  }
 }
 
 TEST_F(MessagePipelineTest, PermanentRejectionDeadLettersWithReason) {

@@ -221,7 +221,9 @@ class CachingRouterClient : public RouterClient {
       if (it != cache_.end() && now < it->second.expires) return it->second.response;
     }
     absl::StatusOr<routerpb::ResolveResponse> answer = inner_->Resolve(address);
-    if (answer.ok()) {
+    // A catch-all answer is the one a new mailbox changes: the gateway creates
+    // an account and expects its mail at once, so it is never reused.
+    if (answer.ok() && answer->rule() != routerpb::RULE_CATCH_ALL) {
       absl::MutexLock lock(&mu_);
       if (cache_.size() >= kMaxEntries) cache_.clear();  // bounded; a refill is cheap
       cache_[address] = Entry{*answer, now + ttl_};

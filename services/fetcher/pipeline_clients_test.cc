@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/ledger/ledger_service.h"
@@ -213,6 +214,7 @@ class ScriptedRouter : public RouterClient {
     if (fail) return absl::UnavailableError("account list not read yet");
     routerpb::ResolveResponse r;
     r.set_mailbox(absl::StrCat(address.substr(0, address.find('@')), "-", calls));
+    r.set_rule(absl::StartsWith(address, "new") ? routerpb::RULE_CATCH_ALL : routerpb::RULE_EXACT);
     return r;
   }
   int calls = 0;
@@ -238,6 +240,17 @@ TEST(CachingRouterClientTest, ReusesAnAnswerUntilItExpiresAndNeverCachesErrors) 
   EXPECT_EQ(inner->calls, 4);
   now += absl::Seconds(1);
   EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-5");  // expired: asked again
+}
+
+TEST(CachingRouterClientTest, NeverReusesACatchAllAnswerSoANewMailboxGetsItsMailAtOnce) {
+  auto scripted = std::make_unique<ScriptedRouter>();
+  ScriptedRouter* inner = scripted.get();
+  auto router = MakeCachingRouterClient(std::move(scripted), absl::Seconds(10));
+  EXPECT_EQ(router->Resolve("newcomer@x.org")->mailbox(), "newcomer-1");
+  EXPECT_EQ(router->Resolve("newcomer@x.org")->mailbox(), "newcomer-2");
+  EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-3");
+  EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-3");
+  EXPECT_EQ(inner->calls, 3);
 }
 
 TEST(CachingRouterClientTest, ZeroTtlAsksEveryTime) {

@@ -84,8 +84,12 @@ absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(con
   smtp.host = settings.Get("MAIL_INJECT_HOST");
   smtp.port = static_cast<int>(*port);
   smtp.helo_name = settings.Get("MAIL_HOSTNAME");
-  smtp.user = settings.Get("INJECT_USER");
-  smtp.password = settings.Get("INJECT_PASS");
+  // LMTP has no AUTH: who may connect is decided by the socket's 0700
+  // directory. The inject credential is for the submission endpoint only.
+  if (!smtp.lmtp) {
+    smtp.user = settings.Get("INJECT_USER");
+    smtp.password = settings.Get("INJECT_PASS");
+  }
   smtp.ca_file = settings.Get("MAIL_INJECT_CA_FILE");
   smtp.tls_server_name = settings.Get("MAIL_INJECT_TLS_NAME");
   smtp.command_timeout = absl::Seconds(*timeout_s);
@@ -93,7 +97,7 @@ absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(con
   // more room than a plain command.
   smtp.final_reply_timeout = absl::Seconds(2 * *timeout_s);
   smtp.connect_timeout = absl::Seconds(std::min<int64_t>(*timeout_s, 10));
-  if (!smtp.user.empty() && smtp.password.empty()) {
+  if (!smtp.lmtp && !settings.Get("INJECT_USER").empty() && smtp.password.empty()) {
     return fail("INJECT_USER is set but INJECT_PASS is not");
   }
   if (smtp.user.empty() && !smtp.lmtp) {
