@@ -1,5 +1,8 @@
 #include "tests/peers/fault_proxy/fault_proxy.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -9,20 +12,54 @@
 
 namespace pocketmail::testing {
 
-absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(int target_port,
-                                                              const std::string& target_host) {
+absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Launch(std::vector<std::string> args,
+                                                               const std::string& listen_socket) {
+  args.insert(args.begin(),
+              {"/usr/bin/python3", RunfilePath("tests/peers/fault_proxy/fault_proxy.py")});
   auto proxy = std::unique_ptr<FaultProxy>(new FaultProxy());
-  auto process = PeerProcess::StartAndWaitReady(
-      {"/usr/bin/python3", RunfilePath("tests/peers/fault_proxy/fault_proxy.py"),
-       "--target-host", target_host, "--target-port", std::to_string(target_port)},
-      {});
+  auto process = PeerProcess::StartAndWaitReady(args, {});
   if (!process.ok()) return process.status();
   proxy->process_ = *std::move(process);
-  if (!absl::SimpleAtoi(proxy->process_.field("port"), &proxy->port_) ||
-      !absl::SimpleAtoi(proxy->process_.field("control_port"), &proxy->control_port_)) {
-    return absl::InternalError("fault proxy READY line lacks ports");
+  // The path as given, not as echoed on the space-separated READY line.
+  proxy->socket_path_ = listen_socket;
+  bool listening = listen_socket.empty()
+                       ? absl::SimpleAtoi(proxy->process_.field("port"), &proxy->port_)
+                       : !proxy->process_.field("socket").empty();
+  if (!listening || !absl::SimpleAtoi(proxy->process_.field("control_port"),
+                                      &proxy->control_port_)) {
+    return absl::InternalError("fault proxy READY line lacks its port or socket");
+  }
+  if (!proxy->socket_path_.empty()) {
+    struct stat st {};
+    if (lstat(proxy->socket_path_.c_str(), &st) != 0) {
+      return absl::InternalError(
+          absl::StrCat("fault proxy socket ", proxy->socket_path_, " is missing"));
+    }
+    proxy->socket_ino_ = st.st_ino;
   }
   return proxy;
+}
+
+absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(int target_port,
+                                                              const std::string& target_host) {
+  return Launch({"--target-host", target_host, "--target-port", std::to_string(target_port)},
+                /*listen_socket=*/"");
+}
+
+absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::StartUnix(
+    const std::string& target_socket, const std::string& listen_socket) {
+  return Launch({"--target-unix", target_socket, "--listen-unix", listen_socket}, listen_socket);
+}
+
+FaultProxy::~FaultProxy() {
+  if (socket_path_.empty()) return;  // PeerProcess kills the proxy
+  // A SIGKILLed proxy leaves its socket behind; remove it, unless it has
+  // already been removed (Stop()) or replaced by someone else's.
+  process_.Kill();
+  struct stat st {};
+  if (lstat(socket_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == socket_ino_) {
+    unlink(socket_path_.c_str());
+  }
 }
 
 absl::StatusOr<std::string> FaultProxy::Control(const std::string& line) {

@@ -1,13 +1,16 @@
-// The fault proxy itself: it forwards bytes untouched (TLS included), and each
-// knob does what fault_proxy.py says, deterministically, against a plain echo
-// server as the target.
+// The fault proxy itself: it forwards bytes untouched (TLS included), over TCP
+// or unix sockets, and each knob does what fault_proxy.py says,
+// deterministically, against a plain echo server as the target.
 #include "tests/peers/fault_proxy/fault_proxy.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,19 +29,34 @@
 namespace pocketmail::testing {
 namespace {
 
+sockaddr_un UnixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  EXPECT_LT(path.size(), sizeof addr.sun_path) << path;
+  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+  return addr;
+}
+
 // The target: echoes every byte back, and remembers connections and bytes.
+// On a free 127.0.0.1 port, or on the unix socket unix_path when given.
 class EchoServer {
  public:
-  EchoServer() {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  explicit EchoServer(const std::string& unix_path = "") {
+    if (!unix_path.empty()) {
+      listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un addr = UnixAddress(unix_path);
+      EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << unix_path;
+    } else {
+      listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      socklen_t len = sizeof addr;
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+      port_ = ntohs(addr.sin_port);
+    }
     listen(listen_fd_, 64);
-    socklen_t len = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
     acceptor_ = std::thread([this] { AcceptLoop(); });
   }
   ~EchoServer() {
@@ -111,6 +129,16 @@ int Connect(int port, absl::Duration timeout = absl::Seconds(10)) {
   return fd;
 }
 
+// A client socket connected to the unix socket at path, like Connect().
+int ConnectUnix(const std::string& path, absl::Duration timeout = absl::Seconds(10)) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv = absl::ToTimeval(timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_un addr = UnixAddress(path);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
+  return fd;
+}
+
 void SendAll(int fd, const std::string& data) {
   size_t off = 0;
   while (off < data.size()) {
@@ -143,6 +171,14 @@ ReadResult ReadUpTo(int fd, size_t want) {
     r.data.append(buf, n);
   }
   return r;
+}
+
+// Sends `line` to an echo target and returns how long its echo took to come back.
+absl::Duration EchoTime(int fd, const std::string& line) {
+  absl::Time start = absl::Now();
+  SendAll(fd, line);
+  EXPECT_EQ(ReadUpTo(fd, line.size()).data, line);
+  return absl::Now() - start;
 }
 
 std::string RandomBytes(size_t n) {
@@ -302,12 +338,51 @@ TEST_F(FaultProxyTest, StreamFaultsAreDrawnPerExchange) {
   EXPECT_EQ(Stat("cuts"), 1);
 }
 
+// The knob is there for a crash test that kills the client between "the
+// server stored the message" and "the client heard 250". The echo target
+// answers each write at once, so only the proxy can make an answer late; 800
+// ms against a 400 ms ceiling for an unheld answer keeps the two apart on a
+// loaded machine.
+constexpr absl::Duration kHold = absl::Milliseconds(800);
+constexpr absl::Duration kUnheld = absl::Milliseconds(400);
+
+TEST_F(FaultProxyTest, HoldAfterDotDelaysOnlyTheAnswerToTheEndOfData) {
+  ASSERT_TRUE(proxy_->Set("hold_after_dot_ms=800").ok());
+  int fd = Connect(proxy_->port());
+  EXPECT_LT(EchoTime(fd, "MAIL FROM:<a@example.org>\r\n"), kUnheld);
+  EXPECT_LT(EchoTime(fd, "DATA\r\n"), kUnheld);
+  EXPECT_LT(EchoTime(fd, "Subject: x\r\n\r\n..stuffed\r\n"), kUnheld);  // no marker yet
+  EXPECT_GE(EchoTime(fd, "body\r\n.\r\n"), kHold);
+  EXPECT_LT(EchoTime(fd, "QUIT\r\n"), kUnheld);  // one hold per dot, then disarmed
+  close(fd);
+  EXPECT_EQ(Stat("holds"), 1);
+  EXPECT_EQ(Stat("faults"), 0);  // a held answer still arrives whole: not a fault
+  EXPECT_EQ(echo_.received(),
+            "MAIL FROM:<a@example.org>\r\nDATA\r\nSubject: x\r\n\r\n..stuffed\r\n"
+            "body\r\n.\r\nQUIT\r\n");
+}
+
+TEST_F(FaultProxyTest, HoldAfterDotSeesTheMarkerSplitAcrossWrites) {
+  ASSERT_TRUE(proxy_->Set("hold_after_dot_ms=800").ok());
+  int fd = Connect(proxy_->port());
+  // Each half is echoed before the next is sent, so the proxy saw them as
+  // separate chunks: "\r\n" ends one, ".\r\n" is the next (as when a client
+  // writes the body, then the dot line; or an empty body right after DATA).
+  EXPECT_LT(EchoTime(fd, "last line\r\n"), kUnheld);
+  EXPECT_GE(EchoTime(fd, ".\r\n"), kHold);
+  EXPECT_LT(EchoTime(fd, "body\r\n."), kUnheld);
+  EXPECT_GE(EchoTime(fd, "\r\n"), kHold);
+  close(fd);
+  EXPECT_EQ(Stat("holds"), 2);
+}
+
 TEST_F(FaultProxyTest, BadKnobsAreRefusedAndResetTurnsEverythingOff) {
   EXPECT_EQ(proxy_->Set("bogus=1").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(proxy_->Set("reset_pct=150").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(proxy_->Set("reset_where=sideways").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(proxy_->Set("blackhole_where=up").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(proxy_->Set("latency_ms=abc").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(proxy_->Set("hold_after_dot_ms=-1").code(), absl::StatusCode::kInvalidArgument);
   // All or nothing: a bad knob in a line leaves the good ones unset too.
   EXPECT_FALSE(proxy_->Set("reset_pct=100 bogus=1").ok());
   int fd = Connect(proxy_->port());
@@ -323,6 +398,90 @@ TEST_F(FaultProxyTest, BadKnobsAreRefusedAndResetTurnsEverythingOff) {
   close(fd);
   EXPECT_EQ(Stat("faults"), 0);
   EXPECT_EQ(proxy_->Control("FROB").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FaultProxyUnix, ForwardsBytesBothWaysBetweenUnixSockets) {
+  ScratchDir scratch;
+  EchoServer echo(scratch.path() + "/target.sock");
+  auto proxy = FaultProxy::StartUnix(scratch.path() + "/target.sock",
+                                     scratch.path() + "/proxy.sock");
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  EXPECT_EQ((*proxy)->socket_path(), scratch.path() + "/proxy.sock");
+  EXPECT_EQ((*proxy)->port(), 0);
+  const std::string payload = RandomBytes(3 << 20);
+  int fd = ConnectUnix((*proxy)->socket_path());
+  std::thread sender([&] { SendAll(fd, payload); });
+  ReadResult echoed = ReadUpTo(fd, payload.size());
+  sender.join();
+  close(fd);
+  EXPECT_TRUE(echoed.data == payload) << echoed.data.size() << " of " << payload.size();
+  EXPECT_EQ(echo.connections(), 1);
+  auto stats = (*proxy)->Stats();  // the control port is TCP as ever
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->at("connections"), 1);
+  EXPECT_EQ(stats->at("bytes_up"), static_cast<int64_t>(payload.size()));
+  EXPECT_EQ(stats->at("bytes_down"), static_cast<int64_t>(payload.size()));
+}
+
+TEST(FaultProxyUnix, HoldsTheAnswerToTheEndOfDataOverUnixSockets) {
+  ScratchDir scratch;
+  EchoServer echo(scratch.path() + "/lmtp.sock");
+  auto proxy = FaultProxy::StartUnix(scratch.path() + "/lmtp.sock", scratch.path() + "/p.sock");
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  ASSERT_TRUE((*proxy)->Set("hold_after_dot_ms=800").ok());
+  int fd = ConnectUnix((*proxy)->socket_path());
+  EXPECT_LT(EchoTime(fd, "LHLO x\r\n"), kUnheld);
+  EXPECT_GE(EchoTime(fd, "body\r\n.\r\n"), kHold);
+  close(fd);
+  auto stats = (*proxy)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->at("holds"), 1);
+}
+
+// The listening socket: private (0600), taking the place of a stale one a
+// SIGKILLed proxy left behind, and gone once the proxy is stopped or the
+// fixture destroyed.
+TEST(FaultProxyUnix, ListeningSocketIsPrivateReplacesAStaleOneAndIsRemoved) {
+  ScratchDir scratch;
+  EchoServer echo(scratch.path() + "/target.sock");
+  const std::string path = scratch.path() + "/proxy.sock";
+  {
+    int stale = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = UnixAddress(path);
+    ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    close(stale);  // the file stays, with nobody behind it
+  }
+  auto proxy = FaultProxy::StartUnix(scratch.path() + "/target.sock", path);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  struct stat st {};
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  int fd = ConnectUnix(path);
+  EXPECT_LT(EchoTime(fd, "ping"), absl::Seconds(5));
+  close(fd);
+  EXPECT_EQ((*proxy)->Stop(), 0);
+  EXPECT_NE(lstat(path.c_str(), &st), 0) << "still there after SIGTERM";
+
+  auto killed = FaultProxy::StartUnix(scratch.path() + "/target.sock", path);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  killed->reset();  // SIGKILL: the fixture removes what the proxy could not
+  EXPECT_NE(lstat(path.c_str(), &st), 0) << "still there after the fixture";
+}
+
+// Something at the path that is not a socket is somebody's file: refused, kept.
+TEST(FaultProxyUnix, RefusesToReplaceAFileThatIsNotASocket) {
+  ScratchDir scratch;
+  const std::string path = scratch.path() + "/not-a-socket";
+  int f = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  ASSERT_GE(f, 0);
+  close(f);
+  auto proxy = FaultProxy::StartUnix(scratch.path() + "/target.sock", path);
+  EXPECT_FALSE(proxy.ok());
+  struct stat st {};
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
 }
 
 // TLS is only bytes to the proxy: a client that verifies the S3 peer's
