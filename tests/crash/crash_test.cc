@@ -4,8 +4,15 @@
 // server's reply (the SMTP peer holds that reply). Afterwards every message is
 // counted in the IMAP store (Dovecot over the Maildirs the SMTP peer wrote).
 //
+// With CRASH_MAILSTORE=maddy the mail store is real Maddy (set up by the
+// installer, delivered into over LMTP) instead of the SMTP stand-in and
+// Dovecot. The injector then reaches Maddy's socket through the fault proxy,
+// which holds the reply to the final dot (hold_after_dot_ms) for the window
+// kills, and Maddy itself is among the victims.
+//
 // Prints one line:
 //   crash-test: messages=N kills=K lost=L duplicates=D ambiguous=A probed=P
+//   (maddy-crash-test: ... with CRASH_MAILSTORE=maddy)
 // where ambiguous counts deliveries the ledger could not confirm directly and
 // probed those the delivery probe settled. Every mailbox has probe
 // credentials here, so the goal is lost=0 and duplicates=0.
@@ -27,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
 #include "tests/e2e/pipeline_harness.h"
+#include "tests/peers/fault_proxy/fault_proxy.h"
 
 namespace pocketmail::testing {
 namespace {
@@ -95,11 +103,31 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
   // CRASH_COMBINED=1: the one pocketmaild process instead of four; every
   // kill below then takes all four services down at once.
   options.combined = EnvInt("CRASH_COMBINED", 0) != 0;
+  const char* store = std::getenv("CRASH_MAILSTORE");
+  const bool maddy = store != nullptr && std::string(store) == "maddy";
+  options.mail_store = maddy ? MailStore::kMaddyLmtp : MailStore::kSmtpStandIn;
+  options.start_services = !maddy;  // with Maddy: the proxy goes in between first
   options.service_env = {{"RETRY_BASE_S", "0.2"}, {"RETRY_MAX_S", "2"},  {"PROBE_DELAY_S", "1"},
                          {"MAIL_INJECT_TIMEOUT_S", "5"}, {"FETCH_CONCURRENCY", "4"}};
   auto started = PipelineHarness::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   PipelineHarness& h = **started;
+  std::unique_ptr<FaultProxy> lmtp_proxy;
+  if (maddy) {
+    auto proxy = FaultProxy::StartUnix(h.maddy()->lmtp_socket(), h.scratch() + "/lmtp-proxy.sock");
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    lmtp_proxy = std::move(*proxy);
+    h.SetServiceEnv("MAIL_LMTP_SOCKET", lmtp_proxy->socket_path());
+    for (const char* name : PipelineHarness::kServices) ASSERT_TRUE(h.StartService(name).ok()) << name;
+  }
+  // Holds (seconds > 0) or releases (0) the store's reply to the final dot.
+  auto hold_final_reply = [&](double seconds) {
+    if (lmtp_proxy) {
+      ASSERT_TRUE(lmtp_proxy->Set(absl::StrCat("hold_after_dot_ms=", static_cast<int>(seconds * 1000))).ok());
+    } else {
+      ASSERT_EQ(*h.SmtpControl(absl::StrCat("SET hold_s=", seconds)), "OK");
+    }
+  };
 
   std::mt19937 rng(EnvInt("CRASH_SEED", 1124));
   const std::vector<std::string> recipients = {"alice@example.org", "bob@example.org", "carol+x@example.org",
@@ -121,6 +149,7 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
   // Chaos: keep mail flowing and kill something every few hundred ms.
   int kills = 0;
   int window_kills = 0;
+  int maddy_kills = 0;
   put_some(messages / 4);
   const char* victims[] = {"fetcher", "injector", "ledger", "router"};
   while (kills < target_kills) {
@@ -128,23 +157,32 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
     absl::SleepFor(absl::Milliseconds(100 + rng() % 400));
     std::string victim;
     if (kills % 4 == 3) {
-      // Inside "DATA ." → reply: the peer has delivered and holds its 250.
-      ASSERT_EQ(*h.SmtpControl("SET hold_s=1.5"), "OK");
+      // Inside "DATA ." → reply: the store has delivered and its 250 is held.
+      hold_final_reply(1.5);
       absl::SleepFor(absl::Milliseconds(400));
       victim = rng() % 2 ? "injector" : "fetcher";
       ++window_kills;
+    } else if (maddy && kills % 7 == 5) {
+      victim = "maddy";  // the store itself dies mid-delivery
     } else {
       victim = victims[rng() % 4];
     }
-    h.KillService(victim);
-    ++kills;
-    if (kills % 4 == 0) {
-      ASSERT_EQ(*h.SmtpControl("SET hold_s=0"), "OK");
+    if (victim == "maddy") {
+      h.maddy()->Kill();
+      ++maddy_kills;
+    } else {
+      h.KillService(victim);
     }
+    ++kills;
+    if (kills % 4 == 0) hold_final_reply(0);
     absl::SleepFor(absl::Milliseconds(rng() % 300));
-    ASSERT_TRUE(h.StartService(victim).ok()) << "restart " << victim;
+    if (victim == "maddy") {
+      ASSERT_TRUE(h.maddy()->Restart().ok()) << "restart maddy: " << h.maddy()->Log();
+    } else {
+      ASSERT_TRUE(h.StartService(victim).ok()) << "restart " << victim;
+    }
   }
-  ASSERT_EQ(*h.SmtpControl("SET hold_s=0"), "OK");
+  hold_final_reply(0);
   put_some(messages);  // whatever is left
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(10)).ok());
 
@@ -176,9 +214,11 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
         break;
     }
   }
-  std::cout << "crash-test: " << (options.combined ? "combined " : "") << "messages=" << keys.size() << " kills=" << kills << " lost=" << lost
+  std::cout << (maddy ? "maddy-crash-test: " : "crash-test: ") << (options.combined ? "combined " : "")
+            << (maddy ? absl::StrCat("maddy=", h.maddy()->version(), " ") : "") << "messages=" << keys.size() << " kills=" << kills << " lost=" << lost
             << " duplicates=" << duplicates << " ambiguous=" << ambiguous << " probed=" << probed << std::endl;
-  std::cerr << "(kills inside the DATA-reply window: " << window_kills << "; probe found " << found_by_probe
+  std::cerr << "(kills inside the DATA-reply window: " << window_kills << "; of Maddy: " << maddy_kills
+            << "; probe found " << found_by_probe
             << " already delivered, " << probed - found_by_probe << " absent and injected)\n";
   EXPECT_EQ(static_cast<int>(keys.size()), messages);
   EXPECT_EQ(lost, 0);
