@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """./pocketmail demo — the whole pipeline on this machine, with local peers.
 
-Starts moto S3 (HTTPS, SigV4 enforced) as a stand-in for R2 and an SMTP server
-with AUTH as a stand-in for Maddy, puts sample mail into pending/ exactly as
-the Cloudflare Worker does, starts the four services (or, with --combined, the
-one pocketmaild process that hosts all four), and shows where each message
-landed. Run it with the Python that has moto and boto3 (the pocketmail
-script finds it). Everything lives under one temp dir, printed at the end.
+Starts moto S3 (HTTPS, SigV4 enforced) as a stand-in for R2 and a real Maddy
+(PM_MADDY_BIN, set up by deploy/install-email.sh exactly as on a phone:
+rendered maddy.conf, generated credentials, accounts, the runit run script),
+puts sample mail into pending/ exactly as the Cloudflare Worker does, starts
+the four services (or, with --combined, the one pocketmaild process that hosts
+all four) configured from the installer's pocketmail.env, and shows where each
+message landed, read back from its Maddy mailbox over IMAP. Run it with the
+venv python that has moto and boto3 (./pocketmail demo does). Everything
+lives under one temp dir, printed at the end.
 """
 import hashlib
+import imaplib
 import json
 import os
 import shutil
@@ -21,7 +25,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".bazel", "bin", "services")
 DOMAIN = "example.org"
-MAILBOXES = ["inbox@example.org", "admin@example.org", "alice@example.org", "bob@example.org"]
+# Mailboxes the demo adds besides the installer's own inbox@ and admin@.
+PEOPLE = {"alice@example.org": "demo-alice-pw", "bob@example.org": "demo-bob-pw"}
+# Maddy's size limit here (MAIL_MAX_MESSAGE_SIZE), so one sample can exceed it.
+MAX_MESSAGE_SIZE = "1M"
 
 SAMPLES = [
     # (envelope recipient, envelope sender, raw message, note)
@@ -42,9 +49,17 @@ SAMPLES = [
      "Subject: =?UTF-8?B?w5xiZXJyYXNjaHVuZyDwn46J?=\r\n"
      "Date: Tue, 24 Nov 2026 09:03:00 +0000\r\nMessage-ID: <nl@list.test>\r\n"
      "Content-Type: text/plain; charset=utf-8\r\n\r\nGrüße!\r\n", "unknown → catch-all inbox"),
+    ("bob@example.org", "billing@vendor.test",
+     "From: Vendor, Inc. <billing@vendor.test>\r\nTo: bob@example.org\r\nSubject: Invoice\r\n"
+     "Date: Tuesday the 24th\r\n\r\n"
+     "Sloppy From and Date: Maddy's submission endpoint refuses these, LMTP delivers them.\r\n",
+     "sloppy headers → bob"),
     ("alice@example.org", "spammer@bad.test",
      "To: alice@example.org\r\nSubject: no From header\r\nMessage-ID: <nofrom@bad.test>\r\n\r\n"
-     "Maddy refuses this with 554 5.6.0.\r\n", "no From → dead letter"),
+     "Delivered as it is.\r\n", "no From → alice"),
+    ("alice@example.org", "big@outside.test",
+     "From: big@outside.test\r\nTo: alice@example.org\r\nSubject: too big\r\n\r\n"
+     + ("x" * 76 + "\r\n") * 20000, "over Maddy's 1M → dead letter"),
 ]
 
 
@@ -69,6 +84,93 @@ def read_env(path):
             k, v = line.split("=", 1)
             out[k] = v
     return out
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def installer(maddy_dir, *args, stdin=None):
+    """Runs deploy/install-email.sh on the demo's prefix (MADDY_BIN = the test build)."""
+    env = dict(os.environ, MADDY_BIN=os.environ["PM_MADDY_BIN"])
+    subprocess.run(["bash", f"{ROOT}/deploy/install-email.sh", "--prefix", f"{maddy_dir}/p",
+                    "--env", f"{maddy_dir}/.env", *args], input=stdin, text=True, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=open(f"{maddy_dir}/install.log", "a"))
+
+
+def start_maddy(base, procs):
+    """Maddy the way a phone gets it: the installer renders its config, makes
+    the credentials and accounts, and writes the run script that starts it."""
+    if not os.environ.get("PM_MADDY_BIN"):
+        raise SystemExit("PM_MADDY_BIN is not set (./pocketmail demo builds Maddy and sets it)")
+    d = f"{base}/maddy"
+    os.makedirs(f"{d}/secrets", mode=0o700)
+    imap_port = free_port()
+    with open(f"{d}/.env", "w") as f:
+        f.write(f"ENABLE_EMAIL=true\nMAIL_DOMAIN={DOMAIN}\nMAIL_IMAP_PORT={imap_port}\n"
+                f"MAIL_INJECT_PORT={free_port()}\nMAIL_SUBMISSION_PORT={free_port()}\n"
+                f"MAIL_MAX_MESSAGE_SIZE={MAX_MESSAGE_SIZE}\n")
+    for name, text in (("mail-r2.env", "R2_ACCOUNT_ID=demo\nR2_ACCESS_KEY_ID=demo\nR2_SECRET_ACCESS_KEY=demo\nR2_BUCKET=demo\n"),
+                       ("mail-relay.env", "RESEND_API_KEY=re_demo_never_used\n")):
+        with open(f"{d}/secrets/{name}", "w") as f:
+            f.write(text)
+        os.chmod(f"{d}/secrets/{name}", 0o600)
+    installer(d, "--secrets-src", f"{d}/secrets", "--init", "none", "--no-health", "install", "maddy")
+    for address, password in PEOPLE.items():
+        installer(d, "add-mailbox", address, stdin=password + "\n")
+    settings = {}
+    for f in ("etc/pocketmail/pocketmail.env", "etc/pocketmail/secrets/mail-inject.env",
+              "etc/pocketmail/secrets/mail-admin.env"):
+        settings.update(read_env(f"{d}/p/{f}"))
+    proc = subprocess.Popen([f"{d}/p/etc/sv/pocketmail-maddy/run"], stdout=open(f"{d}/maddy.log", "w"),
+                            stderr=subprocess.STDOUT)
+    procs.append(proc)
+    for _ in range(200):
+        if os.path.exists(settings["MAIL_LMTP_SOCKET"]):
+            try:
+                imaplib.IMAP4("127.0.0.1", imap_port).logout()
+                break
+            except OSError:
+                pass
+        if proc.poll() is not None:
+            raise SystemExit(f"Maddy exited; see {d}/maddy.log")
+        time.sleep(0.05)
+    version = subprocess.run([os.environ["PM_MADDY_BIN"], "version"], capture_output=True, text=True).stdout.split()[0]
+    passwords = dict(PEOPLE)
+    passwords[settings["INBOX_USER"]] = settings["INBOX_PASS"]
+    passwords[settings["ADMIN_USER"]] = settings["ADMIN_PASS"]
+    return {"prefix": f"{d}/p", "settings": settings, "imap_port": imap_port, "version": version,
+            "passwords": passwords}
+
+
+def read_back(maddy):
+    """trace key → (mailbox, the message after the fields Maddy adds), over IMAP."""
+    landed = {}
+    for mailbox, password in maddy["passwords"].items():
+        imap = imaplib.IMAP4("127.0.0.1", maddy["imap_port"])
+        imap.login(mailbox, password)
+        _, count = imap.select("INBOX", readonly=True)
+        if int(count[0]) == 0:
+            imap.logout()
+            continue
+        _, data = imap.fetch("1:*", "(BODY.PEEK[])")
+        for part in data:
+            if not isinstance(part, tuple):
+                continue
+            stored = part[1]
+            # Maddy puts Delivered-To and Return-Path in front of what it got.
+            rest = stored
+            for name in (b"Delivered-To: ", b"Return-Path: "):
+                if rest.startswith(name):
+                    rest = rest[rest.index(b"\r\n") + 2:]
+            if rest.startswith(b"X-Pocketmail-Key: "):
+                key = rest[18:rest.index(b"\r\n")].decode()
+                landed[key] = (mailbox, rest)
+        imap.logout()
+    return landed
 
 
 def main():
@@ -98,17 +200,9 @@ def main():
         creds = read_env(f"{base}/s3/creds.env")
         log(f"S3 peer (moto, SigV4 over HTTPS) at {creds['R2_ENDPOINT']}, bucket {creds['R2_BUCKET']}")
 
-        with open(f"{base}/smtp-creds", "w") as f:
-            f.write("USER=pocketmail-inject\nPASS=demo-inject-password\n")
-        os.chmod(f"{base}/smtp-creds", 0o600)
-        with open(f"{base}/mailboxes.txt", "w") as f:
-            f.write("\n".join(MAILBOXES) + "\n")
-        smtp = subprocess.Popen(["/usr/bin/python3", f"{ROOT}/tests/peers/smtp/smtp_peer.py",
-                                 "--credentials", f"{base}/smtp-creds", "--mailboxes", f"{base}/mailboxes.txt",
-                                 "--maildir", f"{base}/maildir"], stdout=subprocess.PIPE, text=True)
-        procs.append(smtp)
-        smtp_port = wait_ready(smtp, "SMTP peer")["port"]
-        log(f"SMTP peer (AUTH required, Maildir) on 127.0.0.1:{smtp_port}, mailboxes {', '.join(MAILBOXES)}")
+        maddy = start_maddy(base, procs)
+        log(f"Maddy {maddy['version']} (installed by deploy/install-email.sh into {maddy['prefix']}): "
+            f"LMTP on {maddy['settings']['MAIL_LMTP_SOCKET']}, IMAP on 127.0.0.1:{maddy['imap_port']}")
 
         client = boto3.client("s3", endpoint_url=creds["R2_ENDPOINT"], region_name="auto",
                               aws_access_key_id=creds["R2_ACCESS_KEY_ID"],
@@ -125,15 +219,16 @@ def main():
             keys[key] = (to, note)
         log(f"put {len(keys)} sample messages into pending/ (the Worker's bucket contract)")
 
+        # The services as the installer configured them (LMTP socket, Maddy's
+        # account list and its watch, probe credentials), on the demo's R2.
         env = dict(os.environ)
+        env.update(maddy["settings"])
         env.update(creds)
         env.update({
             "POCKETMAIL_RUNTIME_DIR": f"{base}/run", "POCKETMAIL_STATE_DIR": f"{base}/state",
-            "MAIL_DOMAIN": DOMAIN, "MAIL_HOSTNAME": "phone.demo", "MAIL_POLL": "2",
-            "MAIL_ACCOUNTS_CMD": f"cat {base}/mailboxes.txt",
-            "MAIL_INJECT_HOST": "127.0.0.1", "MAIL_INJECT_PORT": smtp_port,
-            "INJECT_USER": "pocketmail-inject", "INJECT_PASS": "demo-inject-password",
+            "MAIL_HOSTNAME": "phone.demo", "MAIL_POLL": "2", "RETRY_BASE_S": "1",
         })
+        env.pop("POCKETMAIL_TOKEN_FILE", None)
         combined = "--combined" in sys.argv[1:]
         for name in ("pocketmaild",) if combined else ("ledger", "router", "injector", "fetcher"):
             p = subprocess.Popen([f"{BIN}/{name}/{name}"], env=env, stderr=open(f"{base}/{name}.log", "w"))
@@ -156,14 +251,8 @@ def main():
             time.sleep(0.5)
         log("pending/ is empty" if left == 0 else f"{left} objects still pending after 60 s")
 
-        landed = {}
-        for root, _, files in os.walk(f"{base}/maildir"):
-            if os.path.basename(root) != "new":
-                continue
-            for fn in files:
-                text = open(os.path.join(root, fn), "rb").read().decode("utf-8", "replace")
-                headers = dict(l.split(": ", 1) for l in text.split("\r\n\r\n")[0].split("\r\n") if ": " in l)
-                landed[headers.get("X-Pocketmail-Key")] = headers.get("Delivered-To")
+        # Read every mailbox back over IMAP, as a mail client would.
+        landed = read_back(maddy)
         failed = {o["Key"]: o for o in client.list_objects_v2(Bucket=creds["R2_BUCKET"], Prefix="failed/").get("Contents", [])}
         # What the ledger recorded for each message (the rule the router chose,
         # the final state), asked over gRPC the way grpcurl would.
@@ -175,13 +264,16 @@ def main():
             for m in json.loads(listing.stdout).get("messages", []):
                 ledger[m["key"]] = m
         print()
-        print(f"{'recipient':<26} {'router rule':<18} {'ledger state':<14} landed in")
-        print("-" * 96)
+        print(f"{'recipient':<26} {'router rule':<18} {'ledger state':<14} landed in (read back over IMAP)")
+        print("-" * 100)
         for key, (to, note) in keys.items():
             fk = "failed/" + key[len("pending/"):]
             row = ledger.get(key, {})
+            raw = next(r for t, _, r, n in SAMPLES if (t, n) == (to, note)).encode()
             if key in landed:
-                where = landed[key]
+                mailbox, body = landed[key]
+                same = body == f"X-Pocketmail-Key: {key}\r\n".encode() + raw
+                where = f"{mailbox}, {'byte for byte' if same else 'ALTERED'}"
             elif fk in failed:
                 reason = client.head_object(Bucket=creds["R2_BUCKET"], Key=fk)["Metadata"].get("reason", "")
                 where = f"failed/: {reason[:44]}"
@@ -197,7 +289,7 @@ def main():
         if os.path.exists(ctl):
             log("pocketmailctl status:")
             subprocess.run([ctl, "--runtime-dir", f"{base}/run", "status"], check=False)
-        log(f"maildirs under {base}/maildir, service logs in {base}/*.log")
+        log(f"Maddy's state under {maddy['prefix']}, service logs in {base}/*.log")
         return 0 if all(k in landed or ("failed/" + k[8:]) in failed for k in keys) else 1
     finally:
         stop_all()
