@@ -40,17 +40,18 @@ absl::StatusOr<ProbeCredentials> LoadProbeCredentials(const config::Settings& se
 
 std::vector<config::Spec> InjectorSpecs() {
   return {
-      {"MAIL_INJECT_HOST", "127.0.0.1", "Maddy's SMTP inject endpoint host"},
-      {"MAIL_INJECT_PORT", "9125", "Maddy's SMTP inject endpoint port"},
+      {"MAIL_INJECT_HOST", "127.0.0.1", "Maddy's SMTP inject (submission) endpoint host, when MAIL_LMTP_SOCKET is unset"},
+      {"MAIL_INJECT_PORT", "9125", "Maddy's SMTP inject (submission) endpoint port, when MAIL_LMTP_SOCKET is unset"},
       {"MAIL_HOSTNAME", "localhost", "name sent in EHLO/LHLO"},
-      {"INJECT_USER", "", "SMTP AUTH user (mail-inject.env)"},
+      {"INJECT_USER", "", "SMTP AUTH user for the submission endpoint (mail-inject.env); LMTP sends no AUTH"},
       {"INJECT_PASS", "", "SMTP AUTH password (mail-inject.env)", /*secret=*/true},
       {"MAIL_INJECT_CA_FILE", "",
        "CA to verify Maddy's STARTTLS cert against; when set, STARTTLS is required"},
       {"MAIL_INJECT_TLS_NAME", "", "name Maddy's cert must carry (default MAIL_INJECT_HOST)"},
       {"INJECT_MAX_SESSIONS", "4", "SMTP sessions kept open and shared by concurrent calls"},
       {"MAIL_INJECT_TIMEOUT_S", "60", "timeout for each SMTP command and reply"},
-      {"MAIL_LMTP_SOCKET", "", "deliver over LMTP on this unix socket instead of SMTP"},
+      {"MAIL_LMTP_SOCKET", "",
+       "deliver over LMTP on this unix socket (Maddy's lmtp endpoint; the installer's default) instead of SMTP"},
       {"MAIL_IMAP_HOST", "127.0.0.1", "Maddy's IMAP endpoint host, searched by delivery probes"},
       {"MAIL_IMAP_PORT", "9143", "Maddy's IMAP endpoint port (plain IMAP on loopback)"},
       {"INBOX_USER", "",
