@@ -512,15 +512,17 @@ add_mailbox() {
   user=$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')
   [[ $user =~ ^[a-z0-9][a-z0-9._-]*@([a-z0-9.-]+)$ && ${BASH_REMATCH[1]} == "${MAIL_DOMAIN,,}" ]] \
     || die "add-mailbox: '$1' is not an address in $MAIL_DOMAIN"
-  [ -x "$BIN_DIR/maddy" ] && [ -f "$CONF_DIR/maddy.conf" ] || die "Maddy is not installed (run install first)"
+  [[ -x $BIN_DIR/maddy && -f $CONF_DIR/maddy.conf ]] || die "Maddy is not installed (run install first)"
   creds=$(maddy_cmd creds list 2>/dev/null) || die "maddy creds list failed"
   accts=$(maddy_cmd imap-acct list 2>/dev/null) || die "maddy imap-acct list failed"
-  if ! listed "$user" "$creds"; then
+  if listed "$user" "$creds"; then
+    log "add-mailbox: $user has a login already; its password is kept"
+  else
     IFS= read -r pass || true
     [ -n "$pass" ] || die "add-mailbox: no password on stdin for $user"
     create_login "$user" "$pass"
   fi
-  listed "$user" "$accts" || create_mailbox "$user"
+  if listed "$user" "$accts"; then log "add-mailbox: $user has a mailbox already"; else create_mailbox "$user"; fi
 }
 
 # --- starting and stopping ------------------------------------------------------
@@ -630,9 +632,10 @@ health() {
     fi
   done
   svcs=("${served[@]}")  # pocketmailctl reports per service, whichever process serves it
-  # With the fetcher up, pocketmailctl asks every service's grpc.health.v1.
+  # With the fetcher up, pocketmailctl asks every service's grpc.health.v1
+  # (not when only maddy is checked: there is nothing to ask about).
   local status=""
-  if [ -x "$BIN_DIR/pocketmailctl" ] && [ -S "$RUNTIME_DIR/fetcher.sock" ]; then
+  if ((${#svcs[@]})) && [ -x "$BIN_DIR/pocketmailctl" ] && [ -S "$RUNTIME_DIR/fetcher.sock" ]; then
     for ((i = 0; i < 10; i++)); do
       status=$(timeout 15 "$BIN_DIR/pocketmailctl" --json --runtime-dir "$RUNTIME_DIR" status 2>/dev/null) && break
       status=""; sleep 0.5
@@ -652,6 +655,15 @@ health() {
     for ((i = 0; i < 50; i++)); do imap_ok && break; sleep 0.2; done
     if imap_ok; then log "health: maddy IMAP ok (127.0.0.1:$MAIL_IMAP_PORT)"
     else log "health: maddy IMAP NOT answering on 127.0.0.1:$MAIL_IMAP_PORT (see $LOG_DIR/maddy/current)"; ok=0
+    fi
+    # The injector's default way in. The run script (and the systemd unit)
+    # removes a leftover socket before Maddy starts, so one here is the
+    # running Maddy's.
+    if [ "$MAIL_INJECT_VIA" = lmtp ]; then
+      sock=$MADDY_RUNTIME_DIR/lmtp.sock
+      if [ -S "$sock" ]; then log "health: maddy LMTP socket ok ($sock)"
+      else log "health: maddy LMTP socket $sock missing (see $LOG_DIR/maddy/current)"; ok=0
+      fi
     fi
   fi
   ((ok)) || die "health check failed"

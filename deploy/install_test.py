@@ -1,12 +1,19 @@
 #!/usr/bin/python3
 """deploy/install-email.sh, run for real into temporary prefixes.
 
-A stand-in `maddy` (written below) logs its argv, keeps its accounts in its
-state dir, records a sha256 of each password it received on stdin (never the
-password), and for `run` answers IMAP greetings on the port from the rendered
-maddy.conf. The four pocketmail services are started for real from the
-generated runit run scripts (`--init direct`), so the health check at the end
-of the installer is the real one.
+Most tests use a stand-in `maddy` (written below): it logs its argv, keeps its
+accounts in its state dir, records a sha256 of each password it received on
+stdin (never the password), and for `run` binds the LMTP unix socket and the
+update-pipe socket from the rendered maddy.conf (refusing a leftover LMTP
+socket, as Maddy does) and answers IMAP greetings on its port. The four
+pocketmail services are started for real from the generated runit run scripts
+(`--init direct`), so the health check at the end of the installer is the real
+one.
+
+RealMaddyTest and RealMaddyRestartTest install the real Maddy (PM_MADDY_BIN,
+built by tests/peers/maddy/build_maddy.sh; ./pocketmail test passes it) and
+load the rendered maddy.conf into it. Without PM_MADDY_BIN they fail, they do
+not skip.
 
 Run by Bazel (`bazel test //deploy:install_test`), which puts the binaries in
 the runfiles; outside Bazel set PM_SERVICES_BIN_DIR (default
@@ -14,8 +21,11 @@ the runfiles; outside Bazel set PM_SERVICES_BIN_DIR (default
 test method.
 """
 import hashlib
+import imaplib
+import ipaddress
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -72,10 +82,26 @@ case "${1:-} ${2:-}" in
   "imap-acct create") printf '%s\n' "$3" >> "$state/accts" ;;
   "run ")
     port=$(sed -n 's/^imap tcp:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$conf")
+    lmtp=$(sed -n 's/^lmtp unix:\/\/\([^ ]*\) .*/\1/p' "$conf")
+    rundir=$(awk '$1 == "runtime_dir" {print $2}' "$conf")
     printf 'run: RESEND_API_KEY length %s\n' "${#RESEND_API_KEY}" >> "$state/fake-maddy-argv.log"
     # exec -a: keep argv[0] = this maddy, as the real server's would be
     exec -a "$0" /usr/bin/python3 -c '
 import socket, sys
+# Like Maddy: a leftover LMTP socket keeps it from starting; a leftover
+# update-pipe socket is logged and the server runs without the pipe. Neither
+# is removed at exit (the run script has to).
+unix = []
+for path, fatal in ((sys.argv[2], True), (sys.argv[3] + "/sql-fake.sock", False)):
+    u = socket.socket(socket.AF_UNIX)
+    try:
+        u.bind(path)
+    except OSError as e:
+        if fatal:
+            sys.exit(f"lmtp: listen unix {path}: bind: {e.strerror}")
+        print(f"imap: failed to initialize updates pipe: listen unix {path}: {e.strerror}", file=sys.stderr, flush=True)
+        continue
+    u.listen(16); unix.append(u)
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
 while True:
@@ -85,7 +111,7 @@ while True:
     except OSError as e:  # a client that hung up early must not end the server
         print("fake maddy:", e, file=sys.stderr, flush=True)
     c.close()
-' "$port" ;;
+' "$port" "$lmtp" "$rundir" ;;
   *) echo "fake maddy: unsupported $*" >&2; exit 2 ;;
 esac
 '''
@@ -97,15 +123,45 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    ports = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return list(ports)
+
+
+def read_env_file(path):
+    out = {}
+    for line in open(path):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k] = v
+    return out
+
+
+def real_maddy_bin():
+    """PM_MADDY_BIN, or a failure that says how to get it (never a skip)."""
+    path = os.environ.get("PM_MADDY_BIN", "")
+    if not path:
+        raise AssertionError(
+            "PM_MADDY_BIN is not set: the real-Maddy installer tests need it. Build Maddy with "
+            "tests/peers/maddy/build_maddy.sh and pass --test_env=PM_MADDY_BIN=<its output> "
+            "(./pocketmail test does both)")
+    if not os.access(path, os.X_OK):
+        raise AssertionError(f"PM_MADDY_BIN={path} is not an executable")
+    return path
+
+
 class Box:
     """A temporary prefix with an .env, user secrets and the stand-in maddy."""
 
-    def __init__(self, enable="true", extra_env=""):
+    def __init__(self, enable="true", extra_env="", maddy=None):
         self.root = tempfile.mkdtemp(prefix="pm-", dir="/tmp")  # short: unix socket paths
         self.prefix = os.path.join(self.root, "p")
         self.inputs = os.path.join(self.root, "in")
         os.makedirs(self.inputs)
-        self.imap_port, self.inject_port, self.sub_port = free_port(), free_port(), free_port()
+        self.imap_port, self.inject_port, self.sub_port = free_ports(3)
         self.r2_secret = "r2SECRET" + os.urandom(8).hex()
         self.resend_key = "re_RESEND" + os.urandom(8).hex()
         self.env_file = os.path.join(self.inputs, ".env")
@@ -129,6 +185,7 @@ R2_ENDPOINT=https://127.0.0.1:9
         self.write(os.path.join(self.secrets_src, "mail-relay.env"), f"RESEND_API_KEY={self.resend_key}\n")
         self.fake_maddy = os.path.join(self.inputs, "maddy")
         self.write(self.fake_maddy, FAKE_MADDY, 0o755)
+        self.maddy_bin = maddy or self.fake_maddy  # what MADDY_BIN installs
         self.outputs = []
 
     @staticmethod
@@ -140,17 +197,17 @@ R2_ENDPOINT=https://127.0.0.1:9
     def p(self, *parts):
         return os.path.join(self.prefix, *parts)
 
-    def run(self, *args, maddy_bin=True, extra=None, check=True):
+    def run(self, *args, maddy_bin=True, extra=None, check=True, stdin=None):
         env = dict(os.environ)
         env.pop("MADDY_BIN", None)
         if maddy_bin:
-            env["MADDY_BIN"] = self.fake_maddy
+            env["MADDY_BIN"] = self.maddy_bin
         env.update(extra or {})
         cmd = ["bash", INSTALLER, "--prefix", self.prefix, "--env", self.env_file,
                "--bin-dir", services_bin_dir(), "--secrets-src", self.secrets_src,
                "--init", "direct", *args]
-        r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, timeout=180)
+        r = subprocess.run(cmd, env=env, input=stdin if stdin is not None else "",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=180)
         self.outputs.append(r.stdout + r.stderr)
         if check and r.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
@@ -164,6 +221,29 @@ R2_ENDPOINT=https://127.0.0.1:9
             return pid
         except (OSError, ValueError):
             return None
+
+    def settings(self):
+        return read_env_file(self.p("etc", "pocketmail", "pocketmail.env"))
+
+    def credentials(self):
+        out = {}
+        for name in ("mail-inject.env", "mail-admin.env"):
+            out.update(read_env_file(self.p("etc", "pocketmail", "secrets", name)))
+        return out
+
+    def maddy(self, *args):
+        """The installed maddy on the rendered config (stdout, or an AssertionError)."""
+        r = subprocess.run([self.p("opt", "pocketmail", "bin", "maddy"), "--config",
+                            self.p("etc", "pocketmail", "maddy.conf"), *args],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError(f"maddy {' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r.stdout
+
+    def maddy_log(self):
+        path = self.p("var", "log", "pocketmail", "maddy", "current")
+        return open(path, errors="replace").read() if os.path.exists(path) else ""
 
     def secrets(self):
         """Every secret value the install knows about."""
@@ -328,14 +408,46 @@ class InstalledTest(unittest.TestCase):
         live = "\n".join(l for l in conf.splitlines() if not l.lstrip().startswith("#"))
         listeners = re.findall(r"^\s*(submission|imap|smtp|lmtp)\s+(\S+)", live, re.M)
         self.assertEqual(sorted(listeners), sorted([
+            ("lmtp", f"unix://{self.box.p('run', 'pocketmail', 'maddy', 'lmtp.sock')}"),
             ("submission", f"tcp://127.0.0.1:{self.box.inject_port}"),
             ("imap", f"tcp://127.0.0.1:{self.box.imap_port}"),
             ("submission", f"tcp://127.0.0.1:{self.box.sub_port}")]))
         self.assertIn("targets tcp://smtp.resend.com:587", live)
-        self.assertIn("require_tls yes", live)
+        self.assertRegex(live, r"target\.smtp resend \{\n\s*targets tcp://smtp\.resend\.com:587\n\s*starttls yes\n")
+        self.assertNotIn("require_tls", live)  # ignored by Maddy 0.8
         self.assertIn("auth plain resend {env:RESEND_API_KEY}", live)
         self.assertIn("hostname mx.example.test", live)
+        self.assertIn(f"runtime_dir {self.box.p('run', 'pocketmail', 'maddy')}", live)
+        # the default size limit on both inject endpoints (LMTP and submission)
+        self.assertEqual(re.findall(r"^\s*max_message_size (\S+)$", live, re.M), ["32M", "32M"])
+        self.assertEqual(len(re.findall(r"^\s*smtp_max_line_length \d+$", live, re.M)), 2)
         self.assertEqual(live.count("{"), live.count("}"))
+
+    def test_pocketmail_env_points_the_injector_at_the_lmtp_socket(self):
+        b = self.box
+        self.assertEqual(b.settings(), {
+            "POCKETMAIL_RUNTIME_DIR": b.p("run", "pocketmail"),
+            "POCKETMAIL_STATE_DIR": b.p("var", "lib", "pocketmail"),
+            "POCKETMAIL_TOKEN_FILE": b.p("etc", "pocketmail", "secrets", "grpc-token"),
+            "MAIL_DOMAIN": "example.test",
+            "MAIL_HOSTNAME": "mx.example.test",
+            "MAIL_POLL": "3600",
+            "MAIL_ADMIN_LOCALPART": "admin",
+            "ALERT_DAYS": "3",
+            "MAIL_ALERT_CMD": "echo alert >/dev/null",
+            "R2_ENDPOINT": "https://127.0.0.1:9",
+            # MAIL_INJECT_VIA unset: LMTP, so no MAIL_INJECT_HOST/PORT
+            "MAIL_LMTP_SOCKET": b.p("run", "pocketmail", "maddy", "lmtp.sock"),
+            "MAIL_IMAP_HOST": "127.0.0.1",
+            "MAIL_IMAP_PORT": str(b.imap_port),
+            "MAIL_ACCOUNTS_CMD": f"{b.p('opt', 'pocketmail', 'bin', 'maddy')} --config "
+                                 f"{b.p('etc', 'pocketmail', 'maddy.conf')} imap-acct list",
+            "MAIL_ACCOUNTS_WATCH": b.p("var", "lib", "pocketmail", "maddy", "imapsql.db"),
+        })
+        # and what the fake maddy bound is where pocketmail.env says
+        self.assertTrue(stat.S_ISSOCK(os.stat(b.settings()["MAIL_LMTP_SOCKET"]).st_mode))
+        self.assertEqual(mode(b.p("run", "pocketmail", "maddy")), 0o700)
+        self.assertIn(f"health: maddy LMTP socket ok ({b.settings()['MAIL_LMTP_SOCKET']})", self.first.stderr)
 
     def test_second_run_changes_nothing(self):
         self.assertEqual(self.digest_before, self.digest_after)
@@ -410,6 +522,62 @@ class GateAndFailClosedTest(unittest.TestCase):
         self.assertIn("refusing to install Maddy", r.stderr)
         self.assertIn("placeholder", r.stderr)
         self.assertFalse(os.path.exists(b.prefix), "it wrote files before failing")
+
+    def test_the_shipped_pin_names_a_release_with_both_assets_and_fails_closed(self):
+        pin = read_env_file(os.path.join(HERE, "maddy-release.env"))
+        version = pin["MADDY_VERSION"]
+        # 0.8.2 is the first release with an aarch64 asset (the phone's)
+        self.assertGreaterEqual(tuple(int(x) for x in version.split(".")), (0, 8, 2), version)
+        for arch in ("x86_64", "aarch64"):
+            with self.subTest(arch=arch):
+                sha = pin[f"MADDY_SHA256_{arch}"]
+                asset = f"maddy-{version}-{arch}-linux-musl.tar.zst"
+                if re.fullmatch(r"[0-9a-f]{64}", sha):
+                    continue  # filled in by hand: nothing to refuse
+                self.assertTrue(sha.startswith("PLACEHOLDER"), sha)
+                self.assertIn(asset, sha)  # the placeholder says which file to hash
+                b = self.box()
+                # a tarball at hand does not bypass the pin either
+                fake_tarball = os.path.join(b.root, asset)
+                open(fake_tarball, "wb").close()
+                r = b.run(maddy_bin=False, check=False, extra={"MADDY_ARCH": arch, "MADDY_TARBALL": fake_tarball})
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(f"refusing to install Maddy: the sha256 for {asset}", r.stderr)
+                self.assertIn(f"MADDY_SHA256_{arch}", r.stderr)
+                self.assertFalse(os.path.exists(b.prefix), "it wrote files before failing")
+
+    def test_bad_mail_inject_via_is_refused_before_anything_is_written(self):
+        b = self.box(extra_env="MAIL_INJECT_VIA=smtp\n")
+        r = b.run(check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("MAIL_INJECT_VIA must be lmtp or submission (got 'smtp')", r.stderr)
+        self.assertFalse(os.path.exists(b.prefix), "it wrote files before failing")
+
+    def test_bad_mail_max_message_size_is_refused_before_anything_is_written(self):
+        for bad in ("32MB", "0", "-1", "1T", "32 M", "32M}"):
+            with self.subTest(value=bad):
+                b = self.box(extra_env=f"MAIL_MAX_MESSAGE_SIZE={bad}\n")
+                r = b.run(check=False)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(f"MAIL_MAX_MESSAGE_SIZE must be a size like 32M (got '{bad}')", r.stderr)
+                self.assertFalse(os.path.exists(b.prefix), "it wrote files before failing")
+
+    def test_mail_inject_via_submission_writes_inject_host_and_port(self):
+        b = self.box(extra_env="MAIL_INJECT_VIA=submission\nMAIL_MAX_MESSAGE_SIZE=25M\n")
+        b.run("--init", "none", "install", "ledger")
+        settings = b.settings()
+        self.assertEqual(settings["MAIL_INJECT_HOST"], "127.0.0.1")
+        self.assertEqual(settings["MAIL_INJECT_PORT"], str(b.inject_port))
+        self.assertNotIn("MAIL_LMTP_SOCKET", settings)
+        conf = open(b.p("etc", "pocketmail", "maddy.conf")).read()
+        self.assertEqual(re.findall(r"^\s*max_message_size (\S+)$", conf, re.M), ["25M", "25M"])
+        # and back to the default: the socket again, no TCP inject settings
+        Box.write(b.env_file, open(b.env_file).read().replace("MAIL_INJECT_VIA=submission\n", ""))
+        b.run("--init", "none", "install", "ledger")
+        settings = b.settings()
+        self.assertEqual(settings["MAIL_LMTP_SOCKET"], b.p("run", "pocketmail", "maddy", "lmtp.sock"))
+        self.assertNotIn("MAIL_INJECT_HOST", settings)
+        self.assertNotIn("MAIL_INJECT_PORT", settings)
 
     def _release(self, b, sha):
         """A release tarball holding the stand-in maddy, and a pin for it."""
@@ -501,6 +669,395 @@ class CombinedLayoutTest(unittest.TestCase):
             self.assertIn("POCKETMAIL_COMBINED must be true or false", r.stderr)
         finally:
             b.cleanup()
+
+
+class AddMailboxTest(unittest.TestCase):
+    """`install-email.sh add-mailbox ADDRESS`, the password on stdin."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.box = Box()
+        cls.box.run("--init", "none", "install", "maddy")
+        cls.state = cls.box.p("var", "lib", "pocketmail", "maddy")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.box.cleanup()
+
+    def creds(self):
+        return [l.split() for l in open(os.path.join(self.state, "creds"))]
+
+    def accts(self):
+        return open(os.path.join(self.state, "accts")).read().split()
+
+    def argv_log(self):
+        return open(os.path.join(self.state, "fake-maddy-argv.log")).read()
+
+    def test_the_password_goes_on_stdin_never_on_argv(self):
+        b, pw = self.box, "alicePW" + os.urandom(8).hex()
+        r = b.run("add-mailbox", "Alice@Example.TEST", stdin=pw + "\n")
+        self.assertIn("maddy credentials of alice@example.test", r.stderr)
+        self.assertIn(["alice@example.test", hashlib.sha256(pw.encode()).hexdigest(), str(len(pw))], self.creds())
+        self.assertIn("alice@example.test", self.accts())
+        log = self.argv_log()
+        self.assertIn("creds create alice@example.test\n", log)
+        self.assertIn("imap-acct create alice@example.test\n", log)
+        for where, text in (("the fake maddy's argv log", log), ("installer output", r.stdout + r.stderr),
+                            ("pocketmail.env", open(b.p("etc", "pocketmail", "pocketmail.env")).read())):
+            self.assertNotIn(pw, text, f"the password appears in {where}")
+
+    def test_an_existing_login_keeps_its_password(self):
+        b = self.box
+        first, second = "bobPW" + os.urandom(8).hex(), "bobOTHER" + os.urandom(8).hex()
+        b.run("add-mailbox", "bob@example.test", stdin=first + "\n")
+        r = b.run("add-mailbox", "bob@example.test", stdin=second + "\n")
+        self.assertIn("add-mailbox: bob@example.test has a login already; its password is kept", r.stderr)
+        self.assertIn("add-mailbox: bob@example.test has a mailbox already", r.stderr)
+        bob = [c for c in self.creds() if c[0] == "bob@example.test"]
+        self.assertEqual(bob, [["bob@example.test", hashlib.sha256(first.encode()).hexdigest(), str(len(first))]])
+        self.assertEqual(self.accts().count("bob@example.test"), 1)
+        self.assertNotIn(second, self.argv_log())
+
+    def test_a_login_without_a_mailbox_gets_one_and_keeps_its_password(self):
+        b = self.box
+        pw = "carolPW" + os.urandom(8).hex()
+        b.run("add-mailbox", "carol@example.test", stdin=pw + "\n")
+        # the mailbox is lost (say, created by hand and deleted); the login stays
+        accts = [a for a in self.accts() if a != "carol@example.test"]
+        Box.write(os.path.join(self.state, "accts"), "".join(a + "\n" for a in accts))
+        r = b.run("add-mailbox", "carol@example.test")  # no password needed now
+        self.assertIn("maddy mailbox of carol@example.test", r.stderr)
+        self.assertIn("carol@example.test", self.accts())
+        self.assertEqual(len([c for c in self.creds() if c[0] == "carol@example.test"]), 1)
+
+    def test_an_address_outside_mail_domain_is_refused(self):
+        b = self.box
+        for address in ("dave@other.test", "dave@sub.example.test", "dave@example.test.evil", "dave", "@example.test",
+                        "da ve@example.test", "_dave@example.test", "dave@example.test/x"):
+            with self.subTest(address=address):
+                creds, log = self.creds(), self.argv_log()
+                r = b.run("add-mailbox", address, stdin="pw12345678\n", check=False)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn(f"add-mailbox: '{address}' is not an address in example.test", r.stderr)
+                self.assertEqual(creds, self.creds())
+                self.assertEqual(log, self.argv_log(), "maddy was run")
+
+    def test_no_password_on_stdin_is_refused(self):
+        r = self.box.run("add-mailbox", "erin@example.test", stdin="", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("add-mailbox: no password on stdin for erin@example.test", r.stderr)
+        self.assertNotIn("erin@example.test", [c[0] for c in self.creds()])
+        self.assertNotIn("erin@example.test", self.accts())
+
+    def test_needs_an_address(self):
+        r = self.box.run("add-mailbox", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("add-mailbox needs an ADDRESS", r.stderr)
+
+
+def bind_stale_socket(path):
+    """A socket file nobody listens on, as a SIGKILLed server leaves behind."""
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()
+
+
+class StaleSocketTest(unittest.TestCase):
+    """Maddy (and the stand-in) neither removes its sockets after a crash nor
+    starts with a leftover LMTP socket: the run script and the systemd unit
+    clear them first."""
+
+    def box(self):
+        b = Box()
+        self.addCleanup(b.cleanup)
+        return b
+
+    def test_the_run_script_removes_stale_sockets_so_restart_brings_maddy_back(self):
+        b = self.box()
+        b.run("install", "maddy")
+        rundir = b.p("run", "pocketmail", "maddy")
+        lmtp, pipe = os.path.join(rundir, "lmtp.sock"), os.path.join(rundir, "sql-fake.sock")
+        old = b.pid("maddy")
+        os.kill(old, signal.SIGKILL)
+        wait_gone(old)
+        for path in (lmtp, pipe):
+            self.assertTrue(stat.S_ISSOCK(os.lstat(path).st_mode), f"{path}: the crash left no socket")
+        # the stand-in, like Maddy, does not start over a leftover LMTP socket
+        r = subprocess.run([b.p("opt", "pocketmail", "bin", "maddy"), "--config", b.p("etc", "pocketmail", "maddy.conf"),
+                            "run"], env=dict(os.environ, RESEND_API_KEY="x"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Address already in use", r.stderr)
+        offset = len(b.maddy_log())
+        os.chmod(rundir, 0o755)  # and the dir is put back to 0700
+        r = b.run("restart", "maddy")
+        self.assertIn("health: maddy IMAP ok", r.stderr)
+        self.assertIn(f"health: maddy LMTP socket ok ({lmtp})", r.stderr)
+        self.assertNotIn("pocketmailctl", r.stderr)  # only maddy was restarted: nothing to ask
+        self.assertNotEqual(old, b.pid("maddy"))
+        self.assertEqual(b.maddy_log()[offset:], "", "the restarted maddy complained")
+        self.assertEqual(mode(rundir), 0o700)
+
+    def test_the_systemd_unit_clears_the_same_sockets_before_starting(self):
+        b = self.box()
+        b.run("--init", "none", "install", "maddy")
+        unit = open(b.p("etc", "systemd", "system", "pocketmail-maddy.service")).read()
+        pre = re.findall(r"^ExecStartPre=(.*)$", unit, re.M)
+        self.assertEqual(len(pre), 1, unit)
+        rundir = b.p("run", "pocketmail", "maddy")
+        for name in ("lmtp.sock", "sql-0123abcd.sock"):
+            bind_stale_socket(os.path.join(rundir, name))
+        keep = os.path.join(rundir, "not-a-socket-of-maddy")
+        open(keep, "w").close()
+        os.chmod(rundir, 0o755)
+        # systemd splits the line with shell-like quoting; these paths have no
+        # % or $, so shlex splits it the same way
+        argv = shlex.split(pre[0])
+        self.assertEqual(argv[:2], ["/bin/sh", "-c"])
+        subprocess.run(argv, check=True, timeout=30)
+        self.assertEqual(os.listdir(rundir), ["not-a-socket-of-maddy"])
+        self.assertEqual(mode(rundir), 0o700)
+        shutil.rmtree(rundir)  # a tmpfs emptied at boot
+        subprocess.run(argv, check=True, timeout=30)
+        self.assertEqual(mode(rundir), 0o700)
+
+
+def wait_gone(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} is still alive")
+
+
+# --- the real Maddy ---------------------------------------------------------------
+
+def read_line(sock):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        c = sock.recv(1)
+        if not c:
+            break
+        buf += c
+    return buf.decode(errors="replace").rstrip("\r\n")
+
+
+def lmtp_hello(path):
+    """(greeting, the LHLO reply's lines) from the LMTP server on a unix socket."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        greeting = read_line(s)
+        s.sendall(b"LHLO x\r\n")
+        reply = [read_line(s)]
+        while re.match(r"^\d{3}-", reply[-1]):
+            reply.append(read_line(s))
+        s.sendall(b"QUIT\r\n")
+        read_line(s)
+    return greeting, reply
+
+
+def imap_greeting(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        return read_line(s)
+
+
+def remote_addresses(pid):
+    """The remote address of every TCP/UDP socket the process holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    out = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            lines = open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[9] not in inodes:
+                continue
+            hexaddr = fields[2].split(":")[0]
+            raw = bytes.fromhex(hexaddr)
+            # /proc/net prints each 32-bit word in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            out.append((table, ipaddress.ip_address(raw)))
+    return out
+
+
+def is_local(addr):
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback or addr.is_unspecified
+
+
+# A config problem Maddy reports at start, or anything it logs at warning or
+# error level; the only expected remark is "TLS is disabled" on the IMAP
+# endpoint (tls off: loopback only).
+MADDY_COMPLAINT = re.compile(r"error|fail|unused|unknown|deprecat|warn|invalid|cannot|refus", re.I)
+
+
+class RealMaddyTest(unittest.TestCase):
+    """The installer with MADDY_BIN=$PM_MADDY_BIN: the rendered maddy.conf is
+    loaded into the real Maddy, which the installer's own health check (and
+    then these tests) talk to."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.box = Box(maddy=real_maddy_bin())
+        try:
+            cls.install = cls.box.run()
+            cls.alice_pw = "alicePW" + os.urandom(12).hex()
+            cls.add = cls.box.run("add-mailbox", "alice@example.test", stdin=cls.alice_pw + "\n")
+            # before the tests' own logins (one of them with a wrong password)
+            cls.startup_log = cls.box.maddy_log()
+        except BaseException:
+            print("maddy log:\n" + cls.box.maddy_log(), file=sys.stderr)
+            cls.box.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.box.cleanup()
+
+    def test_the_installers_health_check_passes_on_real_maddy(self):
+        out = self.install.stderr
+        self.assertIn(f"health: maddy IMAP ok (127.0.0.1:{self.box.imap_port})", out)
+        self.assertIn("health: maddy LMTP socket ok", out)
+        self.assertIn("health: pocketmailctl status ok (ledger router injector fetcher SERVING)", out)
+        self.assertIn("health: all ok", out)
+
+    def test_maddy_runs_the_rendered_config_and_reports_no_problem(self):
+        b = self.box
+        pid = b.pid("maddy")
+        self.assertIsNotNone(pid)
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")
+        self.assertEqual(argv[:4], [b.p("opt", "pocketmail", "bin", "maddy"), "--config",
+                                    b.p("etc", "pocketmail", "maddy.conf"), "run"])
+        self.assertEqual(open(b.p("opt", "pocketmail", "bin", "maddy"), "rb").read(),
+                         open(b.maddy_bin, "rb").read(), "not the real maddy")
+        log = self.startup_log
+        for endpoint in (f"lmtp: listening on unix://{b.settings()['MAIL_LMTP_SOCKET']}",
+                         f"submission: listening on tcp://127.0.0.1:{b.inject_port}",
+                         f"imap: listening on tcp://127.0.0.1:{b.imap_port}",
+                         f"submission: listening on tcp://127.0.0.1:{b.sub_port}"):
+            self.assertIn(endpoint, log)
+        complaints = [l for l in log.splitlines() if MADDY_COMPLAINT.search(l)]
+        self.assertEqual(complaints, [], log)
+        for s in b.secrets() + [self.alice_pw]:
+            self.assertNotIn(s, log, "a secret in maddy's log")
+
+    def test_imap_greets_and_the_generated_inbox_login_works(self):
+        b = self.box
+        self.assertTrue(imap_greeting(b.imap_port).startswith("* OK"))
+        creds = b.credentials()
+        with imaplib.IMAP4("127.0.0.1", b.imap_port, timeout=10) as m:
+            self.assertEqual(m.login(creds["INBOX_USER"], creds["INBOX_PASS"])[0], "OK")
+            self.assertEqual(m.select("INBOX")[0], "OK")
+        with imaplib.IMAP4("127.0.0.1", b.imap_port, timeout=10) as m:
+            with self.assertRaises(imaplib.IMAP4.error):
+                m.login(creds["INBOX_USER"], creds["INBOX_PASS"] + "x")
+
+    def test_lmtp_answers_on_the_socket_pocketmail_env_names(self):
+        b = self.box
+        path = b.settings()["MAIL_LMTP_SOCKET"]
+        self.assertLess(len(path.encode()), 108)
+        self.assertTrue(stat.S_ISSOCK(os.stat(path).st_mode))
+        self.assertEqual(mode(os.path.dirname(path)), 0o700)
+        greeting, reply = lmtp_hello(path)
+        self.assertRegex(greeting, r"^220 mx\.example\.test ")
+        self.assertTrue(reply[-1].startswith("250 "), reply)
+        self.assertTrue(all(l.startswith("250") for l in reply), reply)
+        self.assertIn("250-SIZE 33554432", reply)  # MAIL_MAX_MESSAGE_SIZE's default, 32M
+        self.assertNotIn("AUTH", " ".join(reply))  # only the injector can reach this socket
+
+    def test_maddy_lists_the_provisioned_logins_and_mailboxes(self):
+        creds = self.box.maddy("creds", "list").split()
+        accts = self.box.maddy("imap-acct", "list").split()
+        self.assertEqual(sorted(creds), ["admin@example.test", "alice@example.test", "inbox@example.test",
+                                         "pocketmail-inject@example.test"])
+        # the inject login has no mailbox: it is not routable
+        self.assertEqual(sorted(accts), ["admin@example.test", "alice@example.test", "inbox@example.test"])
+
+    def test_add_mailbox_creates_a_working_login_and_keeps_an_existing_password(self):
+        b = self.box
+        self.assertIn("maddy mailbox of alice@example.test", self.add.stderr)
+        with imaplib.IMAP4("127.0.0.1", b.imap_port, timeout=10) as m:
+            self.assertEqual(m.login("alice@example.test", self.alice_pw)[0], "OK")
+        other = "other" + os.urandom(8).hex()
+        r = b.run("add-mailbox", "alice@example.test", stdin=other + "\n")
+        self.assertIn("add-mailbox: alice@example.test has a login already; its password is kept", r.stderr)
+        with imaplib.IMAP4("127.0.0.1", b.imap_port, timeout=10) as m:
+            self.assertEqual(m.login("alice@example.test", self.alice_pw)[0], "OK")
+        with imaplib.IMAP4("127.0.0.1", b.imap_port, timeout=10) as m:
+            with self.assertRaises(imaplib.IMAP4.error):
+                m.login("alice@example.test", other)
+
+    def test_the_relay_block_parses_and_nothing_connects_outside(self):
+        b = self.box
+        conf = open(b.p("etc", "pocketmail", "maddy.conf")).read()
+        self.assertRegex(conf, r"\ntarget\.smtp resend \{\n\s*targets tcp://smtp\.resend\.com:587\n\s*starttls yes\n")
+        self.assertIn("deliver_to &resend", conf)  # used, or Maddy would refuse the config
+        pid = b.pid("maddy")
+        # Maddy started with the block (the tests above); the relay is only for
+        # non-local recipients, and no mail is sent, so every socket Maddy
+        # holds is a loopback listener or connection.
+        for _ in range(5):
+            addrs = remote_addresses(pid)
+            self.assertTrue(addrs, "no TCP listeners found for maddy")
+            self.assertEqual([a for a in addrs if not is_local(a[1])], [], addrs)
+            time.sleep(0.2)
+        self.assertNotIn("resend.com", b.maddy_log())
+
+
+class RealMaddyRestartTest(unittest.TestCase):
+    """SIGKILL of the real Maddy, then `install-email.sh restart maddy`."""
+
+    def test_restart_after_sigkill_brings_real_maddy_back(self):
+        b = Box(maddy=real_maddy_bin())
+        self.addCleanup(b.cleanup)
+        try:
+            b.run("install", "maddy")
+            rundir = b.p("run", "pocketmail", "maddy")
+            lmtp = b.settings()["MAIL_LMTP_SOCKET"]
+            self.assertEqual(lmtp, os.path.join(rundir, "lmtp.sock"))
+            old = b.pid("maddy")
+            os.kill(old, signal.SIGKILL)
+            wait_gone(old)
+            left = sorted(os.listdir(rundir))
+            self.assertIn("lmtp.sock", left)  # Maddy left its sockets behind
+            self.assertTrue(any(re.fullmatch(r"sql-[0-9a-f]+\.sock", n) for n in left), left)
+            with socket.socket(socket.AF_UNIX) as s, self.assertRaises(ConnectionRefusedError):
+                s.connect(lmtp)
+            offset = len(b.maddy_log())
+            r = b.run("restart", "maddy")
+            self.assertIn("health: maddy IMAP ok", r.stderr)
+            self.assertIn(f"health: maddy LMTP socket ok ({lmtp})", r.stderr)
+            self.assertIn("health: all ok", r.stderr)
+            new = b.pid("maddy")
+            self.assertNotIn(new, (None, old))
+            log = b.maddy_log()[offset:]
+            self.assertIn(f"lmtp: listening on unix://{lmtp}", log)
+            # a leftover update-pipe socket would be "failed to initialize updates pipe"
+            self.assertEqual([l for l in log.splitlines() if MADDY_COMPLAINT.search(l)], [], log)
+            greeting, reply = lmtp_hello(lmtp)
+            self.assertTrue(greeting.startswith("220 "), greeting)
+            self.assertTrue(reply[-1].startswith("250 "), reply)
+            creds = b.credentials()
+            with imaplib.IMAP4("127.0.0.1", b.imap_port, timeout=10) as m:
+                self.assertEqual(m.login(creds["INBOX_USER"], creds["INBOX_PASS"])[0], "OK")
+            self.assertEqual(mode(rundir), 0o700)
+        except BaseException:
+            print("maddy log:\n" + b.maddy_log(), file=sys.stderr)
+            raise
 
 
 # --- JUnit XML, one <testcase> per method ---------------------------------------
