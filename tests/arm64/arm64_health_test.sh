@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The cross-built arm64 binaries start and serve under qemu-aarch64-static.
+# The phone's arm64 binaries, as docs/INSTALL.md builds them (optimized and
+# stripped), start and serve under qemu-aarch64-static.
 #
-# Builds `bazel build --config=aarch64 //services/...` (one test case: a failed
-# cross build is a failure, never a skip), then for each of the four services
-# and pocketmaild (the four in one process):
-# starts it alone under qemu with the minimal configuration it needs, waits for
-# grpc.health.v1.Health/Check on its unix socket to say SERVING, sends SIGTERM
-# and expects exit 0. `pocketmailctl --help` must run and exit 0. One test case
-# per binary (skipped, not run on stale binaries, when the build failed).
+# Builds `bazel build --config=aarch64 -c opt --strip=always --linkopt=-s
+# //services/...` (one test case: a failed cross build is a failure, never a
+# skip). --strip=always alone only links with -Wl,-S (debug sections), which
+# leaves .symtab in; --linkopt=-s strips that too. Then, per binary (the four
+# services, pocketmaild and pocketmailctl), one `binary-NAME` case: readelf says
+# it is a 64-bit AArch64 ELF executable with no .symtab and no .debug* section,
+# and it comes from an `-opt` output directory (bazel-out/aarch64-opt.../bin:
+# Bazel names that directory after the compilation mode, so the build used
+# -c opt). Then for each of the four services and pocketmaild (the four in one
+# process): starts it alone under qemu with the minimal configuration it needs,
+# waits for grpc.health.v1.Health/Check on its unix socket to say SERVING,
+# sends SIGTERM and expects exit 0. `pocketmailctl --help` must run and exit 0.
+# One test case per binary for each check (skipped, not run on stale binaries,
+# when the build failed).
 #
 # QEMU_LD_PREFIX stays unset on purpose: pointing it at /usr/aarch64-linux-gnu
 # mixes that loader with libc6:arm64's libc and threaded programs hang in
@@ -20,8 +28,9 @@
 #
 #   tests/arm64/arm64_health_test.sh [-o results.xml] [--no-build] [--bin-dir DIR]
 #
-# --no-build skips the build; --bin-dir defaults to
-# `bazel info --config=aarch64 bazel-bin` (not the racy .bazel/bin symlink).
+# --no-build skips the build; --bin-dir defaults to `bazel info` of the same
+# flags' bazel-bin (not the racy .bazel/aarch64-bin symlink). A --bin-dir that
+# is not an -opt output directory fails the binary-NAME cases.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -36,6 +45,9 @@ while (($#)); do
   esac
 done
 
+# The phone's build (docs/INSTALL.md): the aarch64 toolchain, optimized, stripped.
+BUILD_FLAGS=(--config=aarch64 -c opt --strip=always --linkopt=-s)
+BINARIES=(ledger router injector fetcher pocketmaild pocketmailctl)
 QEMU=${PM_QEMU:-qemu-aarch64-static}
 PY=/usr/bin/python3
 INSPECT="$ROOT/tests/reflection/grpc_inspect.py"
@@ -88,16 +100,41 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 BUILD_OK=1
 if ((BUILD)); then
   t0=$(now)
-  if bazel build --config=aarch64 //services/... >"$SCRATCH/build.log" 2>&1; then
+  if bazel build "${BUILD_FLAGS[@]}" //services/... >"$SCRATCH/build.log" 2>&1; then
     pass build "$(since "$t0")"
   else
     BUILD_OK=0
-    fail build "$(since "$t0")" "bazel build --config=aarch64 //services/... failed" "$SCRATCH/build.log"
+    fail build "$(since "$t0")" "bazel build ${BUILD_FLAGS[*]} //services/... failed" "$SCRATCH/build.log"
   fi
 fi
 if [ -z "$BIN_DIR" ]; then
-  BIN_DIR=$(bazel info --config=aarch64 bazel-bin 2>/dev/null) || BIN_DIR="$ROOT/.bazel/aarch64-bin"
+  BIN_DIR=$(bazel info "${BUILD_FLAGS[@]}" bazel-bin 2>/dev/null) || BIN_DIR="$ROOT/.bazel/aarch64-bin"
 fi
+
+# --- what the phone gets: an aarch64 ELF, stripped, from the -c opt tree ---------------
+
+check_binary() {
+  local name=$1 bin t0 real hdr sections bad="" log="$SCRATCH/binary-$1.log"; t0=$(now)
+  bin="$BIN_DIR/services/$name/$name"
+  if ! [ -x "$bin" ]; then fail "binary-$name" "$(since "$t0")" "$bin: no such binary"; return; fi
+  if ! command -v readelf >/dev/null 2>&1; then fail "binary-$name" "$(since "$t0")" "readelf (binutils) not installed"; return; fi
+  real=$(readlink -f "$bin")
+  hdr=$(readelf -h "$bin" 2>&1) sections=$(readelf -S -W "$bin" 2>&1)
+  { echo "path: $real"; grep -E '^ *(Class|Machine|Type):' <<<"$hdr" || echo "$hdr"
+    echo "sections: $(grep -oE '\] \.[^ ]+' <<<"$sections" | cut -c3- | tr '\n' ' ')"; } >"$log"
+  grep -Eq '^ *Class: +ELF64$' <<<"$hdr" || bad+="; not ELF64"
+  grep -Eq '^ *Machine: +AArch64$' <<<"$hdr" || bad+="; not AArch64"
+  grep -Eq '^ *Type: +(EXEC|DYN) ' <<<"$hdr" || bad+="; not an executable"
+  grep -Eq '\] \.symtab ' <<<"$sections" && bad+="; has .symtab (not stripped)"
+  grep -Eq '\] \.z?debug[_.a-z]* ' <<<"$sections" && bad+="; has .debug sections"
+  # bazel-out/<cpu>-<compilation mode><platform suffix>/bin/services/...
+  [[ $real == */bazel-out/*-opt*/bin/services/* ]] || bad+="; not from a -c opt output directory ($real)"
+  if [ -n "$bad" ]; then
+    fail "binary-$name" "$(since "$t0")" "${bad#; }" "$log"
+  else
+    pass "binary-$name" "$(since "$t0")"
+  fi
+}
 
 # --- one service under qemu ------------------------------------------------------------
 
@@ -197,12 +234,16 @@ check_ctl() {
 
 if ((!BUILD_OK)); then
   # The failed build is the one failure; the last good binaries prove nothing.
-  for b in ledger router injector fetcher pocketmaild pocketmailctl; do skip "$b" "the arm64 build failed"; done
-elif ! command -v "$QEMU" >/dev/null 2>&1; then
-  for b in ledger router injector fetcher pocketmaild pocketmailctl; do fail "$b" 0 "$QEMU not installed"; done
+  for b in "${BINARIES[@]}"; do skip "binary-$b" "the arm64 build failed"; done
+  for b in "${BINARIES[@]}"; do skip "$b" "the arm64 build failed"; done
 else
-  for b in ledger router injector fetcher pocketmaild; do check_service "$b"; done
-  check_ctl
+  for b in "${BINARIES[@]}"; do check_binary "$b"; done
+  if ! command -v "$QEMU" >/dev/null 2>&1; then
+    for b in "${BINARIES[@]}"; do fail "$b" 0 "$QEMU not installed"; done
+  else
+    for b in ledger router injector fetcher pocketmaild; do check_service "$b"; done
+    check_ctl
+  fi
 fi
 
 echo "1..$N"
