@@ -29,18 +29,6 @@
 namespace pocketmail::testing {
 namespace {
 
-void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
-  std::ofstream(path, std::ios::binary) << content;
-  chmod(path.c_str(), mode);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string MotoPython() {
   const char* py = std::getenv("PM_MOTO_PYTHON");
   return py != nullptr && *py != '\0' ? py : "/usr/bin/env";
@@ -113,12 +101,12 @@ absl::Status PipelineHarness::StartPeers() {
 
   maildir_ = base + "/maildir";
   std::filesystem::create_directories(maildir_);
-  WriteFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n", 0600);
-  WriteFile(base + "/mailboxes.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
+  WriteWholeFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n", 0600);
+  WriteWholeFile(base + "/mailboxes.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
   // The router's live account list, as `maddy imap-acct list` would print it.
   std::vector<std::string> accounts = options_.mailboxes;
   accounts.insert(accounts.end(), options_.router_only_accounts.begin(), options_.router_only_accounts.end());
-  WriteFile(base + "/accounts.txt", absl::StrJoin(accounts, "\n") + "\n", 0644);
+  WriteWholeFile(base + "/accounts.txt", absl::StrJoin(accounts, "\n") + "\n", 0644);
   auto smtp = PeerProcess::StartAndWaitReady(
       {"/usr/bin/python3", RunfilePath("tests/peers/smtp/smtp_peer.py"), "--credentials",
        base + "/smtp-creds", "--mailboxes", base + "/mailboxes.txt", "--maildir", maildir_},
@@ -139,7 +127,7 @@ absl::Status PipelineHarness::StartPeers() {
     auto imap = DovecotPeer::Start(base, maildir_, users);
     if (!imap.ok()) return imap.status();
     imap_ = std::move(*imap);
-    WriteFile(base + "/probe-credentials", credentials, 0600);
+    WriteWholeFile(base + "/probe-credentials", credentials, 0600);
     options_.service_env.emplace("PROBE_CREDENTIALS_FILE", base + "/probe-credentials");
     options_.service_env.emplace("MAIL_IMAP_PORT", std::to_string(imap_->port()));
   }
@@ -175,7 +163,7 @@ absl::Status PipelineHarness::StartMaddy() {
   if (options_.with_imap) {
     std::string credentials;
     for (const std::string& m : maddy.mailboxes) absl::StrAppend(&credentials, m, "=", ImapPassword(m), "\n");
-    WriteFile(scratch_.path() + "/probe-credentials", credentials, 0600);
+    WriteWholeFile(scratch_.path() + "/probe-credentials", credentials, 0600);
     options_.service_env.emplace("PROBE_CREDENTIALS_FILE", scratch_.path() + "/probe-credentials");
   }
   return absl::OkStatus();
@@ -386,7 +374,7 @@ std::vector<DeliveredMessage> PipelineHarness::Delivered() const {
   for (auto it = std::filesystem::recursive_directory_iterator(maildir_, ec);
        it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file() || it->path().parent_path().filename() != "new") continue;
-    std::string content = ReadFile(it->path().string());
+    std::string content = ReadWholeFile(it->path().string());
     DeliveredMessage m;
     // The peer prepends exactly "Return-Path: <...>\r\nDelivered-To: ...\r\n".
     size_t first = content.find("\r\n");

@@ -70,6 +70,15 @@ std::string RunfilePath(const std::string& workspace_relative);
 absl::StatusOr<std::string> ControlExchange(int port, const std::string& line,
                                             const std::string& peer);
 
+// A 127.0.0.1 TCP port the kernel considers free right now (0 on failure).
+// A peer binds it a moment later; one taken in between fails that peer's
+// start, which its fixture retries with another port.
+int PickFreePort();
+
+// The whole file ("" when it can't be read), and a file written whole with `mode`.
+std::string ReadWholeFile(const std::string& path);
+void WriteWholeFile(const std::string& path, const std::string& content, mode_t mode);
+
 // A short scratch dir (unix socket paths must stay under 108 bytes), removed
 // recursively by the destructor.
 class ScratchDir {

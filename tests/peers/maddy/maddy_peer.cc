@@ -24,35 +24,6 @@
 namespace pocketmail::testing {
 namespace {
 
-void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
-  chmod(path.c_str(), mode);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A port the kernel considers free right now. Maddy binds it a moment later;
-// a port taken in between makes Maddy exit, and Start tries again.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // Reads the first line a server sends on connect (its greeting), or "".
 std::string Greeting(int fd) {
   timeval tv{2, 0};
@@ -153,10 +124,10 @@ MaddyPeer::~MaddyPeer() { process_.Kill(); }
 
 absl::Status MaddyPeer::Install() {
   std::filesystem::create_directories(dir_ + "/in/secrets");
-  imap_port_ = FreePort();
-  inject_port_ = FreePort();
-  submission_port_ = FreePort();
-  WriteFile(dir_ + "/in/.env",
+  imap_port_ = PickFreePort();
+  inject_port_ = PickFreePort();
+  submission_port_ = PickFreePort();
+  WriteWholeFile(dir_ + "/in/.env",
             absl::StrCat("# the test Maddy's .env (tests/peers/maddy/maddy_peer.cc)\n"
                          "ENABLE_EMAIL=true\nMAIL_DOMAIN=", options_.mail_domain,
                          "\nMAIL_HOSTNAME=mx.", options_.mail_domain, "\nMAIL_IMAP_PORT=", imap_port_,
@@ -166,9 +137,9 @@ absl::Status MaddyPeer::Install() {
             0600);
   // The installer insists on the user's R2 and relay secrets; Maddy needs
   // only the relay key, and nothing here ever connects to the relay.
-  WriteFile(dir_ + "/in/secrets/mail-r2.env",
+  WriteWholeFile(dir_ + "/in/secrets/mail-r2.env",
             "R2_ACCOUNT_ID=test\nR2_ACCESS_KEY_ID=test\nR2_SECRET_ACCESS_KEY=test\nR2_BUCKET=test\n", 0600);
-  WriteFile(dir_ + "/in/secrets/mail-relay.env", "RESEND_API_KEY=re_test_never_used\n", 0600);
+  WriteWholeFile(dir_ + "/in/secrets/mail-relay.env", "RESEND_API_KEY=re_test_never_used\n", 0600);
   if (absl::Status s = RunInstaller({"--secrets-src", dir_ + "/in/secrets", "--init", "none", "--no-health",
                                      "install", "maddy"},
                                     "");
@@ -248,7 +219,7 @@ std::string MaddyPeer::PasswordOf(const std::string& mailbox) const {
   return TestPassword(m);
 }
 
-std::string MaddyPeer::Log() const { return ReadFile(log_path_); }
+std::string MaddyPeer::Log() const { return ReadWholeFile(log_path_); }
 
 absl::StatusOr<std::vector<std::string>> MaddyPeer::ReadMailbox(const std::string& mailbox) const {
   imap::ClientOptions o;

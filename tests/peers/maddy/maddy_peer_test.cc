@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/process/shell_command.h"
@@ -188,17 +189,7 @@ TEST_F(MaddyPeerTest, SubmissionRefusesWhatLmtpDelivers) {
   ASSERT_TRUE(absl::StartsWith(c.Command("EHLO test"), "250"));
   // AUTH PLAIN: "\0user\0pass", base64.
   const std::string plain = std::string("\0", 1) + s.at("INJECT_USER") + std::string("\0", 1) + s.at("INJECT_PASS");
-  static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string b64;
-  for (size_t i = 0; i < plain.size(); i += 3) {
-    uint32_t n = static_cast<unsigned char>(plain[i]) << 16;
-    if (i + 1 < plain.size()) n |= static_cast<unsigned char>(plain[i + 1]) << 8;
-    if (i + 2 < plain.size()) n |= static_cast<unsigned char>(plain[i + 2]);
-    b64 += kB64[(n >> 18) & 63];
-    b64 += kB64[(n >> 12) & 63];
-    b64 += i + 1 < plain.size() ? kB64[(n >> 6) & 63] : '=';
-    b64 += i + 2 < plain.size() ? kB64[n & 63] : '=';
-  }
+  const std::string b64 = absl::Base64Escape(plain);
   ASSERT_TRUE(absl::StartsWith(c.Command("AUTH PLAIN " + b64), "235"));
   auto replies = LmtpSend(c, "sender@outside.test", "alice@example.org", kSloppy);
   ASSERT_EQ(replies.size(), 3u);
