@@ -10,9 +10,8 @@
 namespace pocketmail::fetcher {
 namespace {
 
-std::string KeyFor(int i) {
-  return absl::StrFormat("pending/%064x-%016x.eml", i, i);
-}
+std::string BodyFor(int i) { return absl::StrCat("From: a@b.test\r\n\r\nmessage ", i, "\r\n"); }
+std::string KeyFor(int i) { return testing::ContractKey(BodyFor(i), i); }
 
 class DrainSchedulerTest : public ::testing::Test {
  protected:
@@ -20,7 +19,7 @@ class DrainSchedulerTest : public ::testing::Test {
     options_.mail_domain = "example.org";
   }
   void PutN(int n) {
-    for (int i = 0; i < n; ++i) store_.Put(KeyFor(i), "From: a@b.test\r\n\r\nx\r\n", {{"to", "alice@example.org"}});
+    for (int i = 0; i < n; ++i) store_.Put(KeyFor(i), BodyFor(i), {{"to", "alice@example.org"}});
   }
 
   testing::EventLog log_;

@@ -12,10 +12,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/s3/object_store.h"
+#include "services/fetcher/content_check.h"
 #include "services/fetcher/pipeline_clients.h"
 
 namespace pocketmail::fetcher::testing {
+
+// The bucket contract's per-recipient key for `body`: the fetcher checks the
+// downloaded bytes against the hash it names.
+inline std::string ContractKey(absl::string_view body, uint64_t recipient_hash = 0x0123456789abcdef) {
+  StreamingSha256 sha;
+  sha.Update(body);
+  return absl::StrFormat("pending/%s-%016x.eml", sha.HexDigest(), recipient_hash);
+}
 
 struct EventLog {
   std::mutex mu;
@@ -164,6 +174,14 @@ class FakeLedger : public LedgerClient {
       m.set_ambiguous(false);
     }
     if (r.smtp_code() != 0) m.set_smtp_code(r.smtp_code());
+    if (r.has_facts()) {
+      m.set_recipient(r.facts().recipient());
+      m.set_sender(r.facts().sender());
+      m.set_subject(r.facts().subject());
+      m.set_sha256(r.facts().sha256());
+      m.set_received_ms(r.facts().received_ms());
+    }
+    if (r.content_mismatch()) m.set_content_mismatches(m.content_mismatches() + 1);
     return m;
   }
 

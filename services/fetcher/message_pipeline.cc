@@ -10,6 +10,8 @@
 #include "common/log/log.h"
 #include "common/mail/address.h"
 #include "common/smtp/address.h"
+#include "services/fetcher/content_check.h"
+#include "services/fetcher/message_facts.h"
 #include "services/fetcher/object_key.h"
 
 namespace pocketmail::fetcher {
@@ -56,6 +58,18 @@ bool IsUntypedFailure(const injectorpb::InjectResponse& r) {
   return r.enhanced_code().empty() || absl::EndsWith(r.enhanced_code(), ".0.0");
 }
 
+// Copies a step's notes into its ledger write.
+void Annotate(const StepNotes& notes, ledgerpb::AdvanceRequest& req) {
+  req.set_ambiguous(notes.ambiguous);
+  req.set_content_mismatch(notes.content_mismatch);
+  if (notes.facts != nullptr) *req.mutable_facts() = *notes.facts;
+  if (notes.reply != nullptr) {
+    req.set_smtp_code(notes.reply->smtp_code());
+    req.set_enhanced_code(notes.reply->enhanced_code());
+    req.set_smtp_reply(Sanitize(notes.reply->reply_text(), 512));
+  }
+}
+
 std::string ReplyText(const injectorpb::InjectResponse& r) {
   return absl::StrCat(r.smtp_code(), r.enhanced_code().empty() ? "" : " ", r.enhanced_code(),
                       r.reply_text().empty() ? "" : " ", r.reply_text(),
@@ -100,6 +114,9 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
   ledgerpb::BeginRequest begin;
   begin.set_key(object.key);
   begin.set_size_bytes(object.size);
+  // When the Worker wrote the object; its `receivedms` metadata, read after
+  // the download, is more exact and replaces it.
+  if (object.last_modified > absl::UnixEpoch()) begin.set_received_ms(ToMs(object.last_modified));
   auto begun = ledger_.Begin(begin);
   if (!begun.ok()) return {ItemOutcome::kError, absl::StrCat("ledger begin: ", begun.status().message())};
   const ledgerpb::Message& row = begun->message();
@@ -180,22 +197,25 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
   const std::string& key = row.key();
   const State from = row.state();
 
-  if (auto parsed = ParsePendingKey(key); !parsed.ok()) {
-    return DeadLetter(row, from, absl::StrCat("unrecognised key: ", parsed.status().message()), nullptr,
-                      nullptr);
+  auto parsed = ParsePendingKey(key);
+  if (!parsed.ok()) {
+    return DeadLetter(row, from, absl::StrCat("unrecognised key: ", parsed.status().message()), nullptr);
   }
 
-  auto object = store_.GetObject(key);
-  if (absl::IsNotFound(object.status())) {
+  auto got = GetAndHash(store_, key);
+  if (absl::IsNotFound(got.status())) {
     log::Warn("object vanished before it was fetched", {{"key", key}});
     return {ItemOutcome::kSkipped, "object no longer in pending/"};
   }
-  if (!object.ok()) return RetryLater(row, from, absl::StrCat("get: ", object.status().message()), nullptr);
-  const auto& meta = object->head.metadata;
+  if (!got.ok()) return RetryLater(row, from, absl::StrCat("get: ", got.status().message()));
+  const s3::Object& object = got->object;
+  absl::Status content = CheckContent(*parsed, *got);
+  const ledgerpb::MessageFacts facts = FactsFor(object, content.ok() ? got->sha256 : "");
+  StepNotes notes;
+  notes.facts = &facts;
+  if (!content.ok()) return ContentMismatch(row, content, object.head, notes);
 
-  std::string recipient;
-  if (auto it = meta.find("to"); it != meta.end()) recipient = std::string(absl::StripAsciiWhitespace(it->second));
-  std::string address = recipient;
+  std::string address = facts.recipient();
   if (address.empty()) {
     // Only Email Routing for MAIL_DOMAIN writes here, so mail with no
     // envelope recipient is still ours: deliver it to the catch-all.
@@ -205,41 +225,55 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
   auto route = router_.Resolve(address);
   if (!route.ok()) {
     if (IsTemporary(route.status())) {
-      return RetryLater(row, from, absl::StrCat("router: ", route.status().message()), nullptr);
+      return RetryLater(row, from, absl::StrCat("router: ", route.status().message()), notes);
     }
-    return DeadLetter(row, from, absl::StrCat("invalid recipient: ", route.status().message()), nullptr,
-                      &object->head);
+    return DeadLetter(row, from, absl::StrCat("invalid recipient: ", route.status().message()), &object.head,
+                      notes);
   }
 
+  // The record is complete from here on: the gateway sees who, from whom
+  // and about what as soon as the message is on its way into Maddy.
   ledgerpb::AdvanceRequest injecting;
   injecting.set_key(key);
   injecting.set_from_state(from);
   injecting.set_to_state(State::STATE_INJECTING);
   injecting.set_mailbox(route->mailbox());
   injecting.set_route_rule(routerpb::Rule_Name(route->rule()));
+  *injecting.mutable_facts() = facts;
   auto recorded = ledger_.Advance(injecting);
   if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  return Inject(*recorded, route->mailbox(), object, notes, path_if_delivered);
+}
 
+ItemResult MessagePipeline::Inject(const ledgerpb::Message& injecting, const std::string& rcpt_to,
+                                   const s3::Object& object, StepNotes notes,
+                                   ledgerpb::DeliveryPath path_if_delivered) {
+  const std::string& key = injecting.key();
   std::string sender;
-  if (auto it = meta.find("from"); it != meta.end()) sender = std::string(absl::StripAsciiWhitespace(it->second));
+  if (auto it = object.head.metadata.find("from"); it != object.head.metadata.end()) {
+    sender = std::string(absl::StripAsciiWhitespace(it->second));
+  }
   if (!UsableSender(sender)) sender = options_.fallback_sender;
 
   injectorpb::Envelope envelope;
   envelope.set_key(key);
   envelope.set_mail_from(sender);
-  envelope.set_rcpt_to(route->mailbox());
-  envelope.set_size_bytes(static_cast<int64_t>(object->body.size()));
-  auto reply = injector_.Inject(envelope, object->body);
+  envelope.set_rcpt_to(rcpt_to);
+  envelope.set_size_bytes(static_cast<int64_t>(object.body.size()));
+  auto reply = injector_.Inject(envelope, object.body);
   if (!reply.ok()) {
     if (absl::IsInvalidArgument(reply.status())) {
-      return DeadLetter(*recorded, State::STATE_INJECTING,
-                        absl::StrCat("injector refused envelope: ", reply.status().message()), nullptr,
-                        &object->head);
+      return DeadLetter(injecting, State::STATE_INJECTING,
+                        absl::StrCat("injector refused envelope: ", reply.status().message()), &object.head);
     }
     // The injector may have died after the final "." — the outcome is unknown.
-    return RetryLater(*recorded, State::STATE_INJECTING,
-                      absl::StrCat("injector: ", reply.status().message()), nullptr, /*ambiguous=*/true);
+    StepNotes unknown;
+    unknown.ambiguous = true;
+    return RetryLater(injecting, State::STATE_INJECTING, absl::StrCat("injector: ", reply.status().message()),
+                      unknown);
   }
+  notes.facts = nullptr;  // recorded with INJECTING
+  notes.reply = &*reply;
 
   switch (reply->outcome()) {
     case injectorpb::OUTCOME_CLASS_DELIVERED: {
@@ -253,26 +287,41 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
       delivered.set_delivery_path(path_if_delivered);
       auto done = ledger_.Advance(delivered);
       if (!done.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", done.status().message())};
-      log::Info("delivered", {{"key", key}, {"mailbox", route->mailbox()},
-                              {"rule", routerpb::Rule_Name(route->rule())}, {"code", reply->smtp_code()}});
+      log::Info("delivered", {{"key", key}, {"mailbox", rcpt_to}, {"rule", injecting.route_rule()},
+                              {"code", reply->smtp_code()}});
       return FinishDelivery(key);
     }
     case injectorpb::OUTCOME_CLASS_PERMANENT:
-      if (IsUntypedFailure(*reply) && recorded->attempts() < options_.untyped_failure_max_attempts) {
-        return RetryLater(*recorded, State::STATE_INJECTING,
-                          absl::StrCat("untyped failure (attempt ", recorded->attempts(), " of ",
+      if (IsUntypedFailure(*reply) && injecting.attempts() < options_.untyped_failure_max_attempts) {
+        return RetryLater(injecting, State::STATE_INJECTING,
+                          absl::StrCat("untyped failure (attempt ", injecting.attempts(), " of ",
                                        options_.untyped_failure_max_attempts, "): ", ReplyText(*reply)),
-                          &*reply);
+                          notes);
       }
-      return DeadLetter(*recorded, State::STATE_INJECTING,
-                        absl::StrCat("rejected by mail server: ", ReplyText(*reply)), &*reply,
-                        &object->head);
+      return DeadLetter(injecting, State::STATE_INJECTING,
+                        absl::StrCat("rejected by mail server: ", ReplyText(*reply)), &object.head, notes);
     case injectorpb::OUTCOME_CLASS_AMBIGUOUS:
-      return RetryLater(*recorded, State::STATE_INJECTING, ReplyText(*reply), &*reply, /*ambiguous=*/true);
+      notes.ambiguous = true;
+      return RetryLater(injecting, State::STATE_INJECTING, ReplyText(*reply), notes);
     case injectorpb::OUTCOME_CLASS_TEMPORARY:
     default:
-      return RetryLater(*recorded, State::STATE_INJECTING, ReplyText(*reply), &*reply);
+      return RetryLater(injecting, State::STATE_INJECTING, ReplyText(*reply), notes);
   }
+}
+
+ItemResult MessagePipeline::ContentMismatch(const ledgerpb::Message& row, const absl::Status& why,
+                                            const s3::ObjectHead& head, StepNotes notes) {
+  notes.content_mismatch = true;
+  const int downloads = row.content_mismatches() + 1;
+  if (downloads < options_.content_mismatch_max_attempts) {
+    log::Warn("downloaded bytes fail the content check; fetching again later",
+              {{"key", row.key()}, {"error", std::string(why.message())}});
+    return RetryLater(row, row.state(),
+                      absl::StrCat(why.message(), " (download ", downloads, " of ",
+                                   options_.content_mismatch_max_attempts, ")"),
+                      notes);
+  }
+  return DeadLetter(row, row.state(), std::string(why.message()), &head, notes);
 }
 
 std::optional<ItemResult> MessagePipeline::MoveOutOfPending(const std::string& key, const std::string& copy_to,
@@ -311,18 +360,13 @@ ItemResult MessagePipeline::FinishDelivery(const std::string& key) {
 }
 
 ItemResult MessagePipeline::DeadLetter(const ledgerpb::Message& row, State from, const std::string& reason,
-                                       const injectorpb::InjectResponse* reply,
-                                       const s3::ObjectHead* head) {
+                                       const s3::ObjectHead* head, StepNotes notes) {
   ledgerpb::AdvanceRequest req;
   req.set_key(row.key());
   req.set_from_state(from);
   req.set_to_state(State::STATE_DEAD_LETTERING);
   req.set_error(Sanitize(reason, 1024));
-  if (reply != nullptr) {
-    req.set_smtp_code(reply->smtp_code());
-    req.set_enhanced_code(reply->enhanced_code());
-    req.set_smtp_reply(Sanitize(reply->reply_text(), 512));
-  }
+  Annotate(notes, req);
   auto recorded = ledger_.Advance(req);
   if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
   log::Warn("dead-lettering", {{"key", row.key()}, {"reason", reason}});
@@ -352,21 +396,16 @@ ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::
 }
 
 ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from, const std::string& error,
-                                       const injectorpb::InjectResponse* reply, bool ambiguous) {
-  absl::Time next = ambiguous ? options_.now() + options_.probe_delay
-                              : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
+                                       StepNotes notes) {
+  absl::Time next = notes.ambiguous ? options_.now() + options_.probe_delay
+                                    : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
   ledgerpb::AdvanceRequest req;
   req.set_key(row.key());
   req.set_from_state(from);
   req.set_to_state(State::STATE_RETRY_WAIT);
   req.set_error(Sanitize(error, 1024));
   req.set_next_attempt_ms(ToMs(next));
-  req.set_ambiguous(ambiguous);
-  if (reply != nullptr) {
-    req.set_smtp_code(reply->smtp_code());
-    req.set_enhanced_code(reply->enhanced_code());
-    req.set_smtp_reply(Sanitize(reply->reply_text(), 512));
-  }
+  Annotate(notes, req);
   auto recorded = ledger_.Advance(req);
   if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
   log::Info("will retry", {{"key", row.key()}, {"error", error},

@@ -53,6 +53,10 @@ struct PipelineOptions {
   // database, a broken message store, an over-long line). It may pass, so it
   // is retried this many attempts in all before it is dead-lettered.
   int untyped_failure_max_attempts = 3;
+  // Downloads whose bytes fail the content check (services/fetcher/
+  // content_check.h) before the object is dead-lettered: a damaged transfer
+  // passes on a later one, a replaced object never does.
+  int content_mismatch_max_attempts = 3;
   std::function<absl::Time()> now = absl::Now;
   std::function<double()> jitter;            // in [0,1); default: random
 };
@@ -72,6 +76,14 @@ struct ItemResult {
 
 const char* ItemOutcomeName(ItemOutcome outcome);
 
+// What a pipeline step records besides its state and its reason.
+struct StepNotes {
+  const injectorpb::InjectResponse* reply = nullptr;  // the mail server's answer
+  const ledgerpb::MessageFacts* facts = nullptr;      // the record, once downloaded
+  bool ambiguous = false;                             // the outcome is unknown
+  bool content_mismatch = false;                      // the bytes failed the check
+};
+
 class MessagePipeline {
  public:
   MessagePipeline(s3::ObjectStore& store, LedgerClient& ledger, RouterClient& router,
@@ -83,12 +95,16 @@ class MessagePipeline {
   ItemResult Attempt(const ledgerpb::Message& row, ledgerpb::DeliveryPath path_if_delivered);
   ItemResult ResolveAmbiguous(const ledgerpb::Message& row);
   ItemResult FinishDelivery(const std::string& key);
+  ItemResult Inject(const ledgerpb::Message& injecting, const std::string& rcpt_to, const s3::Object& object,
+                    StepNotes notes, ledgerpb::DeliveryPath path_if_delivered);
+  ItemResult ContentMismatch(const ledgerpb::Message& row, const absl::Status& why, const s3::ObjectHead& head,
+                             StepNotes notes);
   ItemResult DeadLetter(const ledgerpb::Message& row, ledgerpb::State from, const std::string& reason,
-                        const injectorpb::InjectResponse* reply, const s3::ObjectHead* head);
+                        const s3::ObjectHead* head, StepNotes notes = {});
   ItemResult FinishDeadLetter(const std::string& key, const std::string& reason,
                               const s3::ObjectHead* head);
   ItemResult RetryLater(const ledgerpb::Message& row, ledgerpb::State from, const std::string& error,
-                        const injectorpb::InjectResponse* reply, bool ambiguous = false);
+                        StepNotes notes = {});
   ItemResult RemoveDuplicate(const std::string& key, const char* why);
   // COPY to `copy_to` (skipped when empty), then DELETE; an error result on failure.
   std::optional<ItemResult> MoveOutOfPending(const std::string& key, const std::string& copy_to,

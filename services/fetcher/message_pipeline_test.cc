@@ -10,7 +10,8 @@ namespace {
 
 using testing::EventLog;
 
-const std::string kKey = "pending/" + std::string(64, 'a') + "-0123456789abcdef.eml";
+const std::string kBody = "From: bob@outside.test\r\nSubject: hi\r\n\r\nhi\r\n";
+const std::string kKey = testing::ContractKey(kBody);
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);
 
 class MessagePipelineTest : public ::testing::Test {
@@ -29,7 +30,7 @@ class MessagePipelineTest : public ::testing::Test {
 
   void PutMail(const std::string& key = kKey, std::map<std::string, std::string> meta = {
                    {"to", "alice@example.org"}, {"from", "bob@outside.test"}}) {
-    store_.Put(key, "From: bob@outside.test\r\n\r\nhi\r\n", std::move(meta));
+    store_.Put(key, kBody, std::move(meta));
   }
 
   // Index of an event in the log, or -1.
@@ -334,6 +335,62 @@ TEST_F(MessagePipelineTest, InjectorTransportFailureIsAmbiguousNotDropped) {
   EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_RETRY_WAIT);
   EXPECT_TRUE(ledger_.rows[kKey].ambiguous());
   EXPECT_TRUE(store_.Has(kKey));
+}
+
+TEST_F(MessagePipelineTest, TheRecordIsCompleteFromTheInjectingStepOn) {
+  PutMail(kKey, {{"to", "Alice+news@example.org"}, {"from", "bob@outside.test"}, {"subject", "Lunch?"},
+                 {"receivedms", "1799999999000"}, {"rawsize", std::to_string(kBody.size())}});
+  injector_.on_inject = [&](const injectorpb::Envelope&) {
+    // The gateway can already answer "for whom, from whom, about what".
+    const ledgerpb::Message& row = ledger_.rows[kKey];
+    EXPECT_EQ(row.state(), ledgerpb::STATE_INJECTING);
+    EXPECT_EQ(row.recipient(), "Alice+news@example.org");
+    EXPECT_EQ(row.sender(), "bob@outside.test");
+    EXPECT_EQ(row.subject(), "Lunch?");
+    EXPECT_EQ(row.sha256(), kKey.substr(8, 64));
+    EXPECT_EQ(row.received_ms(), 1799999999000);
+  };
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_EQ(injector_.envelopes.size(), 1u);
+}
+
+TEST_F(MessagePipelineTest, ARouterOutageStillRecordsWhatTheObjectSaid) {
+  PutMail();
+  router_.fail = absl::UnavailableError("no account list yet");
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_EQ(ledger_.rows[kKey].recipient(), "alice@example.org");
+  EXPECT_EQ(ledger_.rows[kKey].subject(), "hi");  // from the Subject field: no `subject` metadata
+}
+
+TEST_F(MessagePipelineTest, ReplacedBytesAreRetriedThenDeadLetteredAndNeverInjected) {
+  store_.Put(kKey, "From: mallory@outside.test\r\n\r\nsomething else\r\n",
+             {{"to", "alice@example.org"}, {"from", "bob@outside.test"}});
+  for (int download = 1; download < options_.content_mismatch_max_attempts; ++download) {
+    ItemResult r = Run();
+    EXPECT_EQ(r.outcome, ItemOutcome::kRetryLater) << r.detail;
+    EXPECT_NE(r.detail.find("content hash mismatch"), std::string::npos) << r.detail;
+    EXPECT_EQ(ledger_.rows[kKey].content_mismatches(), download);
+    EXPECT_TRUE(ledger_.rows[kKey].sha256().empty());  // never recorded as verified
+    ledger_.rows[kKey].set_next_attempt_ms(0);         // its backoff has passed
+  }
+  ItemResult last = Run();
+  EXPECT_EQ(last.outcome, ItemOutcome::kDeadLettered);
+  EXPECT_EQ(last.detail.rfind("content hash mismatch", 0), 0u) << last.detail;
+  EXPECT_TRUE(injector_.envelopes.empty());
+  EXPECT_FALSE(log_.Contains("resolve alice@example.org"));
+  const std::string failed = "failed/" + kKey.substr(8);
+  ASSERT_TRUE(store_.Has(failed));
+  EXPECT_EQ(store_.MetadataOf(failed)["reason"].rfind("content hash mismatch", 0), 0u);
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_DEAD_LETTERED);
+}
+
+TEST_F(MessagePipelineTest, ADamagedTransferThatPassesNextTimeIsDelivered) {
+  store_.Put(kKey, kBody.substr(0, kBody.size() - 3), {{"to", "alice@example.org"}});  // cut short
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  ledger_.rows[kKey].set_next_attempt_ms(0);
+  PutMail();
+  EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
+  EXPECT_EQ(ledger_.rows[kKey].sha256(), kKey.substr(8, 64));
 }
 
 }  // namespace

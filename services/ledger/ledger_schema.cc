@@ -55,6 +55,10 @@ CREATE TABLE leases (
 );
 ALTER TABLE messages ADD COLUMN ambiguous INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 2 → 3: downloads that failed the content check (sha256 / rawsize).
+    R"sql(
+ALTER TABLE messages ADD COLUMN content_mismatches INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int64_t kStepCount = sizeof(kSteps) / sizeof(kSteps[0]);

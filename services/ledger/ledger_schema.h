@@ -8,6 +8,8 @@
 //                number handed out (never reused, even if rows were purged).
 //   indexes      listing newest-first (first_seen_ms, key), by mailbox, by
 //                state, deliveries by seq and by delivered_ms.
+// Version 2: leases (the single-instance fallback) and messages.ambiguous.
+// Version 3: messages.content_mismatches.
 #ifndef POCKETMAIL_SERVICES_LEDGER_LEDGER_SCHEMA_H_
 #define POCKETMAIL_SERVICES_LEDGER_LEDGER_SCHEMA_H_
 
@@ -18,7 +20,7 @@
 
 namespace pocketmail::ledger {
 
-inline constexpr int64_t kLedgerSchemaVersion = 2;
+inline constexpr int64_t kLedgerSchemaVersion = 3;
 
 // Brings `db` to kLedgerSchemaVersion in one transaction (a crash mid-way
 // leaves the old version intact). FAILED_PRECONDITION when the file was

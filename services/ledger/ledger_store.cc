@@ -58,6 +58,17 @@ class UpdateBuilder {
   std::vector<std::pair<int, std::string>> texts_;
 };
 
+// The record the gateway reads (MessageFacts): each field the fetcher learnt
+// overwrites the row's, an empty one leaves it alone.
+void SetFacts(const v1::MessageFacts& facts, UpdateBuilder& update) {
+  if (!facts.recipient().empty()) update.Set("recipient", Bound(facts.recipient(), kMaxAddressText));
+  if (!facts.sender().empty()) update.Set("sender", Bound(facts.sender(), kMaxAddressText));
+  if (!facts.subject().empty()) update.Set("subject", Bound(facts.subject(), kMaxSubject));
+  if (!facts.sha256().empty()) update.Set("sha256", Bound(facts.sha256(), kMaxShortText));
+  if (facts.received_ms() != 0) update.Set("received_ms", facts.received_ms());
+  if (facts.size_bytes() != 0) update.Set("size_bytes", facts.size_bytes());
+}
+
 }  // namespace
 
 absl::Status WriteResultStatus(const v1::WriteResult& result) {
@@ -237,6 +248,8 @@ absl::Status LedgerStore::ApplyTransition(const v1::AdvanceRequest& r, int64_t n
     update.Set("smtp_reply", Bound(r.smtp_reply(), kMaxReplyText));
   }
   if (!r.error().empty()) update.Set("last_error", Bound(r.error(), kMaxReplyText));
+  if (r.has_facts()) SetFacts(r.facts(), update);
+  if (r.content_mismatch()) update.Raw("content_mismatches = content_mismatches + 1");
   if (r.to_state() != v1::STATE_RETRY_WAIT) update.Set("ambiguous", int64_t{0});
   switch (r.to_state()) {
     case v1::STATE_INJECTING:
@@ -272,6 +285,7 @@ absl::Status LedgerStore::ApplyTransition(const v1::AdvanceRequest& r, int64_t n
       break;
     case v1::STATE_PENDING:
       update.Set("attempts", int64_t{0});
+      update.Set("content_mismatches", int64_t{0});
       update.Set("next_attempt_ms", int64_t{0});
       if (r.from_state() == v1::STATE_DEAD_LETTERED) update.Raw("replays = replays + 1");
       break;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "common/sqlite/database.h"
 #include "services/ledger/ledger_test_util.h"
 #include "services/ledger/state_machine.h"
 
@@ -307,6 +308,75 @@ TEST_F(LedgerStoreTest, ApplyIsDurableAcrossReopen) {
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->Get("x")->state(), v1::STATE_INJECTING);
   EXPECT_EQ((*reopened)->Get("y")->state(), v1::STATE_INJECTING);
+}
+
+v1::MessageFacts Facts() {
+  v1::MessageFacts facts;
+  facts.set_recipient("carol+lists@example.org");
+  facts.set_sender("<>");
+  facts.set_subject("Undelivered Mail Returned to Sender");
+  facts.set_sha256(std::string(64, 'c'));
+  facts.set_received_ms(kT0 - 900);
+  facts.set_size_bytes(4321);
+  return facts;
+}
+
+TEST_F(LedgerStoreTest, FactsFromTheDownloadCompleteTheRecordAndLaterStepsKeepThem) {
+  v1::BeginRequest listed;  // what the listing knows: the key and the size
+  listed.set_key("k");
+  listed.set_size_bytes(4000);
+  ASSERT_TRUE(store_->Begin(listed).ok());
+  v1::AdvanceRequest inject = Step("k", v1::STATE_PENDING, v1::STATE_INJECTING);
+  *inject.mutable_facts() = Facts();
+  v1::Message m = MustAdvance(inject);
+  EXPECT_EQ(m.recipient(), "carol+lists@example.org");
+  EXPECT_EQ(m.sender(), "<>");
+  EXPECT_EQ(m.subject(), "Undelivered Mail Returned to Sender");
+  EXPECT_EQ(m.sha256(), std::string(64, 'c'));
+  EXPECT_EQ(m.received_ms(), kT0 - 900);
+  EXPECT_EQ(m.size_bytes(), 4321);
+  m = MustAdvance(Step("k", v1::STATE_INJECTING, v1::STATE_DELIVERED));
+  EXPECT_EQ(m.recipient(), "carol+lists@example.org");
+  EXPECT_EQ(m.sha256(), std::string(64, 'c'));
+  // An empty fact never erases a known one.
+  v1::AdvanceRequest done = Step("k", v1::STATE_DELIVERED, v1::STATE_DONE);
+  done.mutable_facts()->set_subject("");
+  EXPECT_EQ(MustAdvance(done).subject(), "Undelivered Mail Returned to Sender");
+}
+
+TEST_F(LedgerStoreTest, ContentMismatchesAreCountedAndAReplayStartsAfresh) {
+  MustBegin("k");
+  v1::AdvanceRequest mismatch = Step("k", v1::STATE_PENDING, v1::STATE_RETRY_WAIT);
+  mismatch.set_content_mismatch(true);
+  mismatch.set_error("content hash mismatch: ...");
+  EXPECT_EQ(MustAdvance(mismatch).content_mismatches(), 1);
+  v1::AdvanceRequest again = Step("k", v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING);
+  again.set_content_mismatch(true);
+  EXPECT_EQ(MustAdvance(again).content_mismatches(), 2);
+  MustAdvance(Step("k", v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED));
+  EXPECT_EQ(MustAdvance(Step("k", v1::STATE_DEAD_LETTERED, v1::STATE_PENDING)).content_mismatches(), 0);
+}
+
+TEST_F(LedgerStoreTest, ALedgerFromTheLastSchemaVersionStillReads) {
+  const std::string path = FreshPath("schema_v2.db");
+  {
+    auto store = LedgerStore::Open(path, &clock_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Begin(BeginFor("old")).ok());
+  }
+  {
+    // Turn it back into what the previous build wrote.
+    auto db = sqlite::Database::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE messages DROP COLUMN content_mismatches").ok());
+    ASSERT_TRUE((*db)->SetUserVersion(2).ok());
+  }
+  auto reopened = LedgerStore::Open(path, &clock_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  absl::StatusOr<v1::Message> old = (*reopened)->Get("old");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->recipient(), "alice@example.org");
+  EXPECT_EQ(old->content_mismatches(), 0);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ v1::Message ReadMessageRow(const sqlite::Statement& stmt) {
   m.set_seq(stmt.ColumnInt64(19));  // NULL (not yet delivered) reads as 0
   m.set_subject(stmt.ColumnText(20));
   m.set_ambiguous(stmt.ColumnInt64(21) != 0);
+  m.set_content_mismatches(static_cast<int32_t>(stmt.ColumnInt64(22)));
   return m;
 }
 

@@ -11,7 +11,8 @@ namespace pocketmail::ledger {
 inline constexpr const char kMessageColumns[] =
     "key, state, recipient, sender, mailbox, route_rule, size_bytes, sha256, received_ms, "
     "first_seen_ms, updated_ms, delivered_ms, attempts, next_attempt_ms, smtp_code, "
-    "enhanced_code, smtp_reply, last_error, delivery_path, seq, subject, ambiguous";
+    "enhanced_code, smtp_reply, last_error, delivery_path, seq, subject, ambiguous, "
+    "content_mismatches";
 
 // Reads the current row of a statement that selected kMessageColumns first.
 v1::Message ReadMessageRow(const sqlite::Statement& stmt);
