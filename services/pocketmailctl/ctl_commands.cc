@@ -16,12 +16,14 @@
 #include "google/protobuf/util/json_util.h"
 #include "pocketmail/fetcher/v1/fetcher.grpc.pb.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
+#include "pocketmail/router/v1/router.grpc.pb.h"
 
 namespace pocketmail::ctl {
 namespace {
 
 namespace fetcherpb = ::pocketmail::fetcher::v1;
 namespace ledgerpb = ::pocketmail::ledger::v1;
+namespace routerpb = ::pocketmail::router::v1;
 
 std::string Json(const google::protobuf::Message& m) {
   std::string out;
@@ -315,6 +317,24 @@ int Verify(const CtlContext& ctx) {
     for (const auto& k : unfinished_but_gone) *ctx.out << "  " << k << "\n";
   }
   return unfinished_but_gone.empty() ? 0 : 1;
+}
+
+int Refresh(const CtlContext& ctx) {
+  auto stub = routerpb::Router::NewStub(server::ConnectToService(ctx.runtime_dir, "router"));
+  grpc::ClientContext c;
+  Deadline(&c, 30);  // the account command's own timeout is 10 s by default
+  routerpb::RefreshResponse resp;
+  grpc::Status s = stub->Refresh(&c, routerpb::RefreshRequest(), &resp);
+  if (!s.ok()) {
+    *ctx.err << "refresh: " << s.error_message() << "\n";
+    return 1;
+  }
+  if (ctx.json) {
+    *ctx.out << Json(resp) << "\n";
+  } else {
+    *ctx.out << resp.mailbox_count() << " mailbox(es), version " << resp.version() << "\n";
+  }
+  return 0;
 }
 
 int BackupCmd(const CtlContext& ctx, const std::vector<std::string>& args) {

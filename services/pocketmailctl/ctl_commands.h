@@ -30,6 +30,8 @@ int Ls(const CtlContext& ctx, const std::vector<std::string>& args);
 // Ledger against bucket: objects still in pending/ the ledger calls finished,
 // and rows the ledger calls unfinished whose object is gone.
 int Verify(const CtlContext& ctx);
+// Router.Refresh: re-read the account list now; prints its size and version.
+int Refresh(const CtlContext& ctx);
 int BackupCmd(const CtlContext& ctx, const std::vector<std::string>& args);
 int RestoreCmd(const CtlContext& ctx, const std::vector<std::string>& args);
 

@@ -3,6 +3,7 @@
 //   pocketmailctl [--json] [--runtime-dir DIR] status
 //   pocketmailctl [--json] drain
 //   pocketmailctl [--json] replay KEY... | --all-failed
+//   pocketmailctl [--json] refresh
 #include <unistd.h>
 
 #include <iostream>
@@ -26,6 +27,7 @@ constexpr char kUsage[] =
     "  replay KEY...|--all-failed re-drive dead letters from failed/\n"
     "  ls pending|processed|failed key, size, age and recipient of each object\n"
     "  verify                     ledger against bucket: mismatches in either direction\n"
+    "  refresh                    re-read the router's account list now (count, version)\n"
     "  backup DIR                 consistent snapshot of Maddy's databases, then the ledger\n"
     "  restore DIR [--force]      put a backup back (services and Maddy stopped)\n"
     "\n"
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
   if (verb == "replay") return pocketmail::ctl::Replay(ctx, args);
   if (verb == "ls") return pocketmail::ctl::Ls(ctx, args);
   if (verb == "verify") return pocketmail::ctl::Verify(ctx);
+  if (verb == "refresh") return pocketmail::ctl::Refresh(ctx);
   if (verb == "backup") return pocketmail::ctl::BackupCmd(ctx, args);
   if (verb == "restore") return pocketmail::ctl::RestoreCmd(ctx, args);
   std::cerr << "unknown verb: " << verb << "\n" << kUsage;

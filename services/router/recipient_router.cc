@@ -1,11 +1,13 @@
 #include "services/router/recipient_router.h"
 
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 
@@ -30,6 +32,17 @@ absl::StatusOr<std::string> CheckLocalpart(const std::string& setting, const std
     return absl::InvalidArgumentError(absl::StrCat(setting, " is not a valid localpart"));
   }
   return parsed->lookup_localpart();
+}
+
+// A content hash rather than a counter: equal lists get equal versions across
+// restarts and process layouts, so callers compare without coordinating.
+std::string VersionOf(const std::vector<std::string>& mailboxes) {
+  std::string text;
+  for (const std::string& mailbox : mailboxes) absl::StrAppend(&text, mailbox, "\n");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), 8));
 }
 
 }  // namespace
@@ -167,7 +180,23 @@ std::map<std::string, std::string> RecipientRouter::Normalise(
   return out;
 }
 
+absl::StatusOr<MailboxListing> RecipientRouter::RefreshNow() {
+  // A read already running may predate the caller's new mailbox, so only one
+  // that starts after this point counts. Reads are serialised: once we hold
+  // refresh_mu_, any read that started after `seen` has finished.
+  const uint64_t seen = refreshes_started_.load();
+  absl::Status status;
+  {
+    absl::MutexLock lock(&refresh_mu_);
+    if (refreshes_started_.load() == seen) Refresh(options_.now());
+    status = last_status_;
+  }
+  if (!status.ok()) return absl::UnavailableError(status.message());
+  return ListingOf(*Current());
+}
+
 void RecipientRouter::Refresh(absl::Time now) {
+  ++refreshes_started_;
   attempted_ = true;
   last_attempt_ = now;
   if (!options_.watch_path.empty()) watched_ = StampWatchedFile();
@@ -175,8 +204,10 @@ void RecipientRouter::Refresh(absl::Time now) {
   next->loaded = true;
   std::string errors;
   bool live_failed = false;
+  absl::Status deciding;
   if (seed_ != nullptr) {
     absl::StatusOr<std::vector<std::string>> names = seed_->ListAccounts();
+    deciding = names.status();
     if (names.ok()) {
       next->seed = Normalise(*names);
       next->seed_ok = true;
@@ -188,6 +219,7 @@ void RecipientRouter::Refresh(absl::Time now) {
   }
   if (live_ != nullptr) {
     absl::StatusOr<std::vector<std::string>> names = live_->ListAccounts();
+    deciding = names.status();
     if (names.ok()) {
       next->live = Normalise(*names);
       if (next->live_failing || !next->live_ever_ok) {
@@ -207,7 +239,9 @@ void RecipientRouter::Refresh(absl::Time now) {
     }
   }
   next->last_error = errors;
+  next->version = VersionOf(AllMailboxes(*next));
   last_attempt_failed_ = live_failed;
+  last_status_ = deciding;
   absl::MutexLock lock(&mu_);
   snapshot_ = std::move(next);
 }
@@ -286,28 +320,36 @@ absl::StatusOr<Resolution> RecipientRouter::Resolve(absl::string_view address) {
   return r;
 }
 
-absl::StatusOr<MailboxListing> RecipientRouter::ListMailboxes() {
-  EnsureLoaded();
-  std::shared_ptr<const Snapshot> snap = Current();
-  if (!snap->live_ever_ok && !snap->seed_ok) {
-    return absl::UnavailableError(absl::StrCat("no account list has been read yet",
-                                               snap->last_error.empty() ? "" : ": ",
-                                               snap->last_error));
-  }
+std::vector<std::string> RecipientRouter::AllMailboxes(const Snapshot& snap) {
   std::set<std::string> all;
-  for (const auto* list : {&snap->live, &snap->seed}) {
+  for (const auto* list : {&snap.live, &snap.seed}) {
     for (const auto& [key, display] : *list) all.insert(display);
   }
+  return std::vector<std::string>(all.begin(), all.end());
+}
+
+absl::StatusOr<MailboxListing> RecipientRouter::ListingOf(const Snapshot& snap) const {
+  if (!snap.live_ever_ok && !snap.seed_ok) {
+    return absl::UnavailableError(absl::StrCat("no account list has been read yet",
+                                               snap.last_error.empty() ? "" : ": ",
+                                               snap.last_error));
+  }
   MailboxListing listing;
-  listing.mailboxes.assign(all.begin(), all.end());
-  if (live_ != nullptr && snap->live_ever_ok) {
-    listing.source = snap->live_failing ? v1::ACCOUNT_SOURCE_LAST_GOOD : v1::ACCOUNT_SOURCE_LIVE;
+  listing.mailboxes = AllMailboxes(snap);
+  if (live_ != nullptr && snap.live_ever_ok) {
+    listing.source = snap.live_failing ? v1::ACCOUNT_SOURCE_LAST_GOOD : v1::ACCOUNT_SOURCE_LIVE;
   } else {
     listing.source = v1::ACCOUNT_SOURCE_SEED;
   }
-  listing.refreshed = snap->refreshed;
-  listing.last_error = snap->last_error;
+  listing.refreshed = snap.refreshed;
+  listing.last_error = snap.last_error;
+  listing.version = snap.version;
   return listing;
+}
+
+absl::StatusOr<MailboxListing> RecipientRouter::ListMailboxes() {
+  EnsureLoaded();
+  return ListingOf(*Current());
 }
 
 }  // namespace pocketmail::router

@@ -27,11 +27,14 @@
 // kept and results are marked stale. With StartBackgroundRefresh(), refreshes
 // run on a background thread; Resolve only reads in the calling thread when
 // nothing has been loaded yet. Without it, Resolve refreshes inline when due.
+// RefreshNow() re-reads at once, for a caller that just created a mailbox.
 //
 // Thread-safe.
 #ifndef POCKETMAIL_SERVICES_ROUTER_RECIPIENT_ROUTER_H_
 #define POCKETMAIL_SERVICES_ROUTER_RECIPIENT_ROUTER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,6 +76,9 @@ struct MailboxListing {
   v1::AccountSource source = v1::ACCOUNT_SOURCE_UNSPECIFIED;
   absl::Time refreshed = absl::InfinitePast();
   std::string last_error;
+  // Content hash of `mailboxes` (16 hex digits of their SHA-256, one per
+  // line): equal lists, equal versions, also across restarts.
+  std::string version;
 };
 
 class RecipientRouter {
@@ -90,6 +96,12 @@ class RecipientRouter {
 
   // Re-reads the sources if due; returns true when it did.
   bool RefreshIfDue();
+  // Re-reads the sources now and returns the listing that results. Only a
+  // read that starts after the call counts: a caller arriving during a read
+  // waits for it and then shares the next one with everyone else who arrived
+  // meanwhile. UNAVAILABLE with the error when the live source (or, without
+  // one, the seed) failed; the last good list then stays in use.
+  absl::StatusOr<MailboxListing> RefreshNow();
   void StartBackgroundRefresh(absl::Duration tick = absl::Seconds(1));
 
  private:
@@ -104,6 +116,7 @@ class RecipientRouter {
     bool seed_ok = false;
     absl::Time refreshed = absl::InfinitePast();
     std::string last_error;
+    std::string version;  // of AllMailboxes(), set on every refresh
   };
   struct FileStamp {
     bool operator==(const FileStamp& o) const;
@@ -115,6 +128,8 @@ class RecipientRouter {
   std::shared_ptr<const Snapshot> Current();
   void EnsureLoaded();
   void Refresh(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
+  static std::vector<std::string> AllMailboxes(const Snapshot& snap);
+  absl::StatusOr<MailboxListing> ListingOf(const Snapshot& snap) const;
   std::map<std::string, std::string> Normalise(const std::vector<std::string>& names) const;
   FileStamp StampWatchedFile() const;
 
@@ -128,6 +143,11 @@ class RecipientRouter {
   absl::Time last_attempt_ ABSL_GUARDED_BY(refresh_mu_) = absl::InfinitePast();
   bool last_attempt_failed_ ABSL_GUARDED_BY(refresh_mu_) = false;
   FileStamp watched_ ABSL_GUARDED_BY(refresh_mu_);
+  // The last read's verdict: the live source's status, or the seed's without one.
+  absl::Status last_status_ ABSL_GUARDED_BY(refresh_mu_);
+  // Bumped under refresh_mu_ as each read starts; read without it by
+  // RefreshNow to learn whether a read began after its arrival.
+  std::atomic<uint64_t> refreshes_started_{0};
 
   absl::Mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);

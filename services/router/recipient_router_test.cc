@@ -18,14 +18,25 @@ namespace pocketmail::router {
 namespace {
 
 // An account source the test controls: a list, or an error, and a call count.
+// While held, a read blocks and then answers what the list was when it began.
 class FakeSource final : public AccountSource {
  public:
   explicit FakeSource(std::vector<std::string> names) : names_(std::move(names)) {}
   absl::StatusOr<std::vector<std::string>> ListAccounts() override {
     absl::MutexLock lock(&mu_);
     ++calls_;
-    if (!error_.ok()) return error_;
-    return names_;
+    absl::StatusOr<std::vector<std::string>> answer = names_;
+    if (!error_.ok()) answer = error_;
+    mu_.Await(absl::Condition(&open_));
+    return answer;
+  }
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    open_ = false;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
   }
   void Set(std::vector<std::string> names) {
     absl::MutexLock lock(&mu_);
@@ -46,6 +57,7 @@ class FakeSource final : public AccountSource {
   std::vector<std::string> names_;
   absl::Status error_;
   int calls_ = 0;
+  bool open_ = true;
 };
 
 struct FakeTime {
@@ -377,6 +389,66 @@ TEST_F(RouterTest, ConcurrentResolvesWhileRefreshing) {
   clock_mover.join();
   for (auto& w : workers) w.join();
   EXPECT_EQ(wrong, 0);
+}
+
+TEST_F(RouterTest, RefreshNowReadsAtOnceAndVersionsTheListByContent) {
+  auto router = Make({"alice@example.org", "inbox@example.org"});
+  auto before = router->RefreshNow();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->version.size(), 16u);
+  EXPECT_EQ(router->ListMailboxes()->version, before->version);
+  EXPECT_EQ(router->RefreshNow()->version, before->version);  // same list, same version
+
+  live_->Set({"dave@example.org", "alice@example.org", "inbox@example.org"});
+  auto after = router->RefreshNow();  // the clock has not moved: no TTL involved
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->version, before->version);
+  EXPECT_EQ(router->Resolve("dave@example.org")->rule, v1::RULE_EXACT);
+
+  live_->Set({"alice@example.org", "inbox@example.org"});  // back: the old version again
+  EXPECT_EQ(router->RefreshNow()->version, before->version);
+  EXPECT_EQ(live_->calls(), 4);  // one read per RefreshNow, none for the others
+}
+
+TEST_F(RouterTest, RefreshNowFailureIsUnavailableAndKeepsTheListAndVersion) {
+  auto router = Make({"alice@example.org", "inbox@example.org"});
+  auto good = router->RefreshNow();
+  ASSERT_TRUE(good.ok());
+  live_->Set({"dave@example.org"});
+  live_->Fail(absl::DeadlineExceededError("account command timed out"));
+  auto failed = router->RefreshNow();
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(failed.status().message().find("timed out"), std::string::npos);
+  auto listing = router->ListMailboxes();
+  ASSERT_TRUE(listing.ok());
+  EXPECT_EQ(listing->version, good->version);
+  EXPECT_EQ(listing->mailboxes, good->mailboxes);
+  EXPECT_EQ(listing->source, v1::ACCOUNT_SOURCE_LAST_GOOD);
+  EXPECT_EQ(router->Resolve("dave@example.org")->rule, v1::RULE_CATCH_ALL);
+}
+
+TEST_F(RouterTest, RefreshNowDuringARunningReadWaitsForAFreshOneSharedByAllWaiters) {
+  auto router = Make({"alice@example.org"});
+  ASSERT_TRUE(router->RefreshNow().ok());
+  live_->Hold();
+  std::thread running([&] { EXPECT_TRUE(router->RefreshNow().ok()); });
+  while (live_->calls() < 2) absl::SleepFor(absl::Milliseconds(1));
+  // dave is created after the running read began: it cannot see him.
+  live_->Set({"alice@example.org", "dave@example.org"});
+  std::vector<std::thread> waiters;
+  std::atomic<int> saw_dave{0};
+  for (int i = 0; i < 8; ++i) {
+    waiters.emplace_back([&] {
+      auto listing = router->RefreshNow();
+      if (listing.ok() && listing->mailboxes.size() == 2) ++saw_dave;
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // let every waiter queue up
+  live_->Release();
+  running.join();
+  for (auto& w : waiters) w.join();
+  EXPECT_EQ(saw_dave, 8);
+  EXPECT_EQ(live_->calls(), 3);  // the first, the running one, one shared by all eight
 }
 
 TEST_F(RouterTest, RejectsBadConfiguration) {

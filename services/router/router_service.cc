@@ -12,6 +12,12 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+// 0 (left out) while nothing was ever read, not a date in 292 million BC.
+int64_t RefreshedMs(const MailboxListing& listing) {
+  if (listing.refreshed == absl::InfinitePast()) return 0;
+  return absl::ToUnixMillis(listing.refreshed);
+}
+
 }  // namespace
 
 grpc::Status RouterServiceImpl::Resolve(grpc::ServerContext*, const v1::ResolveRequest* request,
@@ -41,10 +47,27 @@ grpc::Status RouterServiceImpl::ListMailboxes(grpc::ServerContext*,
   if (!listing.ok()) return ToGrpc(listing.status());
   for (const std::string& mailbox : listing->mailboxes) response->add_mailboxes(mailbox);
   response->set_source(listing->source);
-  if (listing->refreshed != absl::InfinitePast()) {
-    response->set_refreshed_ms(absl::ToUnixMillis(listing->refreshed));
-  }
+  response->set_refreshed_ms(RefreshedMs(*listing));
   response->set_last_error(listing->last_error);
+  response->set_version(listing->version);
+  return grpc::Status::OK;
+}
+
+grpc::Status RouterServiceImpl::Refresh(grpc::ServerContext*, const v1::RefreshRequest*,
+                                        v1::RefreshResponse* response) {
+  absl::StatusOr<MailboxListing> listing = router_->RefreshNow();
+  if (!listing.ok()) {
+    log::Warn("refresh on request failed; keeping the last good list",
+              {{"error", std::string(listing.status().message())}});
+    return ToGrpc(listing.status());
+  }
+  response->set_mailbox_count(static_cast<int64_t>(listing->mailboxes.size()));
+  response->set_version(listing->version);
+  response->set_refreshed_ms(RefreshedMs(*listing));
+  response->set_source(listing->source);
+  log::Info("account list refreshed on request",
+            {{"mailboxes", static_cast<long long>(listing->mailboxes.size())},
+             {"version", listing->version}});
   return grpc::Status::OK;
 }
 

@@ -16,6 +16,8 @@ class RouterServiceImpl final : public v1::Router::Service {
                        v1::ResolveResponse* response) override;
   grpc::Status ListMailboxes(grpc::ServerContext* context, const v1::ListMailboxesRequest* request,
                              v1::ListMailboxesResponse* response) override;
+  grpc::Status Refresh(grpc::ServerContext* context, const v1::RefreshRequest* request,
+                       v1::RefreshResponse* response) override;
 
  private:
   RecipientRouter* const router_;
