@@ -33,6 +33,8 @@ std::vector<config::Spec> FetcherSpecs() {
           {"PROBE_DELAY_S", "5", "wait this long after an ambiguous attempt before probing the mailbox"},
           {"UNTYPED_FAILURE_MAX_ATTEMPTS", "3",
            "attempts for a 5xx with enhanced code X.0.0 or none (Maddy's untyped internal error) before dead-lettering"},
+          {"CONTENT_MISMATCH_MAX_ATTEMPTS", "3",
+           "downloads whose bytes fail the sha256/rawsize check before the object is dead-lettered"},
           {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
           {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
           {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
@@ -76,13 +78,15 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   auto fast_poll = s.GetDouble("FAST_POLL_S");
   auto active_window = s.GetDouble("ACTIVE_WINDOW_S");
   auto untyped_attempts = s.GetInt("UNTYPED_FAILURE_MAX_ATTEMPTS");
+  auto mismatch_attempts = s.GetInt("CONTENT_MISMATCH_MAX_ATTEMPTS");
   auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
   auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
   auto alert_days = s.GetDouble("ALERT_DAYS");
   auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
   for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
                                  keep_copy.status(), retry_base.status(), retry_max.status(),
-                                 probe_delay.status(), untyped_attempts.status(), connect_timeout.status(),
+                                 probe_delay.status(), untyped_attempts.status(), mismatch_attempts.status(),
+                                 connect_timeout.status(),
                                  request_timeout.status(), fast_poll.status(), active_window.status(),
                                  alert_days.status(), alert_failures.status()}) {
     if (!st.ok()) return absl::InvalidArgumentError(st.ToString());
@@ -121,6 +125,7 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   pipeline_options.retry_max = absl::Seconds(*retry_max);
   pipeline_options.probe_delay = absl::Seconds(*probe_delay);
   pipeline_options.untyped_failure_max_attempts = static_cast<int>(*untyped_attempts);
+  pipeline_options.content_mismatch_max_attempts = static_cast<int>(*mismatch_attempts);
   f->pipeline_ = std::make_unique<MessagePipeline>(*f->store_, *f->clients_.ledger, *f->clients_.router,
                                                    *f->clients_.injector, pipeline_options);
 

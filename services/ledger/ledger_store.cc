@@ -221,7 +221,10 @@ absl::Status LedgerStore::AdvanceLocked(const v1::AdvanceRequest& request, int64
   }
   absl::StatusOr<v1::Message> row = GetLocked(request.key());
   if (!row.ok()) return row.status();
-  if (row->state() != request.to_state()) {  // else already applied: change nothing
+  // A transition already applied changes nothing (a retried write), except
+  // RETRY_WAIT → RETRY_WAIT, which reschedules a wait and so always applies.
+  const bool reschedule = request.from_state() == request.to_state();
+  if (row->state() != request.to_state() || reschedule) {
     if (row->state() != request.from_state()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "cannot move ", request.key(), " from ", StateName(request.from_state()), " to ",

@@ -56,6 +56,7 @@ TEST_F(LedgerStoreTest, EveryLegalTransitionIsAccepted) {
       {v1::STATE_INJECTING, v1::STATE_DELIVERED},    {v1::STATE_INJECTING, v1::STATE_RETRY_WAIT},
       {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING}, {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
       {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING}, {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
+      {v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT},
       {v1::STATE_DELIVERED, v1::STATE_DONE}, {v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED},
       {v1::STATE_DEAD_LETTERED, v1::STATE_PENDING},
   };
@@ -350,11 +351,22 @@ TEST_F(LedgerStoreTest, ContentMismatchesAreCountedAndAReplayStartsAfresh) {
   mismatch.set_content_mismatch(true);
   mismatch.set_error("content hash mismatch: ...");
   EXPECT_EQ(MustAdvance(mismatch).content_mismatches(), 1);
+  // A second mismatch on the retry waits again (RETRY_WAIT → RETRY_WAIT
+  // applies each time, with its new time), a third dead-letters.
+  v1::AdvanceRequest wait_again = Step("k", v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT);
+  wait_again.set_content_mismatch(true);
+  wait_again.set_next_attempt_ms(kT0 + 120'000);
+  v1::Message waiting = MustAdvance(wait_again);
+  EXPECT_EQ(waiting.content_mismatches(), 2);
+  EXPECT_EQ(waiting.next_attempt_ms(), kT0 + 120'000);
   v1::AdvanceRequest again = Step("k", v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING);
   again.set_content_mismatch(true);
-  EXPECT_EQ(MustAdvance(again).content_mismatches(), 2);
+  EXPECT_EQ(MustAdvance(again).content_mismatches(), 3);
   MustAdvance(Step("k", v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED));
   EXPECT_EQ(MustAdvance(Step("k", v1::STATE_DEAD_LETTERED, v1::STATE_PENDING)).content_mismatches(), 0);
+  // RETRY_WAIT → RETRY_WAIT on a row in another state is still refused.
+  EXPECT_EQ(store_->Advance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(LedgerStoreTest, ALedgerFromTheLastSchemaVersionStillReads) {

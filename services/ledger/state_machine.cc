@@ -20,6 +20,9 @@ constexpr Edge kLegal[] = {
     {v1::STATE_INJECTING, v1::STATE_RETRY_WAIT},
     {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING},
     {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
+    // A retry that failed again before injecting (S3 GET, router, content
+    // check) waits again: the one transition that is applied when repeated.
+    {v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT},
     {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING},
     {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
     // An ambiguous attempt that the delivery probe found in the mailbox.

@@ -6,7 +6,7 @@
 // value), the trace header, then the original.
 //
 // Prints, per layout:
-//   maddy-e2e: [combined ]maddy=0.8.1 messages=N delivered=N lost=0 duplicates=0 altered=0
+//   maddy-e2e: [combined ]maddy=0.8.1 messages=N delivered=N lost=0 duplicates=0 altered=0 records_complete=N
 //
 // Also here: an account created while the services run receives mail within
 // 2 s (MAIL_ACCOUNTS_WATCH on the real imapsql.db), and the delivery probe
@@ -22,10 +22,13 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "pocketmail/injector/v1/injector.grpc.pb.h"
+#include "pocketmail/ledger/v1/ledger.grpc.pb.h"
 #include "pocketmail/router/v1/router.grpc.pb.h"
 #include "tests/e2e/pipeline_harness.h"
 
 namespace pocketmail::testing {
+
+namespace ledgerpb = ::pocketmail::ledger::v1;
 namespace {
 
 const std::vector<std::pair<std::string, std::string>> kRecipients = {
@@ -59,12 +62,41 @@ const std::vector<std::string> kHeaderShapes = {
     "To: {to}\r\nSubject: no from {n}\r\nDate: Tue, 24 Nov 2026 05:00:00 +0000\r\n",
 };
 
-std::string MakeMessage(int n, const std::string& to, size_t body_bytes, std::mt19937& rng) {
-  std::string header = kHeaderShapes[n % kHeaderShapes.size()];
+// The subject each header shape should leave in the ledger's record: unfolded,
+// RFC 2047-decoded, one line.
+const std::vector<std::string> kRecordedSubjects = {
+    "plain {n}", "sloppy from {n}", "broken addr {n}", "Gr\xc3\xbc\xc3\x9f""e aus M\xc3\xbcnchen {n}, folded",
+    "caf\xc3\xa9 {n}", "no from {n}",
+};
+
+std::string Fill(std::string text, const std::string& to, int n) {
   for (auto [tag, value] : {std::pair<std::string, std::string>{"{to}", to}, {"{n}", std::to_string(n)}}) {
-    for (size_t at; (at = header.find(tag)) != std::string::npos;) header.replace(at, tag.size(), value);
+    for (size_t at; (at = text.find(tag)) != std::string::npos;) text.replace(at, tag.size(), value);
   }
-  std::string raw = header + "\r\n";
+  return text;
+}
+
+// What is wrong with the ledger's record of a delivered message, for the
+// gateway: empty when every field says what the Worker stored.
+std::string RecordProblems(const ledgerpb::Message& row, const StoredMessage& m, const std::string& mailbox,
+                           const std::string& subject) {
+  std::string problems;
+  auto want = [&](const char* field, const std::string& got, const std::string& expected) {
+    if (got != expected) absl::StrAppend(&problems, " ", field, "=\"", got, "\" (want \"", expected, "\")");
+  };
+  want("state", ledgerpb::State_Name(row.state()), "STATE_DONE");
+  want("recipient", row.recipient(), m.to);
+  want("sender", row.sender(), m.from);
+  want("subject", row.subject(), subject);
+  want("sha256", row.sha256(), m.key.substr(8, 64));
+  want("mailbox", row.mailbox(), mailbox);
+  if (row.received_ms() <= 0) absl::StrAppend(&problems, " received_ms=", row.received_ms());
+  if (row.size_bytes() != static_cast<int64_t>(m.raw.size())) absl::StrAppend(&problems, " size=", row.size_bytes());
+  return problems;
+}
+
+std::string MakeMessage(int n, const std::string& to, size_t body_bytes, std::mt19937& rng) {
+  std::string raw = Fill(kHeaderShapes[n % kHeaderShapes.size()], to, n) + "\r\n";
   static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789 .,;-";
   std::uniform_int_distribution<int> pick(0, sizeof(kAlphabet) - 2);
   // Some bodies carry one line far over RFC 5322's 998 octets.
@@ -112,12 +144,14 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
 
   std::map<std::string, StoredMessage> stored;
   std::map<std::string, std::string> expected_mailbox;
+  std::map<std::string, std::string> expected_subject;
   for (size_t i = 0; i < sizes.size(); ++i) {
     const auto& [to, mailbox] = kRecipients[i % kRecipients.size()];
     auto m = h.PutPending(MakeMessage(static_cast<int>(i), to, sizes[i], rng), to,
                           absl::StrCat("sender", i, "@outside.test"), /*legacy_key=*/i % 40 == 0);
     ASSERT_TRUE(m.ok()) << m.status();
     expected_mailbox[m->key] = mailbox;
+    expected_subject[m->key] = Fill(kRecordedSubjects[i % kRecordedSubjects.size()], to, static_cast<int>(i));
     stored[m->key] = std::move(*m);
   }
   ASSERT_EQ(stored.size(), 200u);
@@ -146,14 +180,30 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
                     << expected.size() << ")";
     }
   }
+  int records_complete = 0;
+  auto ledger = ledgerpb::Ledger::NewStub(h.Channel("ledger"));
   for (const auto& [key, m] : stored) {
     int n = seen[key];
     if (n == 0) ++counts.lost;
     if (n > 1) counts.duplicates += n - 1;
+    grpc::ClientContext ctx;
+    ledgerpb::GetRequest get;
+    get.set_key(key);
+    ledgerpb::GetResponse row;
+    grpc::Status st = ledger->Get(&ctx, get, &row);
+    std::string problems = st.ok() ? RecordProblems(row.message(), m, expected_mailbox[key], expected_subject[key])
+                                   : " Get: " + st.error_message();
+    if (problems.empty()) {
+      ++records_complete;
+    } else {
+      ADD_FAILURE() << key << " record:" << problems;
+    }
   }
   std::cout << "maddy-e2e: " << (GetParam() ? "combined " : "") << "maddy=" << h.maddy()->version()
             << " messages=" << stored.size() << " delivered=" << counts.delivered << " lost=" << counts.lost
-            << " duplicates=" << counts.duplicates << " altered=" << counts.altered << std::endl;
+            << " duplicates=" << counts.duplicates << " altered=" << counts.altered
+            << " records_complete=" << records_complete << std::endl;
+  EXPECT_EQ(records_complete, 200);
   EXPECT_EQ(counts.delivered, 200);
   EXPECT_EQ(counts.lost, 0);
   EXPECT_EQ(counts.duplicates, 0);

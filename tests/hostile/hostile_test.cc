@@ -205,6 +205,33 @@ std::vector<Case> StaticCases() {
                    },
                    to_box("bob@example.org")});
 
+  // --- the bytes are not what the object claims (DESIGN.md: the key names sha256(raw)) ---
+  // Each is downloaded CONTENT_MISMATCH_MAX_ATTEMPTS times (a damaged transfer
+  // would pass on a later try), then dead-lettered; none may reach a mailbox.
+  cases.push_back({"object-bytes-replaced-after-upload", "dead-lettered: content hash mismatch, never delivered",
+                   [](PipelineHarness& h) -> absl::StatusOr<std::string> {
+                     const std::string original = Mail("c1");
+                     auto m = h.PutPending(original, "alice@example.org", "someone@outside.test");
+                     if (!m.ok()) return m.status();
+                     // Same key, same metadata, other bytes: what a forger with
+                     // write access to the bucket, or a broken copy, leaves behind.
+                     absl::Status s = h.PutRaw(m->key, Mail("c1", "X-Injected: wire $1000 today\r\n"),
+                                               {{"to", "alice@example.org"}, {"from", "someone@outside.test"},
+                                                {"sha256", Sha256Hex(original)},
+                                                {"rawsize", std::to_string(original.size())}});
+                     if (!s.ok()) return s;
+                     return m->key;
+                   },
+                   dead("content hash mismatch")});
+  cases.push_back({"metadata-sha256-disagrees", "dead-lettered: content hash mismatch",
+                   put_raw(absl::StrCat("pending/", Sha256Hex(Mail("c2")), ".eml"), Mail("c2"),
+                           {{"to", "alice@example.org"}, {"sha256", Sha256Hex(Mail("c2-other"))}}),
+                   dead("content hash mismatch")});
+  cases.push_back({"metadata-rawsize-disagrees", "dead-lettered: content hash mismatch",
+                   put_raw(absl::StrCat("pending/", Sha256Hex(Mail("c3")), ".eml"), Mail("c3"),
+                           {{"to", "alice@example.org"}, {"rawsize", "17"}}),
+                   dead("content hash mismatch")});
+
   // --- message bytes ---
   const std::string no_from = "To: alice@example.org\r\nSubject: no from\r\nMessage-ID: <nf@x.test>\r\n\r\nx\r\n";
   // Over LMTP Maddy checks no headers (its submission endpoint would refuse
