@@ -255,9 +255,10 @@ R2_ENDPOINT=https://127.0.0.1:9
                     k, _, v = line.strip().partition("=")
                     if k.endswith("_PASS"):
                         vals.append(v)
-        tok = self.p("etc", "pocketmail", "secrets", "grpc-token")
-        if os.path.exists(tok):
-            vals.append(open(tok).read().strip())
+        for name in ("grpc-token", "grpc-gateway-token"):
+            tok = self.p("etc", "pocketmail", "secrets", name)
+            if os.path.exists(tok):
+                vals.append(open(tok).read().strip())
         return [v for v in vals if v]
 
     def tree_digest(self):
@@ -346,7 +347,8 @@ class InstalledTest(unittest.TestCase):
 
     def test_secrets_and_private_dirs_have_tight_modes(self):
         b = self.box
-        for name in ("mail-r2.env", "mail-relay.env", "mail-inject.env", "mail-admin.env", "grpc-token"):
+        for name in ("mail-r2.env", "mail-relay.env", "mail-inject.env", "mail-admin.env", "grpc-token",
+                     "grpc-gateway-token"):
             self.assertEqual(mode(b.p("etc", "pocketmail", "secrets", name)), 0o600, name)
         for f in ("pocketmail.env", "maddy.conf"):
             self.assertEqual(mode(b.p("etc", "pocketmail", f)), 0o600, f)
@@ -355,6 +357,17 @@ class InstalledTest(unittest.TestCase):
             self.assertEqual(mode(b.p(*d)), 0o700, "/".join(d))
         token = open(b.p("etc", "pocketmail", "secrets", "grpc-token")).read().strip()
         self.assertRegex(token, r"^[0-9a-f]{64}$")
+
+    def test_operator_and_gateway_tokens_differ_and_pocketmail_env_names_both(self):
+        b = self.box
+        operator = b.p("etc", "pocketmail", "secrets", "grpc-token")
+        gateway = b.p("etc", "pocketmail", "secrets", "grpc-gateway-token")
+        for path in (operator, gateway):
+            self.assertEqual(mode(path), 0o600, path)
+            self.assertRegex(open(path).read().strip(), r"^[0-9a-f]{64}$", path)
+        self.assertNotEqual(open(operator).read(), open(gateway).read())
+        self.assertEqual(b.settings()["POCKETMAIL_TOKEN_FILE"], operator)
+        self.assertEqual(b.settings()["POCKETMAIL_GATEWAY_TOKEN_FILE"], gateway)
 
     def test_generated_credentials_are_complete(self):
         inject = open(self.box.p("etc", "pocketmail", "secrets", "mail-inject.env")).read()
@@ -429,6 +442,7 @@ class InstalledTest(unittest.TestCase):
             "POCKETMAIL_RUNTIME_DIR": b.p("run", "pocketmail"),
             "POCKETMAIL_STATE_DIR": b.p("var", "lib", "pocketmail"),
             "POCKETMAIL_TOKEN_FILE": b.p("etc", "pocketmail", "secrets", "grpc-token"),
+            "POCKETMAIL_GATEWAY_TOKEN_FILE": b.p("etc", "pocketmail", "secrets", "grpc-gateway-token"),
             "MAIL_DOMAIN": "example.test",
             "MAIL_HOSTNAME": "mx.example.test",
             "MAIL_POLL": "3600",
@@ -545,6 +559,16 @@ class GateAndFailClosedTest(unittest.TestCase):
                 self.assertIn(f"refusing to install Maddy: the sha256 for {asset}", r.stderr)
                 self.assertIn(f"MADDY_SHA256_{arch}", r.stderr)
                 self.assertFalse(os.path.exists(b.prefix), "it wrote files before failing")
+
+    def test_a_gateway_token_equal_to_the_operator_token_is_refused(self):
+        b = self.box()
+        b.run()
+        operator = b.p("etc", "pocketmail", "secrets", "grpc-token")
+        with open(b.p("etc", "pocketmail", "secrets", "grpc-gateway-token"), "w") as gateway:
+            gateway.write(open(operator).read())
+        r = b.run(check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("grpc-gateway-token holds the same token as", r.stderr)
 
     def test_bad_mail_inject_via_is_refused_before_anything_is_written(self):
         b = self.box(extra_env="MAIL_INJECT_VIA=smtp\n")

@@ -98,6 +98,33 @@ absl::Status CheckLoopback(const std::string& address) {
   return absl::OkStatus();
 }
 
+// The TCP listener's credentials: every call must carry the operator or the
+// gateway token (bearer_token_auth.h).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const ServerOptions& options) {
+  if (options.token_file.empty()) {
+    return absl::InvalidArgumentError("TCP listening requires POCKETMAIL_TOKEN_FILE");
+  }
+  auto operator_token = config::ReadSecretFile(options.token_file);
+  if (!operator_token.ok()) return operator_token.status();
+  std::string gateway_token;
+  if (!options.gateway_token_file.empty()) {
+    auto read = config::ReadSecretFile(options.gateway_token_file);
+    if (!read.ok()) return read.status();
+    gateway_token = *std::move(read);
+  }
+  // One token in both files would give the gateway the operator's power.
+  if (gateway_token == *operator_token) {
+    return absl::InvalidArgumentError(
+        "POCKETMAIL_GATEWAY_TOKEN_FILE holds the same token as POCKETMAIL_TOKEN_FILE; the two must differ");
+  }
+  // Local credentials: plaintext on the wire (grpcurl -plaintext works), but
+  // gRPC treats the channel as authenticated-capable, so the metadata
+  // processor runs on every call arriving over TCP.
+  auto creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+  creds->SetAuthMetadataProcessor(std::make_shared<BearerTokenAuth>(*operator_token, gateway_token));
+  return creds;
+}
+
 // Counts the calls the server is running: gRPC creates one interceptor per
 // call and destroys it when the call is over. Shutdown uses it to tell
 // "in-flight calls are done" apart from "idle clients are still connected".
@@ -151,6 +178,8 @@ std::vector<config::Spec> StandardSpecs(const std::string& service_name,
       {absl::StrCat("POCKETMAIL_", upper, "_TCP"), "",
        "optional 127.0.0.1:PORT to also listen on TCP (bearer token required)"},
       {"POCKETMAIL_TOKEN_FILE", "", "0600 file with the bearer token TCP callers must present"},
+      {"POCKETMAIL_GATEWAY_TOKEN_FILE", "",
+       "optional 0600 file with a second TCP token limited to read-only calls (docs/GRPC.md)"},
       {"POCKETMAIL_LOG_LEVEL", "info", "debug, info, warn or error"},
   };
   for (auto& s : service_specs) specs.push_back(std::move(s));
@@ -165,6 +194,7 @@ ServerOptions OptionsFromSettings(const std::string& service_name, const config:
   o.runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
   o.tcp_address = s.Get(absl::StrCat("POCKETMAIL_", upper, "_TCP"));
   o.token_file = s.Get("POCKETMAIL_TOKEN_FILE");
+  o.gateway_token_file = s.Get("POCKETMAIL_GATEWAY_TOKEN_FILE");
   std::string level = s.Get("POCKETMAIL_LOG_LEVEL");
   if (level == "debug") log::SetMinLevel(log::Level::kDebug);
   if (level == "warn") log::SetMinLevel(log::Level::kWarn);
@@ -263,17 +293,9 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   host->impl_ = std::make_unique<Impl>();
   if (!options.tcp_address.empty()) {
     if (absl::Status s = CheckLoopback(options.tcp_address); !s.ok()) return s;
-    if (options.token_file.empty()) {
-      return absl::InvalidArgumentError("TCP listening requires POCKETMAIL_TOKEN_FILE");
-    }
-    auto token = config::ReadSecretFile(options.token_file);
-    if (!token.ok()) return token.status();
-    // Local credentials: plaintext on the wire (grpcurl -plaintext works), but
-    // gRPC treats the channel as authenticated-capable, so the metadata
-    // processor below runs on every call arriving over TCP.
-    auto creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
-    creds->SetAuthMetadataProcessor(std::make_shared<BearerTokenAuth>(*token));
-    builder.AddListeningPort(options.tcp_address, creds, &host->tcp_port_);
+    auto creds = TcpCredentials(options);
+    if (!creds.ok()) return creds.status();
+    builder.AddListeningPort(options.tcp_address, *creds, &host->tcp_port_);
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
   auto counter = std::make_unique<CallCounter>();

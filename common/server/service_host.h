@@ -26,7 +26,10 @@ struct ServerOptions {
   std::string service_name;  // "ledger", "router", "injector", "fetcher"
   std::string runtime_dir;   // created 0700 if missing; refused if group/other-accessible
   std::string tcp_address;   // "" = unix socket only; else "127.0.0.1:PORT" (loopback only)
-  std::string token_file;    // required when tcp_address is set; 0600
+  std::string token_file;    // required when tcp_address is set; 0600; the operator token (all methods)
+  // Optional, 0600: the gateway token, limited to kGatewayMethods
+  // (bearer_token_auth.h). Must differ from the operator token.
+  std::string gateway_token_file;
   // Messages are streamed in ≤1 MiB chunks, but leave headroom for metadata.
   int max_message_bytes = 8 << 20;
   // Listen on the socket of each of these names (empty: just service_name's).
@@ -35,7 +38,7 @@ struct ServerOptions {
 };
 
 // Declares the settings every service has (runtime dir, TCP address, token
-// file, log level) in front of the service's own specs.
+// files, log level) in front of the service's own specs.
 std::vector<config::Spec> StandardSpecs(const std::string& service_name,
                                         std::vector<config::Spec> service_specs);
 ServerOptions OptionsFromSettings(const std::string& service_name, const config::Settings& s);
@@ -60,7 +63,7 @@ class ServiceHost {
  public:
   // Starts serving `services` (not owned; must outlive the host). Fails when the
   // runtime dir is unsafe, the socket can't be bound, or TCP is requested without
-  // a readable 0600 token file.
+  // a readable 0600 token file (or with a gateway token equal to it).
   static absl::StatusOr<std::unique_ptr<ServiceHost>> Start(const ServerOptions& options,
                                                            std::vector<grpc::Service*> services);
   ~ServiceHost();

@@ -1,19 +1,21 @@
 #include "common/server/service_host.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "common/server/bearer_token_auth.h"
 #include "common/server/health_client.h"
 #include "gtest/gtest.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
@@ -30,8 +32,8 @@ class ServiceHostTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(base_); }
 
-  std::string WriteToken(const std::string& token, mode_t mode) {
-    std::string path = base_ + "/token";
+  std::string WriteToken(const std::string& token, mode_t mode, const std::string& name = "token") {
+    std::string path = base_ + "/" + name;
     std::ofstream(path) << token << "\n";
     chmod(path.c_str(), mode);
     return path;
@@ -187,13 +189,158 @@ TEST_F(ServiceHostTest, ShutdownDoesNotWaitForIdleClients) {
   close(fd);
 }
 
-TEST(BearerTokenAuth, AcceptsOnlyTheExactToken) {
-  BearerTokenAuth auth("abc123");
-  EXPECT_TRUE(auth.Accepts("Bearer abc123"));
-  EXPECT_FALSE(auth.Accepts("Bearer abc124"));
-  EXPECT_FALSE(auth.Accepts("bearer abc123"));
-  EXPECT_FALSE(auth.Accepts("Bearer abc1234"));
-  EXPECT_FALSE(auth.Accepts(""));
+// The TCP scopes, end to end. A ledger whose one read (Stats) and one write
+// (Begin) count the calls that reached them.
+class CountingLedger : public pocketmail::ledger::v1::Ledger::Service {
+ public:
+  grpc::Status Stats(grpc::ServerContext*, const pocketmail::ledger::v1::StatsRequest*,
+                     pocketmail::ledger::v1::StatsResponse* response) override {
+    ++stats_calls;
+    response->set_total(7);
+    return grpc::Status::OK;
+  }
+  grpc::Status Begin(grpc::ServerContext*, const pocketmail::ledger::v1::BeginRequest*,
+                     pocketmail::ledger::v1::BeginResponse* response) override {
+    ++begin_calls;
+    response->set_created(true);
+    return grpc::Status::OK;
+  }
+  std::atomic<int> stats_calls{0};
+  std::atomic<int> begin_calls{0};
+};
+
+// Everything written to fd 2 (where common/log writes) while it lives.
+class StderrCapture {
+ public:
+  explicit StderrCapture(const std::string& path) : path_(path) {
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+  std::string Finish() {
+    std::fflush(stderr);
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  std::string path_;
+  int saved_;
+};
+
+constexpr char kOperatorToken[] = "operator-s3cret-1";
+constexpr char kGatewayToken[] = "gateway-s3cret-2";
+
+class TcpScopeTest : public ServiceHostTest {
+ protected:
+  void SetUp() override {
+    ServiceHostTest::SetUp();
+    ServerOptions options{"ledger", runtime_dir_, "127.0.0.1:0", WriteToken(kOperatorToken, 0600)};
+    options.gateway_token_file = WriteToken(kGatewayToken, 0600, "gateway-token");
+    auto host = ServiceHost::Start(options, {&ledger_});
+    ASSERT_TRUE(host.ok()) << host.status();
+    host_ = *std::move(host);
+    tcp_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(host_->tcp_port()),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  // token "" sends no authorization header.
+  grpc::Status Stats(const std::shared_ptr<grpc::Channel>& channel, const std::string& token) {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    pocketmail::ledger::v1::StatsResponse response;
+    return pocketmail::ledger::v1::Ledger::NewStub(channel)->Stats(&ctx, {}, &response);
+  }
+  grpc::Status Begin(const std::shared_ptr<grpc::Channel>& channel, const std::string& token) {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    pocketmail::ledger::v1::BeginRequest request;
+    request.set_key("pending/scope-test.eml");
+    pocketmail::ledger::v1::BeginResponse response;
+    return pocketmail::ledger::v1::Ledger::NewStub(channel)->Begin(&ctx, request, &response);
+  }
+
+  CountingLedger ledger_;
+  std::unique_ptr<ServiceHost> host_;
+  std::shared_ptr<grpc::Channel> tcp_;
+};
+
+TEST_F(TcpScopeTest, GatewayTokenMayCallHealthAndReads) {
+  auto health = CheckHealth(tcp_, "", absl::Seconds(2), kGatewayToken);
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, Health::kServing);
+  grpc::Status stats = Stats(tcp_, kGatewayToken);
+  EXPECT_TRUE(stats.ok()) << stats.error_message();
+  EXPECT_EQ(ledger_.stats_calls, 1);
+}
+
+TEST_F(TcpScopeTest, GatewayTokenOnAWriteIsPermissionDeniedAndNeverReachesTheService) {
+  grpc::Status begin = Begin(tcp_, kGatewayToken);
+  EXPECT_EQ(begin.error_code(), grpc::StatusCode::PERMISSION_DENIED) << begin.error_message();
+  EXPECT_NE(begin.error_message().find("/pocketmail.ledger.v1.Ledger/Begin"), std::string::npos)
+      << begin.error_message();
+  EXPECT_NE(begin.error_message().find("gateway"), std::string::npos) << begin.error_message();
+  EXPECT_EQ(ledger_.begin_calls, 0);
+}
+
+TEST_F(TcpScopeTest, OperatorTokenMayCallWrites) {
+  grpc::Status begin = Begin(tcp_, kOperatorToken);
+  EXPECT_TRUE(begin.ok()) << begin.error_message();
+  EXPECT_TRUE(Stats(tcp_, kOperatorToken).ok());
+  EXPECT_EQ(ledger_.begin_calls, 1);
+}
+
+TEST_F(TcpScopeTest, NoOrWrongTokenIsUnauthenticatedEvenForReads) {
+  EXPECT_EQ(Stats(tcp_, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Stats(tcp_, "gateway-s3cret-3").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Begin(tcp_, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ledger_.stats_calls + ledger_.begin_calls, 0);
+}
+
+TEST_F(TcpScopeTest, UnixSocketNeedsNoTokenForWrites) {
+  grpc::Status begin = Begin(ConnectToService(runtime_dir_, "ledger"), "");
+  EXPECT_TRUE(begin.ok()) << begin.error_message();
+  EXPECT_EQ(ledger_.begin_calls, 1);
+}
+
+TEST_F(TcpScopeTest, RefusalIsLoggedWithMethodAndScopeButNotTheToken) {
+  StderrCapture capture(base_ + "/stderr");
+  grpc::Status begin = Begin(tcp_, kGatewayToken);
+  std::string log = capture.Finish();
+  ASSERT_EQ(begin.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(log.find("method=/pocketmail.ledger.v1.Ledger/Begin"), std::string::npos) << log;
+  EXPECT_NE(log.find("scope=gateway"), std::string::npos) << log;
+  EXPECT_NE(log.find("level=warn"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kGatewayToken), std::string::npos) << log;
+  EXPECT_EQ(log.find(kOperatorToken), std::string::npos) << log;
+}
+
+TEST_F(ServiceHostTest, TcpRefusesAGatewayTokenEqualToTheOperatorToken) {
+  ServerOptions options{"ledger", runtime_dir_, "127.0.0.1:0", WriteToken("same-token", 0600)};
+  options.gateway_token_file = WriteToken("same-token", 0600, "gateway-token");
+  auto host = ServiceHost::Start(options, {});
+  ASSERT_EQ(host.status().code(), absl::StatusCode::kInvalidArgument) << host.status();
+  EXPECT_NE(host.status().message().find("must differ"), std::string::npos) << host.status();
+}
+
+TEST_F(ServiceHostTest, TcpRequiresAPrivateGatewayTokenFile) {
+  ServerOptions options{"ledger", runtime_dir_, "127.0.0.1:0", WriteToken("operator", 0600)};
+  options.gateway_token_file = WriteToken("gateway", 0644, "gateway-token");
+  EXPECT_FALSE(ServiceHost::Start(options, {}).ok());
+}
+
+TEST(OptionsFromSettings, ReadsBothTokenFiles) {
+  auto settings = config::Settings::LoadFrom(
+      {}, {{"POCKETMAIL_TOKEN_FILE", "/s/grpc-token"}, {"POCKETMAIL_GATEWAY_TOKEN_FILE", "/s/grpc-gateway-token"}},
+      StandardSpecs("ledger", {}));
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  ServerOptions options = OptionsFromSettings("ledger", *settings);
+  EXPECT_EQ(options.token_file, "/s/grpc-token");
+  EXPECT_EQ(options.gateway_token_file, "/s/grpc-gateway-token");
 }
 
 }  // namespace
