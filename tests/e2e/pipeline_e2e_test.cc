@@ -1,7 +1,7 @@
 // The whole pipeline, end to end: 200+ messages of mixed sizes (up to 25 MiB)
 // through the four separate service processes over their unix sockets (and
 // again through the combined pocketmaild, where noted: TEST_P), from
-// moto S3 (SigV4 over HTTPS) into the SMTP peer (AUTH). Each message must land
+// moto S3 (SigV4 over HTTPS) into real Maddy over LMTP. Each message must land
 // in the right mailbox exactly once, byte for byte the original plus the trace
 // header; pending/ ends empty and processed/ holds every object.
 #include <algorithm>
@@ -60,6 +60,7 @@ class PipelineE2E : public ::testing::TestWithParam<bool> {
  protected:
   HarnessOptions Options() {
     HarnessOptions options;
+    options.mail_store = MailStore::kMaddyLmtp;
     options.combined = GetParam();
     return options;
   }
@@ -141,7 +142,9 @@ TEST_P(PipelineE2E, AWorkerRetryOfADeliveredMessageIsNotDeliveredTwice) {
 }
 
 TEST(OneshotE2E, RunsOnePassAndExits) {
-  auto harness = PipelineHarness::Start();
+  HarnessOptions options;
+  options.mail_store = MailStore::kMaddyLmtp;
+  auto harness = PipelineHarness::Start(options);
   ASSERT_TRUE(harness.ok()) << harness.status();
   PipelineHarness& h = **harness;
   ASSERT_TRUE(h.StopService("fetcher").ok());  // the polling one must not drain first
@@ -169,6 +172,7 @@ TEST_P(PipelineE2E, ServicesStopGracefullyOnSigterm) {
 // The combined binary keeps each service's API on that service's socket.
 TEST(CombinedE2E, ServesEachApiOnItsOwnSocket) {
   HarnessOptions options;
+  options.mail_store = MailStore::kMaddyLmtp;
   options.combined = true;
   auto harness = PipelineHarness::Start(options);
   ASSERT_TRUE(harness.ok()) << harness.status();
