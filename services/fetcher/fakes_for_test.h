@@ -16,6 +16,7 @@
 #include "common/s3/object_store.h"
 #include "services/fetcher/content_check.h"
 #include "services/fetcher/pipeline_clients.h"
+#include "services/ledger/state_machine.h"
 
 namespace pocketmail::fetcher::testing {
 
@@ -129,8 +130,9 @@ class FakeObjectStore : public s3::ObjectStore {
   std::map<std::string, s3::Object> objects_;
 };
 
-// Applies transitions without judging them (the real state machine is tested
-// in services/ledger); enough to drive and observe the saga.
+// Applies transitions as the real ledger judges them (the one table,
+// services/ledger/state_machine.cc), so a saga test cannot pass with an
+// illegal step; stores only what the saga reads back.
 class FakeLedger : public LedgerClient {
  public:
   explicit FakeLedger(EventLog& log) : log_(log) {}
@@ -159,6 +161,12 @@ class FakeLedger : public LedgerClient {
     if (!down.ok()) return down;
     std::lock_guard<std::mutex> lock(mu_);
     ledgerpb::Message& m = rows[r.key()];
+    if (!ledger::IsLegalTransition(r.from_state(), r.to_state())) {
+      return absl::FailedPreconditionError(absl::StrCat("illegal transition ", ledger::StateName(r.from_state()),
+                                                        " → ", ledger::StateName(r.to_state())));
+    }
+    // Like the ledger: an applied transition repeated changes nothing.
+    if (m.state() == r.to_state() && r.from_state() != r.to_state()) return m;
     if (m.state() != r.from_state()) return absl::FailedPreconditionError("state mismatch");
     m.set_state(r.to_state());
     if (r.to_state() == ledgerpb::STATE_INJECTING) {

@@ -11,24 +11,31 @@ struct Edge {
   v1::State to;
 };
 
+// Every legal transition, and why it exists. ledger.proto's State comment
+// lists the same table (state_machine_test checks it).
 constexpr Edge kLegal[] = {
+    // The usual path: recorded before the first SMTP byte, then Maddy's 2xx.
     {v1::STATE_PENDING, v1::STATE_INJECTING},
-    {v1::STATE_PENDING, v1::STATE_DEAD_LETTERING},
-    // A temporary failure before injection (S3 GET, router outage) backs off too.
-    {v1::STATE_PENDING, v1::STATE_RETRY_WAIT},
     {v1::STATE_INJECTING, v1::STATE_DELIVERED},
+    {v1::STATE_DELIVERED, v1::STATE_DONE},
+    // A temporary failure before injecting (S3 GET, router outage, content
+    // check) backs off like one after.
+    {v1::STATE_PENDING, v1::STATE_RETRY_WAIT},
     {v1::STATE_INJECTING, v1::STATE_RETRY_WAIT},
-    {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING},
     {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
-    // A retry that failed again before injecting (S3 GET, router, content
-    // check) waits again: the one transition that is applied when repeated.
+    // A retry that failed again before injecting waits again: the one
+    // transition that is applied when repeated.
     {v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT},
-    {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING},
-    {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
     // An ambiguous attempt that the delivery probe found in the mailbox.
     {v1::STATE_RETRY_WAIT, v1::STATE_DELIVERED},
-    {v1::STATE_DELIVERED, v1::STATE_DONE},
+    // Permanent failures: bad metadata or key (nothing to inject), Maddy's
+    // 5xx, the retry budget spent while waiting.
+    {v1::STATE_PENDING, v1::STATE_DEAD_LETTERING},
+    {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING},
+    {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING},
     {v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED},
+    // "Retry now" of a waiting message, and the replay of a dead letter.
+    {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
     {v1::STATE_DEAD_LETTERED, v1::STATE_PENDING},
 };
 

@@ -1,16 +1,8 @@
-// The ledger's transition table, exactly as drawn in ledger.proto plus three
-// explicit additions (marked *):
-//
-//   PENDING        → INJECTING, DEAD_LETTERING*   (* bad metadata: nothing to inject)
-//   INJECTING      → DELIVERED, RETRY_WAIT, DEAD_LETTERING
-//   RETRY_WAIT     → INJECTING, DEAD_LETTERING*, PENDING*
-//                    (* retry budget exhausted while waiting / "retry now" or re-route)
-//   DELIVERED      → DONE
-//   DEAD_LETTERING → DEAD_LETTERED
-//   DEAD_LETTERED  → PENDING (replay)
-//   DONE           → (nothing: terminal)
-//
-// Anything not listed is illegal, including X → X and anything involving
+// The ledger's transition table. The one source is kLegal in
+// state_machine.cc, with the reason for each edge; ledger.proto's State
+// comment lists the same table for API users, and state_machine_test checks
+// that the two agree. Anything not in the table is illegal, including every
+// X → X but RETRY_WAIT → RETRY_WAIT, and anything involving
 // STATE_UNSPECIFIED or an out-of-range value.
 #ifndef POCKETMAIL_SERVICES_LEDGER_STATE_MACHINE_H_
 #define POCKETMAIL_SERVICES_LEDGER_STATE_MACHINE_H_
