@@ -134,6 +134,14 @@ class HeaderSlist {
   bool failed_ = false;
 };
 
+// Whether the transfer got past connecting (TCP and TLS, or a reused
+// connection): libcurl stamps the pre-transfer time only then.
+bool Connected(CURL* curl) {
+  curl_off_t pretransfer_us = 0;
+  curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+  return pretransfer_us > 0;
+}
+
 long Millis(absl::Duration d) { return static_cast<long>(absl::ToInt64Milliseconds(d)); }
 
 }  // namespace
@@ -145,7 +153,12 @@ HttpTransport::~HttpTransport() = default;
 
 absl::StatusOr<HttpResponse> HttpTransport::Send(const HttpRequest& request,
                                                  absl::string_view operation,
-                                                 absl::string_view key) {
+                                                 absl::string_view key,
+                                                 AttemptResult* attempt) {
+  if (attempt != nullptr) {
+    *attempt = AttemptResult{};
+    attempt->aborted_locally = true;  // until a transfer has run: a failure to build it
+  }
   if (request.method != "GET" && request.method != "HEAD" && request.method != "PUT" &&
       request.method != "DELETE") {
     return absl::InvalidArgumentError(absl::StrCat("unsupported HTTP method ", request.method));
@@ -235,6 +248,14 @@ absl::StatusOr<HttpResponse> HttpTransport::Send(const HttpRequest& request,
               {"new_connections", new_connections},
               {"ms", static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start))}});
 
+  if (attempt != nullptr) {
+    *attempt = AttemptResult{};
+    attempt->curl_code = static_cast<int>(rc);
+    attempt->http_status = transfer.response.status;
+    attempt->delivered_to_caller = transfer.headers_delivered;
+    attempt->connected = Connected(curl);
+    attempt->aborted_locally = transfer.aborted_by_callback || transfer.body_too_large;
+  }
   if (transfer.aborted_by_callback) {
     handle.DiscardConnection();  // the rest of the body is still on the wire
     return absl::CancelledError(

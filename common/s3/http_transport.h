@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/s3/curl_pool.h"
+#include "common/s3/retry_policy.h"
 #include "common/s3/s3_headers.h"
 #include "common/s3/sigv4.h"
 
@@ -68,9 +69,11 @@ class HttpTransport {
   // failures to get one are UNAVAILABLE (connect, TLS, timeout, reset, a body
   // cut short or too large), CANCELLED when a streaming callback returned
   // false, INVALID_ARGUMENT when the request cannot be signed or built.
-  // `operation` and `key` only label status messages.
+  // `operation` and `key` only label status messages. Each call is one
+  // attempt, signed afresh (the signature carries the time). When `attempt` is
+  // set it is filled in for the retry decision (all but s3_code).
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request, absl::string_view operation,
-                                    absl::string_view key);
+                                    absl::string_view key, AttemptResult* attempt = nullptr);
 
   int64_t connections_opened() const { return connections_opened_.load(); }
   int64_t requests_sent() const { return requests_sent_.load(); }

@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
 #include "common/s3/curl_pool.h"
 #include "common/s3/http_transport.h"
 #include "common/s3/listing_parser.h"
@@ -64,6 +67,35 @@ std::string ListLabel(const std::string& prefix) {
   return absl::StrCat("ListObjectsV2 prefix=\"", absl::CHexEscape(prefix), "\"");
 }
 
+constexpr int kMaxAttemptsLimit = 10;
+
+// A uniform draw in [0, 1) for RetryDelay; one generator per thread, so
+// threads retrying together do not share a lock or a sequence.
+double Jitter() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
+}
+
+// The <Error><Code> of a non-2xx answer, "" when there is none.
+std::string ErrorCode(const absl::StatusOr<HttpResponse>& response) {
+  if (!response.ok() || Is2xx(response->status) || response->body.empty()) return "";
+  absl::StatusOr<S3ErrorBody> error = ParseS3Error(response->body);
+  return error.ok() ? error->code : "";
+}
+
+void LogRetry(absl::string_view operation, absl::string_view key, int attempt, int max_attempts,
+              const AttemptResult& result, const absl::Status& status, absl::Duration delay) {
+  log::Info("s3 retry", {{"op", operation},
+                         {"key", key},
+                         {"attempt", attempt},
+                         {"max_attempts", max_attempts},
+                         {"curl", result.curl_code},
+                         {"http", result.http_status},
+                         {"s3_code", result.s3_code},
+                         {"error", status.ok() ? "" : std::string(status.message())},
+                         {"delay_ms", static_cast<long long>(absl::ToInt64Milliseconds(delay))}});
+}
+
 }  // namespace
 
 std::string DefaultEndpoint(const std::string& account_id) {
@@ -90,6 +122,12 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(ClientOptions options
       options.request_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("S3 timeouts must be positive");
   }
+  if (options.max_attempts < 1 || options.max_attempts > kMaxAttemptsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("S3 max_attempts must be 1..", kMaxAttemptsLimit));
+  }
+  RetryOptions retry;
+  retry.max_attempts = options.max_attempts;
   TransportOptions transport;
   transport.base_url = endpoint->base_url;
   transport.host = endpoint->host;
@@ -100,11 +138,26 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(ClientOptions options
   transport.request_timeout = options.request_timeout;
   transport.max_idle_connections = options.max_idle_connections;
   return std::unique_ptr<S3Client>(
-      new S3Client(options.bucket, std::make_unique<HttpTransport>(std::move(transport))));
+      new S3Client(options.bucket, retry, std::make_unique<HttpTransport>(std::move(transport))));
 }
 
-S3Client::S3Client(std::string bucket, std::unique_ptr<HttpTransport> transport)
-    : bucket_(std::move(bucket)), transport_(std::move(transport)) {}
+S3Client::S3Client(std::string bucket, RetryOptions retry, std::unique_ptr<HttpTransport> transport)
+    : bucket_(std::move(bucket)), retry_(retry), transport_(std::move(transport)) {}
+
+absl::StatusOr<HttpResponse> S3Client::Send(const HttpRequest& request, Idempotency idempotency,
+                                            absl::string_view operation, absl::string_view key) {
+  for (int attempt = 1;; ++attempt) {
+    AttemptResult result;
+    absl::StatusOr<HttpResponse> response = transport_->Send(request, operation, key, &result);
+    const std::string s3_code = ErrorCode(response);
+    result.s3_code = s3_code;
+    if (attempt >= retry_.max_attempts || !ShouldRetry(idempotency, result)) return response;
+    const absl::Duration delay = RetryDelay(retry_, attempt, Jitter());
+    LogRetry(operation, key, attempt, retry_.max_attempts, result, response.status(), delay);
+    retries_.fetch_add(1);
+    absl::SleepFor(delay);
+  }
+}
 
 S3Client::~S3Client() = default;
 
@@ -138,7 +191,7 @@ absl::StatusOr<ListPage> S3Client::ListObjectsV2(const std::string& prefix,
     request.query.emplace_back("continuation-token", continuation_token);
   if (!start_after.empty()) request.query.emplace_back("start-after", start_after);
   request.payload_hash = kEmptyPayloadSha256;
-  absl::StatusOr<HttpResponse> response = transport_->Send(request, label, "");
+  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, label, "");
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error(label, "", response->status, response->body, false);
@@ -158,7 +211,7 @@ absl::StatusOr<ObjectHead> S3Client::HeadObject(const std::string& key) {
   request.method = "HEAD";
   request.path = *std::move(path);
   request.payload_hash = kEmptyPayloadSha256;
-  absl::StatusOr<HttpResponse> response = transport_->Send(request, "HeadObject", key);
+  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, "HeadObject", key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error("HeadObject", key, response->status, response->body, false);
@@ -195,7 +248,7 @@ absl::StatusOr<ObjectHead> S3Client::GetObjectStreaming(
     if (on_head) on_head(head);
     return true;
   };
-  absl::StatusOr<HttpResponse> response = transport_->Send(request, "GetObject", key);
+  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, "GetObject", key);
   if (!head_error.ok()) return head_error;
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
@@ -239,7 +292,8 @@ absl::Status S3Client::PutObject(const std::string& key, absl::string_view body,
   request.headers.insert(request.headers.end(), meta->begin(), meta->end());
   request.body = body;
   request.payload_hash = Sha256Hex(body);
-  absl::StatusOr<HttpResponse> response = transport_->Send(request, "PutObject", key);
+  absl::StatusOr<HttpResponse> response = Send(request, if_none_match ? Idempotency::kUnlessSent : Idempotency::kIdempotent,
+           "PutObject", key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error("PutObject", key, response->status, response->body, if_none_match);
@@ -278,7 +332,7 @@ absl::Status S3Client::CopyObject(const std::string& src_key, const std::string&
     request.headers.insert(request.headers.end(), meta->begin(), meta->end());
   }
   request.payload_hash = kEmptyPayloadSha256;
-  absl::StatusOr<HttpResponse> response = transport_->Send(request, label, dst_key);
+  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, label, dst_key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error(label, dst_key, response->status, response->body, false);
@@ -303,7 +357,7 @@ absl::Status S3Client::DeleteObject(const std::string& key) {
   request.method = "DELETE";
   request.path = *std::move(path);
   request.payload_hash = kEmptyPayloadSha256;
-  absl::StatusOr<HttpResponse> response = transport_->Send(request, "DeleteObject", key);
+  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, "DeleteObject", key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error("DeleteObject", key, response->status, response->body, false);

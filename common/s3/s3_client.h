@@ -12,10 +12,16 @@
 //   peer with a self-signed certificate needs.
 // - Plain http:// endpoints are refused; redirects are not followed.
 // - Secrets are never logged and never appear in a status message.
+// - A request that failed before anything reached the caller (connect refused,
+//   reset before the first response byte, HTTP 5xx, SlowDown) is tried again
+//   inside the call, freshly signed, up to max_attempts in all, with jittered
+//   exponential backoff (retry_policy.h). A GET whose body has started to
+//   reach the sink is never repeated.
 // Thread-safe: one client is meant to be shared by all threads of a service.
 #ifndef POCKETMAIL_COMMON_S3_S3_CLIENT_H_
 #define POCKETMAIL_COMMON_S3_S3_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,11 +32,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/s3/object_store.h"
+#include "common/s3/retry_policy.h"
 #include "common/s3/sigv4.h"
 
 namespace pocketmail::s3 {
 
 class HttpTransport;
+struct HttpRequest;
+struct HttpResponse;
 
 struct ClientOptions {
   std::string endpoint;  // "https://host[:port]" — https only; http is refused
@@ -42,6 +51,9 @@ struct ClientOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration request_timeout = absl::Seconds(120);  // whole request, body included
   int max_idle_connections = 16;
+  // Tries per request (R2_MAX_ATTEMPTS; 1..10, 1 = no retry): see retry_policy.h
+  // for which failures are tried again inside the call.
+  int max_attempts = 3;
 };
 
 // "https://<account_id>.r2.cloudflarestorage.com": the endpoint to use when
@@ -79,15 +91,21 @@ class S3Client : public ObjectStore {
   // over all requests). With reuse working, this stays near the number of
   // threads using the client, however many requests they make.
   int64_t connections_opened() const;
-  int64_t requests_sent() const;
+  int64_t requests_sent() const;  // attempts: a retried request counts each one
+  int64_t retries() const { return retries_.load(); }
 
  private:
-  S3Client(std::string bucket, std::unique_ptr<HttpTransport> transport);
+  S3Client(std::string bucket, RetryOptions retry, std::unique_ptr<HttpTransport> transport);
+  // transport_->Send, repeated while ShouldRetry() allows (see retry_policy.h).
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& request, Idempotency idempotency,
+                                    absl::string_view operation, absl::string_view key);
   // "/<bucket>/<UriEncode(key)>"; INVALID_ARGUMENT for an empty or over-long key.
   absl::StatusOr<std::string> ObjectPath(absl::string_view operation, absl::string_view key) const;
 
   const std::string bucket_;
+  const RetryOptions retry_;
   const std::unique_ptr<HttpTransport> transport_;
+  std::atomic<int64_t> retries_{0};
 };
 
 }  // namespace pocketmail::s3

@@ -56,6 +56,19 @@ TEST(S3ClientCreate, RefusesBadBucketsCredentialsCaFileAndTimeouts) {
   EXPECT_EQ(CreateCode(o), StatusCode::kInvalidArgument);
 }
 
+TEST(S3ClientCreate, MaxAttemptsMustBeOneToTen) {
+  for (int attempts : {0, -1, 11}) {
+    ClientOptions o = Valid();
+    o.max_attempts = attempts;
+    EXPECT_EQ(CreateCode(o), StatusCode::kInvalidArgument) << attempts;
+  }
+  for (int attempts : {1, 10}) {
+    ClientOptions o = Valid();
+    o.max_attempts = attempts;
+    EXPECT_EQ(CreateCode(o), StatusCode::kOk) << attempts;
+  }
+}
+
 TEST(S3ClientCreate, ErrorsNeverContainTheSecret) {
   ClientOptions o = Valid();
   o.secret_access_key = "very-secret-value";
@@ -102,6 +115,8 @@ TEST_F(S3ClientOffline, RefusedConnectionIsUnavailable) {
             absl::string_view::npos);
   EXPECT_EQ(client_->DeleteObject("k").code(), StatusCode::kUnavailable);
   EXPECT_EQ(client_->ListObjectsV2("pending/", "").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(client_->requests_sent(), 9);  // each tried max_attempts (3) times
+  EXPECT_EQ(client_->retries(), 6);
 }
 
 }  // namespace

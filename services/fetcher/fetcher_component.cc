@@ -37,6 +37,8 @@ std::vector<config::Spec> FetcherSpecs() {
            "downloads whose bytes fail the sha256/rawsize check before the object is dead-lettered"},
           {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
           {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
+          {"R2_MAX_ATTEMPTS", "3",
+           "tries per S3 request (1..10): a connect failure, reset before any byte or 5xx is retried inside the request"},
           {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
            "directory (mode 0700) for the single-instance lock and alert sentinels"},
           {"MAIL_ALERT_CMD", "", "shell command run for alerts; the text is in $MAIL_ALERT_MSG"},
@@ -81,13 +83,14 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   auto mismatch_attempts = s.GetInt("CONTENT_MISMATCH_MAX_ATTEMPTS");
   auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
   auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
+  auto max_attempts = s.GetInt("R2_MAX_ATTEMPTS");
   auto alert_days = s.GetDouble("ALERT_DAYS");
   auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
   for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
                                  keep_copy.status(), retry_base.status(), retry_max.status(),
                                  probe_delay.status(), untyped_attempts.status(), mismatch_attempts.status(),
                                  connect_timeout.status(),
-                                 request_timeout.status(), fast_poll.status(), active_window.status(),
+                                 request_timeout.status(), max_attempts.status(), fast_poll.status(), active_window.status(),
                                  alert_days.status(), alert_failures.status()}) {
     if (!st.ok()) return absl::InvalidArgumentError(st.ToString());
   }
@@ -111,6 +114,10 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   s3_options.max_idle_connections = static_cast<int>(*concurrency) * 2;
   s3_options.connect_timeout = absl::Seconds(*connect_timeout);
   s3_options.request_timeout = absl::Seconds(*request_timeout);
+  if (*max_attempts < 1 || *max_attempts > 10) {
+    return absl::InvalidArgumentError("R2_MAX_ATTEMPTS must be 1..10");
+  }
+  s3_options.max_attempts = static_cast<int>(*max_attempts);
   auto store = s3::S3Client::Create(s3_options);
   if (!store.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create S3 client: ", store.status().ToString()));

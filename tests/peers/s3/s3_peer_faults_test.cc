@@ -67,6 +67,7 @@ class S3PeerFaultsTest : public ::testing::Test {
     o.ca_file = peer_->ca_file();
     o.connect_timeout = absl::Seconds(5);
     o.request_timeout = absl::Seconds(30);
+    o.max_attempts = 1;  // the peer's faults are under test here, not the client's retries
     auto client = s3::S3Client::Create(o);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
