@@ -1,5 +1,5 @@
-// Service configuration: the environment names from DESIGN.md (the original
-// installer's .env names), overridable by command-line flags.
+// Service configuration: the environment names of the original installer's
+// .env (docs/DESIGN.md "Configuration names"), overridable by command-line flags.
 //
 // Precedence, highest first: --flags, the process environment, KEY=VALUE env
 // files (--env-file=PATH, repeatable, or POCKETMAIL_ENV_FILES=a:b), defaults.

@@ -2,7 +2,7 @@
 // damaged transfer or an object replaced after the Worker wrote it is never
 // delivered as if it were the mail.
 //
-// The claims (DESIGN.md "The bucket contract"): the key names sha256(raw)
+// The claims (docs/DESIGN.md "The bucket contract"): the key names sha256(raw)
 // (both key formats), and the Worker's metadata repeats it as `sha256` and
 // gives the byte count as `rawsize`. The hash is computed while the body
 // arrives, so a 25 MiB message costs no second pass over memory.

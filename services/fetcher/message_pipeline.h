@@ -1,6 +1,6 @@
 // The per-object saga: ledger → GET → router → injector → ledger → move.
 //
-// The ordering is the durability contract (DESIGN.md "Guarantees"): every side
+// The ordering is the durability contract (docs/DESIGN.md "Guarantees"): every side
 // effect (injecting, copying, deleting) happens only after the ledger has
 // durably recorded the state that justifies it, so a crash at any point leaves
 // a row that says what to do next:

@@ -1,4 +1,4 @@
-// The bucket contract's object keys (DESIGN.md "The bucket contract"):
+// The bucket contract's object keys (docs/DESIGN.md "The bucket contract"):
 //   pending/<sha256 hex>-<first 16 hex of sha256(lower(rcpt))>.eml   one object per recipient
 //   pending/<sha256 hex>.eml                                         the original worker (legacy)
 // and where an object goes when it leaves pending/.

@@ -1,7 +1,7 @@
 // DeliveryProbe answers "did the message with trace key K reach mailbox M?"
 // by logging into M over IMAP and searching its INBOX (where Maddy delivers)
 // for X-Pocketmail-Key: K. It resolves the ambiguous window between the final
-// "." and the server's reply (DESIGN.md, guarantee 2), so a wrong "found"
+// "." and the server's reply (docs/DESIGN.md, guarantee 2), so a wrong "found"
 // would lose mail: matches are confirmed by fetching the header and comparing
 // it exactly, since IMAP SEARCH matches substrings.
 //

@@ -205,7 +205,7 @@ std::vector<Case> StaticCases() {
                    },
                    to_box("bob@example.org")});
 
-  // --- the bytes are not what the object claims (DESIGN.md: the key names sha256(raw)) ---
+  // --- the bytes are not what the object claims (docs/DESIGN.md: the key names sha256(raw)) ---
   // Each is downloaded CONTENT_MISMATCH_MAX_ATTEMPTS times (a damaged transfer
   // would pass on a later try), then dead-lettered; none may reach a mailbox.
   cases.push_back({"object-bytes-replaced-after-upload", "dead-lettered: content hash mismatch, never delivered",

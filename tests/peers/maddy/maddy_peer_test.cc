@@ -1,5 +1,5 @@
 // The Maddy peer against its contract, in raw LMTP/SMTP (no pocketmail
-// client): the facts about Maddy that pocketmail is built on (DESIGN.md,
+// client): the facts about Maddy that pocketmail is built on (docs/DESIGN.md,
 // "Facts about Maddy", checked here against the real 0.8.1).
 #include "tests/peers/maddy/maddy_peer.h"
 
