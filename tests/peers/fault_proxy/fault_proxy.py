@@ -28,7 +28,7 @@ Control port (line protocol on 127.0.0.1:control_port, like the SMTP peer's):
   SET key=value ...   -> OK          knobs, all default 0 (off):
       latency_ms=N      hold every chunk, each direction, until it arrived + N ms;
                         each direction is a FIFO, so a stream is delayed, not
-                        throttled (the "mobile" profile of TEST-PEERS.md).
+                        throttled (the "mobile" profile, docs/TESTING.md "Why these peers").
       reset_pct=P       reset (RST: SO_LINGER 0, then close) this share of
                         opportunities; where they are is reset_where:
       reset_where=any   accept: each new connection, before any byte flows;

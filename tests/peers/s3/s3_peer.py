@@ -16,7 +16,7 @@ and --port with S3_PEER_ACCESS_KEY_ID / S3_PEER_SECRET_ACCESS_KEY set (from
 creds.env), it comes back with the same certificate and credentials (but empty
 buckets: moto keeps everything in memory).
 
-What differs from stock `moto_server`, and why (see shared/docs/TEST-PEERS.md):
+What differs from stock `moto_server`, and why (see docs/TESTING.md, "Why these peers"):
   * Signatures are checked (INITIAL_NO_AUTH_ACTION_COUNT = 0), and against the
     request target exactly as it arrived (werkzeug's RAW_URI): moto otherwise
     re-derives the path from a decoded URL and rejects correctly signed
