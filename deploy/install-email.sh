@@ -46,81 +46,85 @@
 #
 # Secrets never go on argv or into logs: passwords reach `maddy creds create`
 # on stdin from the printf builtin; services get 0600 env-file paths.
-set -euo pipefail
-shopt -s lastpipe   # `... | write_atomic` runs write_atomic in this shell
-umask 077
 
 readonly FOUR_SERVICES=(ledger router injector fetcher)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
 
-WORKDIRS=()
-trap 'rm -rf "${WORKDIRS[@]}"' EXIT
-
 log() { printf '[install-email] %s\n' "$*" >&2; }
 die() { printf '[install-email] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# The comment block at the top of this file.
+usage() { sed -n '2,/^[^#]/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
 # --- arguments ------------------------------------------------------------------
-PREFIX=/
-ENV_FILE=./.env
-BIN_SRC=""
-SECRETS_SRC=""
-COPY_LIBS=0
-INIT=auto
-DO_HEALTH=1
-ARGS=()
-while (($#)); do
-  case $1 in
-    --prefix) PREFIX=${2:?--prefix needs a value}; shift 2 ;;
-    --prefix=*) PREFIX=${1#*=}; shift ;;
-    --env) ENV_FILE=${2:?--env needs a value}; shift 2 ;;
-    --env=*) ENV_FILE=${1#*=}; shift ;;
-    --bin-dir) BIN_SRC=${2:?--bin-dir needs a value}; shift 2 ;;
-    --bin-dir=*) BIN_SRC=${1#*=}; shift ;;
-    --secrets-src) SECRETS_SRC=${2:?--secrets-src needs a value}; shift 2 ;;
-    --secrets-src=*) SECRETS_SRC=${1#*=}; shift ;;
-    --copy-libs) COPY_LIBS=1; shift ;;
-    --init) INIT=${2:?--init needs a value}; shift 2 ;;
-    --init=*) INIT=${1#*=}; shift ;;
-    --no-health) DO_HEALTH=0; shift ;;
-    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) ARGS+=("$1"); shift ;;
+# parse_args ARG...: sets PREFIX ENV_FILE BIN_SRC SECRETS_SRC COPY_LIBS INIT
+# DO_HEALTH, and CMD / TARGET (the command and its argument, not yet checked
+# against the layout: that needs the .env).
+parse_args() {
+  PREFIX=/
+  ENV_FILE=./.env
+  BIN_SRC=""
+  SECRETS_SRC=""
+  COPY_LIBS=0
+  INIT=auto
+  DO_HEALTH=1
+  local -a args=()
+  while (($#)); do
+    case $1 in
+      --prefix) PREFIX=${2:?--prefix needs a value}; shift 2 ;;
+      --prefix=*) PREFIX=${1#*=}; shift ;;
+      --env) ENV_FILE=${2:?--env needs a value}; shift 2 ;;
+      --env=*) ENV_FILE=${1#*=}; shift ;;
+      --bin-dir) BIN_SRC=${2:?--bin-dir needs a value}; shift 2 ;;
+      --bin-dir=*) BIN_SRC=${1#*=}; shift ;;
+      --secrets-src) SECRETS_SRC=${2:?--secrets-src needs a value}; shift 2 ;;
+      --secrets-src=*) SECRETS_SRC=${1#*=}; shift ;;
+      --copy-libs) COPY_LIBS=1; shift ;;
+      --init) INIT=${2:?--init needs a value}; shift 2 ;;
+      --init=*) INIT=${1#*=}; shift ;;
+      --no-health) DO_HEALTH=0; shift ;;
+      -h|--help) usage; exit 0 ;;
+      -*) die "unknown option $1 (see --help)" ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  CMD=${args[0]:-install}
+  TARGET=${args[1]:-}
+  case $CMD in
+    install|upgrade|restart|remove|health) ;;
+    add-mailbox) [ -n "$TARGET" ] || die "add-mailbox needs an ADDRESS" ;;
+    *) die "unknown command $CMD (install, upgrade, restart, remove, health, add-mailbox)" ;;
   esac
-done
-CMD=${ARGS[0]:-install}
-TARGET=${ARGS[1]:-}
-case $CMD in
-  install) ;;
-  upgrade|restart|remove) [ -n "$TARGET" ] || die "$CMD needs a SERVICE (maddy and the pocketmail services)" ;;
-  add-mailbox) [ -n "$TARGET" ] || die "add-mailbox needs an ADDRESS" ;;
-  health) ;;
-  *) die "unknown command $CMD (install, upgrade, restart, remove, health, add-mailbox)" ;;
-esac
-[ -z "$BIN_SRC" ] && BIN_SRC=$(cd "$HERE/.." && pwd)/.bazel/bin/services
+  [ -n "$BIN_SRC" ] || BIN_SRC=$(cd "$HERE/.." && pwd)/.bazel/bin/services
+}
 
 # Every path ends up inside run scripts and maddy.conf: keep them boring.
 safe_path() {
   [[ $1 =~ ^[A-Za-z0-9._/+@:-]+$ ]] || die "path '$1' has characters this installer does not quote (allowed: A-Z a-z 0-9 . _ / + @ : -)"
 }
-safe_path "$PREFIX"
-P=${PREFIX%/}
-readonly BIN_DIR=$P/opt/pocketmail/bin
-readonly LIB_DIR=$P/opt/pocketmail/lib
-readonly CONF_DIR=$P/etc/pocketmail
-readonly SECRETS_DIR=$P/etc/pocketmail/secrets
-readonly STATE_DIR=$P/var/lib/pocketmail
-readonly MADDY_STATE_DIR=$P/var/lib/pocketmail/maddy
-readonly RUNTIME_DIR=$P/run/pocketmail
-readonly MADDY_RUNTIME_DIR=$P/run/pocketmail/maddy
-readonly LOG_DIR=$P/var/log/pocketmail
-readonly SV_DIR=$P/etc/sv
-readonly SYSTEMD_DIR=$P/etc/systemd/system
-readonly TOKEN_FILE=$SECRETS_DIR/grpc-token                  # operator: every gRPC method
-readonly GATEWAY_TOKEN_FILE=$SECRETS_DIR/grpc-gateway-token  # gateway: read-only methods (docs/GRPC.md)
+
+# set_paths PREFIX: where everything goes under PREFIX (readonly afterwards).
+set_paths() {
+  safe_path "$1"
+  P=${1%/}
+  readonly P
+  readonly BIN_DIR=$P/opt/pocketmail/bin
+  readonly LIB_DIR=$P/opt/pocketmail/lib
+  readonly CONF_DIR=$P/etc/pocketmail
+  readonly SECRETS_DIR=$P/etc/pocketmail/secrets
+  readonly STATE_DIR=$P/var/lib/pocketmail
+  readonly MADDY_STATE_DIR=$P/var/lib/pocketmail/maddy
+  readonly RUNTIME_DIR=$P/run/pocketmail
+  readonly MADDY_RUNTIME_DIR=$P/run/pocketmail/maddy
+  readonly LOG_DIR=$P/var/log/pocketmail
+  readonly SV_DIR=$P/etc/sv
+  readonly SYSTEMD_DIR=$P/etc/systemd/system
+  readonly TOKEN_FILE=$SECRETS_DIR/grpc-token                  # operator: every gRPC method
+  readonly GATEWAY_TOKEN_FILE=$SECRETS_DIR/grpc-gateway-token  # gateway: read-only methods (docs/GRPC.md)
+}
 
 # --- the .env (parsed, never sourced) -------------------------------------------
-declare -A ENVV=()
 # read_env FILE ARRAY: KEY=VALUE lines, optional `export `, one pair of quotes
 # stripped, comments and blank lines skipped. Values are never evaluated.
 read_env() {
@@ -139,51 +143,65 @@ read_env() {
   done < "$file"
 }
 
-if [ -f "$ENV_FILE" ]; then
-  read_env "$ENV_FILE" ENVV
-elif [ "$CMD" != remove ]; then
-  die "no .env at $ENV_FILE (use --env FILE)"
-fi
-
-# The gate. `remove` still works with email disabled, so it can be cleaned up.
-if [ "${ENVV[ENABLE_EMAIL]:-false}" != true ] && [ "$CMD" != remove ]; then
-  log "ENABLE_EMAIL is not true in $ENV_FILE: nothing to do"
-  exit 0
-fi
+# load_env: the .env into ENVV, then the gate. `remove` still works with
+# email disabled (or no .env), so it can be cleaned up.
+load_env() {
+  declare -gA ENVV=()
+  if [ -f "$ENV_FILE" ]; then
+    read_env "$ENV_FILE" ENVV
+  elif [ "$CMD" != remove ]; then
+    die "no .env at $ENV_FILE (use --env FILE)"
+  fi
+  if [ "${ENVV[ENABLE_EMAIL]:-false}" != true ] && [ "$CMD" != remove ]; then
+    log "ENABLE_EMAIL is not true in $ENV_FILE: nothing to do"
+    exit 0
+  fi
+}
 
 env_or() { local v=${ENVV[$1]:-}; printf '%s' "${v:-$2}"; }
 
 # The process layout: the four services (default), or pocketmaild, all four in
 # one process with each API on its usual socket (docs/ARCHITECTURE.md, "One
-# process or four"). SERVICES are this layout's units, RETIRED the other's.
-case $(env_or POCKETMAIL_COMBINED false) in
-  true) SERVICES=(pocketmaild); RETIRED=("${FOUR_SERVICES[@]}") ;;
-  false) SERVICES=("${FOUR_SERVICES[@]}"); RETIRED=(pocketmaild) ;;
-  *) die "POCKETMAIL_COMBINED must be true or false" ;;
-esac
-readonly SERVICES RETIRED
-readonly ALL_UNITS=(maddy "${SERVICES[@]}")
-if [ -n "$TARGET" ] && [ "$CMD" != add-mailbox ]; then
-  # remove also takes the other layout's units
-  known=("${ALL_UNITS[@]}"); [ "$CMD" = remove ] && known+=("${RETIRED[@]}")
-  case " ${known[*]} " in *" $TARGET "*) ;; *) die "unknown service $TARGET (${known[*]})" ;; esac
-fi
-MAIL_DOMAIN=$(env_or MAIL_DOMAIN "")
-MAIL_HOSTNAME=$(env_or MAIL_HOSTNAME "$MAIL_DOMAIN")
-MAIL_IMAP_PORT=$(env_or MAIL_IMAP_PORT 9143)
-MAIL_INJECT_PORT=$(env_or MAIL_INJECT_PORT 9125)
-MAIL_SUBMISSION_PORT=$(env_or MAIL_SUBMISSION_PORT 9587)
-MAIL_POLL=$(env_or MAIL_POLL 180)
-MAIL_ADMIN_LOCALPART=$(env_or MAIL_ADMIN_LOCALPART admin)
-ALERT_DAYS=$(env_or ALERT_DAYS 3)
-MAIL_ALERT_CMD=$(env_or MAIL_ALERT_CMD "")
-MAIL_USERS_FILE=$(env_or MAIL_USERS_FILE "")
-R2_ENDPOINT=$(env_or R2_ENDPOINT "")
-R2_CA_FILE=$(env_or R2_CA_FILE "")
-# How the injector reaches Maddy: lmtp (a unix socket, the default) or
-# submission (SMTP AUTH on 127.0.0.1:MAIL_INJECT_PORT; refuses sloppy headers).
-MAIL_INJECT_VIA=$(env_or MAIL_INJECT_VIA lmtp)
-MAIL_MAX_MESSAGE_SIZE=$(env_or MAIL_MAX_MESSAGE_SIZE 32M)
+# process or four"). SERVICES are this layout's units, RETIRED the other's,
+# ALL_UNITS maddy and SERVICES. Then TARGET is checked against them.
+pick_layout() {
+  case $(env_or POCKETMAIL_COMBINED false) in
+    true) SERVICES=(pocketmaild); RETIRED=("${FOUR_SERVICES[@]}") ;;
+    false) SERVICES=("${FOUR_SERVICES[@]}"); RETIRED=(pocketmaild) ;;
+    *) die "POCKETMAIL_COMBINED must be true or false" ;;
+  esac
+  readonly SERVICES RETIRED
+  readonly ALL_UNITS=(maddy "${SERVICES[@]}")
+  case $CMD in
+    upgrade|restart|remove) [ -n "$TARGET" ] || die "$CMD needs a SERVICE (${ALL_UNITS[*]})" ;;
+  esac
+  if [ -n "$TARGET" ] && [ "$CMD" != add-mailbox ]; then
+    # remove also takes the other layout's units
+    local -a known=("${ALL_UNITS[@]}")
+    [ "$CMD" = remove ] && known+=("${RETIRED[@]}")
+    case " ${known[*]} " in *" $TARGET "*) ;; *) die "unknown service $TARGET (${known[*]})" ;; esac
+  fi
+}
+
+# read_settings: the .env's settings, with their defaults.
+read_settings() {
+  MAIL_DOMAIN=$(env_or MAIL_DOMAIN "")
+  MAIL_HOSTNAME=$(env_or MAIL_HOSTNAME "$MAIL_DOMAIN")
+  MAIL_IMAP_PORT=$(env_or MAIL_IMAP_PORT 9143)
+  MAIL_INJECT_PORT=$(env_or MAIL_INJECT_PORT 9125)
+  MAIL_SUBMISSION_PORT=$(env_or MAIL_SUBMISSION_PORT 9587)
+  MAIL_POLL=$(env_or MAIL_POLL 180)
+  MAIL_ADMIN_LOCALPART=$(env_or MAIL_ADMIN_LOCALPART admin)
+  ALERT_DAYS=$(env_or ALERT_DAYS 3)
+  MAIL_ALERT_CMD=$(env_or MAIL_ALERT_CMD "")
+  MAIL_USERS_FILE=$(env_or MAIL_USERS_FILE "")
+  R2_ENDPOINT=$(env_or R2_ENDPOINT "")
+  R2_CA_FILE=$(env_or R2_CA_FILE "")
+  # How the injector reaches Maddy: lmtp (a unix socket, the default) or
+  # submission (SMTP AUTH on 127.0.0.1:MAIL_INJECT_PORT; refuses sloppy headers).
+  MAIL_INJECT_VIA=$(env_or MAIL_INJECT_VIA lmtp)
+  MAIL_MAX_MESSAGE_SIZE=$(env_or MAIL_MAX_MESSAGE_SIZE 32M)
+}
 
 validate() {
   [[ $MAIL_DOMAIN =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ && $MAIL_DOMAIN == *.* ]] \
@@ -207,7 +225,7 @@ validate() {
 }
 
 # --- small file helpers ---------------------------------------------------------
-CHANGED=()   # what this run changed, for the summary and for restarts
+# CHANGED (set by init_state): what this run changed, for the summary and restarts
 note_change() { CHANGED+=("$1"); log "updated $1"; }
 
 ensure_dir() {  # ensure_dir DIR MODE
@@ -241,7 +259,6 @@ install_file() {  # install_file SRC DEST MODE -> 0 changed, 1 unchanged
 # render TEMPLATE: {{NAME}} -> value of RENDER[NAME] on stdout. Plain string
 # substitution, never eval; a value with a newline or a brace is refused, and
 # so is a placeholder without a value.
-declare -A RENDER=()
 render() {
   local line name val
   for name in "${!RENDER[@]}"; do
@@ -283,7 +300,6 @@ provide_user_secrets() {
     || die "$SECRETS_DIR/mail-relay.env has no RESEND_API_KEY"
 }
 
-INJECT_USER="" INJECT_PASS="" INBOX_USER="" INBOX_PASS="" ADMIN_USER="" ADMIN_PASS=""
 # Generated on first run, reused afterwards (re-read from the 0600 files).
 generate_credentials() {
   declare -A old=()
@@ -319,7 +335,6 @@ ensure_token() {
 }
 
 # --- maddy binary ----------------------------------------------------------------
-MADDY_SOURCE=""   # "override:PATH" | "tarball:PATH" | "download" | "installed"
 maddy_arch() {
   local a=${MADDY_ARCH:-$(uname -m)}
   case $a in
@@ -466,17 +481,61 @@ write_maddy_conf() {
   render_to "$HERE/maddy.conf.tmpl" "$CONF_DIR/maddy.conf" 600
 }
 
-# run script, log script and systemd unit of one unit -> 0 changed, 1 unchanged
+# service_render_vars SVC: what the shared templates (run.service.tmpl,
+# pocketmail-service.service.tmpl) need for one pocketmail service: what it
+# is, what it starts after, and the env files it reads (secrets only for the
+# services that use them).
+service_render_vars() {
+  local svc=$1 what after=network.target f run_files="" unit_files=""
+  local -a files=("$CONF_DIR/pocketmail.env")
+  case $svc in
+    ledger) what="the durable record (SQLite)" ;;
+    router) what="recipient -> mailbox"; after+=" pocketmail-maddy.service" ;;
+    injector) what="delivery into Maddy"; after+=" pocketmail-maddy.service"
+      files+=("$SECRETS_DIR/mail-inject.env" "$SECRETS_DIR/mail-admin.env") ;;
+    fetcher) what="R2 poll loop and per-message saga"
+      after+=" pocketmail-ledger.service pocketmail-router.service pocketmail-injector.service"
+      files+=("$SECRETS_DIR/mail-r2.env") ;;
+    pocketmaild) after+=" pocketmail-maddy.service"
+      files+=("$SECRETS_DIR/mail-r2.env" "$SECRETS_DIR/mail-inject.env" "$SECRETS_DIR/mail-admin.env") ;;
+    *) die "no unit template for $svc" ;;
+  esac
+  if [ "$svc" = pocketmaild ]; then
+    RENDER[DESCRIPTION]="pocketmaild (the four pocketmail services in one process)"
+    RENDER[UNIT_DESCRIPTION]="pocketmail (ledger, router, injector and fetcher in one process)"
+  else
+    RENDER[DESCRIPTION]="pocketmail $svc ($what)"
+    RENDER[UNIT_DESCRIPTION]="pocketmail $svc"
+  fi
+  for f in "${files[@]}"; do
+    run_files+=" --env-file='$f'"   # paths passed safe_path: nothing to escape
+    unit_files+=" --env-file=$f"
+  done
+  RENDER[AFTER]=$after
+  RENDER[RUN_ENV_FILES]=${run_files# }
+  RENDER[UNIT_ENV_FILES]=${unit_files# }
+}
+
+# run script, log script and systemd unit of one unit -> 0 changed, 1 unchanged.
+# Maddy has its own templates; the pocketmail services share one of each.
 write_unit_files() {
-  local svc=$1 changed=1
+  local svc=$1 changed=1 run_tmpl unit_tmpl
   ensure_dir "$SV_DIR/pocketmail-$svc" 0755
   ensure_dir "$SV_DIR/pocketmail-$svc/log" 0755
   ensure_dir "$LOG_DIR/$svc" 0700
   ensure_dir "$SYSTEMD_DIR" 0755
   RENDER[SERVICE]=$svc
-  render_to "$HERE/templates/run.$svc" "$SV_DIR/pocketmail-$svc/run" 755 && changed=0
+  if [ "$svc" = maddy ]; then
+    run_tmpl=$HERE/templates/run.maddy
+    unit_tmpl=$HERE/templates/pocketmail-maddy.service
+  else
+    service_render_vars "$svc"
+    run_tmpl=$HERE/templates/run.service.tmpl
+    unit_tmpl=$HERE/templates/pocketmail-service.service.tmpl
+  fi
+  render_to "$run_tmpl" "$SV_DIR/pocketmail-$svc/run" 755 && changed=0
   render_to "$HERE/templates/log.run" "$SV_DIR/pocketmail-$svc/log/run" 755 || true
-  render_to "$HERE/templates/pocketmail-$svc.service" "$SYSTEMD_DIR/pocketmail-$svc.service" 644 && changed=0
+  render_to "$unit_tmpl" "$SYSTEMD_DIR/pocketmail-$svc.service" 644 && changed=0
   return $changed
 }
 
@@ -697,7 +756,6 @@ make_dirs() {
 }
 
 # Shared setup: config, secrets, maddy. Sets CONF_CHANGED / MADDY_CHANGED.
-CONF_CHANGED=0 MADDY_CHANGED=0
 common_setup() {
   validate
   resolve_maddy_source        # fails closed before anything is written
@@ -748,7 +806,8 @@ install_unit() {
   if ((changed || force)) || ! is_running "$svc"; then start_unit "$svc"; fi
 }
 
-main() {
+# run_command: what CMD asks for, on the parsed options and .env.
+run_command() {
   local -a units
   pick_init
   if [ "$INIT" = systemd ] && [ -n "$P" ]; then
@@ -791,4 +850,31 @@ main() {
   if ((${#CHANGED[@]})); then log "done: ${#CHANGED[@]} change(s)"; else log "done: nothing changed"; fi
 }
 
-main
+# The mutable state of one run.
+init_state() {
+  WORKDIRS=()    # temp dirs, removed at exit
+  CHANGED=()     # what this run changed, for the summary and for restarts
+  declare -gA RENDER=()
+  INJECT_USER="" INJECT_PASS="" INBOX_USER="" INBOX_PASS="" ADMIN_USER="" ADMIN_PASS=""
+  MADDY_SOURCE=""   # "override:PATH" | "tarball:PATH" | "download" | "installed"
+  CONF_CHANGED=0 MADDY_CHANGED=0
+}
+
+main() {
+  set -euo pipefail
+  shopt -s lastpipe   # `... | write_atomic` runs write_atomic in this shell
+  umask 077
+  init_state
+  trap 'rm -rf "${WORKDIRS[@]}"' EXIT
+  parse_args "$@"
+  set_paths "$PREFIX"
+  load_env
+  pick_layout
+  read_settings
+  run_command
+}
+
+# Sourcing this file (the tests do) only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
