@@ -125,22 +125,41 @@ set_paths() {
 }
 
 # --- the .env (parsed, never sourced) -------------------------------------------
-# read_env FILE ARRAY: KEY=VALUE lines, optional `export `, one pair of quotes
-# stripped, comments and blank lines skipped. Values are never evaluated.
+# read_env FILE ARRAY: the services' env-file syntax (ReadEnvFile in
+# common/config/settings.cc; install_test.py checks the two agree): lines split
+# on LF and trimmed of ASCII whitespace (so CRLF is fine); blank lines and
+# lines starting with # skipped; an optional `export `; KEY=VALUE split at the
+# first =, key and value trimmed, then one pair of matching quotes stripped
+# from the value. A line with no KEY= is refused. Keys that are not shell
+# names (which nothing here looks up) are not stored. Values are never evaluated.
 read_env() {
-  local file=$1 line key val
+  local file=$1 line key val n=0 ws=$' \t\n\v\f\r'
   local -n into=$2
   while IFS= read -r line || [ -n "$line" ]; do
-    line=${line#"${line%%[![:space:]]*}"}
+    n=$((n + 1))
+    line=${line#"${line%%[!"$ws"]*}"}; line=${line%"${line##*[!"$ws"]}"}
     [[ -z $line || $line == \#* ]] && continue
     line=${line#export }
-    [[ $line == *=* ]] || continue
+    [[ $line == *=* && $line != =* ]] || die "$file:$n: expected KEY=VALUE"
     key=${line%%=*}; val=${line#*=}
+    key=${key%"${key##*[!"$ws"]}"}; key=${key#"${key%%[!"$ws"]*}"}
+    val=${val#"${val%%[!"$ws"]*}"}
     [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
     if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then val=${BASH_REMATCH[1]}; fi
     # shellcheck disable=SC2034,SC2004  # an associative array, written through the nameref
     into[$key]=$val
   done < "$file"
+}
+
+# env_dump FILE: read_env's result as KEY NUL VALUE NUL, in key order (the
+# format of //common/config:env_file_dump, for the test that compares them).
+env_dump() {
+  local -A kv=()
+  local key
+  read_env "$1" kv
+  while IFS= read -r key; do
+    [ -n "$key" ] && printf '%s\0%s\0' "$key" "${kv[$key]}"
+  done < <(printf '%s\n' "${!kv[@]}" | LC_ALL=C sort)
 }
 
 # load_env: the .env into ENVV, then the gate. `remove` still works with
@@ -542,6 +561,18 @@ write_unit_files() {
 # --- maddy accounts -------------------------------------------------------------
 maddy_cmd() { "$BIN_DIR/maddy" --config "$CONF_DIR/maddy.conf" "$@"; }
 
+# maddy_list WHAT: `maddy WHAT list` on stdout; a failure names Maddy's reason.
+maddy_list() {
+  local err out
+  err=$(mktemp) || die "cannot create a temp file"
+  if ! out=$(maddy_cmd "$1" list 2>"$err"); then
+    out=$(head -c 2000 "$err"); rm -f "$err"
+    die "maddy $1 list failed: $out"
+  fi
+  rm -f "$err"
+  printf '%s\n' "$out"
+}
+
 listed() {  # listed USER LIST -> usernames are stored lowercased
   grep -Fxqi -- "$1" <<<"$2"
 }
@@ -563,8 +594,8 @@ create_mailbox() {  # create_mailbox USER
 
 provision_accounts() {
   local creds accts user
-  creds=$(maddy_cmd creds list 2>/dev/null) || die "maddy creds list failed"
-  accts=$(maddy_cmd imap-acct list 2>/dev/null) || die "maddy imap-acct list failed"
+  creds=$(maddy_list creds) || exit 1
+  accts=$(maddy_list imap-acct) || exit 1
   local -A pass=([$INJECT_USER]=$INJECT_PASS [$INBOX_USER]=$INBOX_PASS [$ADMIN_USER]=$ADMIN_PASS)
   for user in "$INJECT_USER" "$INBOX_USER" "$ADMIN_USER"; do
     listed "$user" "$creds" || create_login "$user" "${pass[$user]}"
@@ -584,8 +615,8 @@ add_mailbox() {
   [[ $user =~ ^[a-z0-9][a-z0-9._-]*@([a-z0-9.-]+)$ && ${BASH_REMATCH[1]} == "${MAIL_DOMAIN,,}" ]] \
     || die "add-mailbox: '$1' is not an address in $MAIL_DOMAIN"
   [[ -x $BIN_DIR/maddy && -f $CONF_DIR/maddy.conf ]] || die "Maddy is not installed (run install first)"
-  creds=$(maddy_cmd creds list 2>/dev/null) || die "maddy creds list failed"
-  accts=$(maddy_cmd imap-acct list 2>/dev/null) || die "maddy imap-acct list failed"
+  creds=$(maddy_list creds) || exit 1
+  accts=$(maddy_list imap-acct) || exit 1
   if listed "$user" "$creds"; then
     log "add-mailbox: $user has a login already; its password is kept"
   else
