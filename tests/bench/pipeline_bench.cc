@@ -19,7 +19,13 @@
 // Flags: --json PATH  --quick (small counts, for development)
 //        --concurrency=N (FETCH_CONCURRENCY, default 8)  --skip-mobile
 //        --no-combined (skip the second pass)  --combined-only (only it)
-//        --only=startup,loopback,cost,memory,latency,mobile (SMTP ceiling always)
+//        --only=startup,loopback,cost,memory,latency,mobile,idle,proot (SMTP ceiling always)
+//        --no-proot (skip the two passes under proot)
+//
+// Issue 12's phone figures: each pass ends with a short backlog and an idle
+// window at the installer's defaults (idle_*: wake-ups, CPU per hour, threads,
+// RSS, LISTs; idle_wakeups_by_thread lines say which threads wake), and two
+// more passes run both layouts under proot (figures suffixed _proot).
 //        --service-env K=V (repeatable: extra environment for the four services,
 //        for experiments such as MALLOC_ARENA_MAX=2; recorded in the JSON)
 #include <dirent.h>
@@ -63,6 +69,7 @@
 #include "common/s3/s3_client.h"
 #include "common/server/health_client.h"
 #include "common/server/service_host.h"
+#include "tests/bench/proc_tree.h"
 #include "tests/e2e/pipeline_harness.h"
 #include "tests/peers/fault_proxy/fault_proxy.h"
 #include "tests/peers/peer_process.h"
@@ -84,6 +91,8 @@ struct Counts {
   int nocopy = 200;          // 4 KiB messages drained with KEEP_PROCESSED_COPY=0
   int idle_window_s = 20;    // idle LIST count window (MAIL_POLL=2 there)
   int startup_repeats = 3;
+  int phone_backlog = 300;   // 4 KiB messages drained before the idle window (and under proot)
+  int phone_idle_s = 60;     // the idle window at the defaults
 };
 
 constexpr size_t kSmall = 4 << 10;
@@ -105,6 +114,7 @@ struct Figure {
   std::string goal;  // human text, JSON only
   std::optional<bool> met;
   std::string note;  // JSON only
+  std::optional<double> floor;  // a lower-bound goal, printed as floor=
 };
 
 std::vector<Figure> g_figures;
@@ -113,6 +123,19 @@ std::vector<std::string> g_errors;
 // service name then means that one process, and figure names get this suffix.
 bool g_combined = false;
 std::string g_suffix;
+// The proot passes run the services under proot (kProotWrapper): figure names
+// then carry _proot before any _combined.
+bool g_proot = false;
+// The installer's default layout (deploy/install-email.sh: POCKETMAIL_COMBINED
+// defaults to false, four processes): the one issue 12's tighter CPU goal is for.
+constexpr bool kDefaultLayoutCombined = false;
+// proot as proot-distro runs it, minus its Termux-only flags (--kill-on-exit,
+// --link2symlink, --sysvipc): fake root, the host's / as the guest root, and
+// /dev, /proc, /sys bound in. Every system call of the service is traced.
+const std::vector<std::string> kProotWrapper = {"/usr/bin/proot", "-0", "-b", "/dev", "-b", "/proc",
+                                                "-b", "/sys"};
+// Per-thread wake-up rows of each idle window, for the JSON.
+std::vector<std::string> g_thread_rows;
 
 std::string Num(double v) {
   if (std::isnan(v)) return "nan";
@@ -128,6 +151,7 @@ void Emit(Figure f) {
   std::string line = absl::StrCat("bench: ", f.name, "=", Num(f.value), " ", f.unit);
   if (f.ceiling) absl::StrAppend(&line, " ceiling=", Num(*f.ceiling));
   if (f.ratio) absl::StrAppend(&line, " ratio=", Num(*f.ratio));
+  if (f.floor) absl::StrAppend(&line, " floor=", Num(*f.floor));
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
   g_figures.push_back(std::move(f));
@@ -262,9 +286,10 @@ long PssKb(pid_t pid) {
   return 0;
 }
 
+// Whole process trees: a wrapper (proot) and whatever a service spawned count too.
 double SumCpuMs() {
   double sum = 0;
-  for (pid_t p : AllServicePids()) sum += CpuMs(p);
+  for (pid_t p : AllServicePids()) sum += TreeCpuMs(p);
   return sum;
 }
 
@@ -651,6 +676,7 @@ struct Bench {
   bool skip_mobile = false;
   std::set<std::string> only;  // sections to run (empty: all)
   std::map<std::string, std::string> extra_env;  // --service-env K=V (experiments)
+  std::vector<std::string> wrapper;  // service command prefix (the proot passes)
   bool Want(const std::string& section) const { return only.empty() || only.count(section) > 0; }
   std::unique_ptr<PipelineHarness> h;
   std::unique_ptr<s3::S3Client> direct;  // our own client, straight to moto
@@ -667,6 +693,7 @@ struct Bench {
     o.fetch_concurrency = concurrency;
     o.poll_seconds = 180;  // the default MAIL_POLL
     o.combined = g_combined;
+    o.service_wrapper = wrapper;
     auto started = PipelineHarness::Start(o);
     if (!started.ok()) {
       Error("harness: " + started.status().ToString());
@@ -679,6 +706,10 @@ struct Bench {
     h->SetServiceEnv("RETRY_BASE_S", "30");
     h->SetServiceEnv("RETRY_MAX_S", "3600");
     h->SetServiceEnv("POCKETMAIL_LOG_LEVEL", "warn");
+    // The installer points the router at Maddy's imapsql.db; here the account
+    // list is the stand-in's file.
+    h->SetServiceEnv("MAIL_ACCOUNTS_WATCH", h->scratch() + "/accounts.txt");
+    if (!wrapper.empty()) settings["service_wrapper"] = absl::StrJoin(wrapper, " ");
     for (const auto& [k, v] : extra_env) {
       h->SetServiceEnv(k, v);
       settings["service_env." + k] = v;
@@ -810,6 +841,7 @@ struct Bench {
     f.note = absl::StrCat(n.small, " x 4 KiB then ", n.large, " x 100 KiB, 5 recipients, FETCH_CONCURRENCY=",
                           concurrency, "; ceiling = min(S3 sequence ceiling, SMTP ceiling)");
     Emit(f);
+    if (profile == "mobile") EmitMobileGoal(rate);
     Emit({absl::StrCat("throughput_", profile, "_4k"), small.delivered / small.seconds, "msg/s",
           std::min(s3_small, smtp_ceiling), (small.delivered / small.seconds) / std::min(s3_small, smtp_ceiling)});
     Emit({absl::StrCat("throughput_", profile, "_100k"), large.delivered / large.seconds, "msg/s",
@@ -1015,6 +1047,139 @@ struct Bench {
     Emit({absl::StrCat("latency_", mode, "_max"), lat.empty() ? NAN : *std::max_element(lat.begin(), lat.end()), "s"});
   }
 
+
+  // ---- 1b. issue 12's absolute goal for the mobile profile
+  void EmitMobileGoal(double rate) {
+    Figure f{"throughput_mobile_goal", rate, "msg/s"};
+    f.floor = 45;
+    f.goal = ">= 45 msg/s on the 60 ms mobile profile at the default settings (issue 12)";
+    f.met = rate >= 45;
+    f.note = absl::StrCat("the throughput_mobile figure against the absolute goal; FETCH_CONCURRENCY=", concurrency,
+                          concurrency == kDefaultConcurrency ? " (the default)" : " (NOT the default 8)");
+    Emit(f);
+  }
+
+  // ---- 7. the phone's day: a short backlog, then idle at the defaults
+  // (natively, and in the proot passes under proot: figures suffixed _proot).
+  static constexpr int kDefaultConcurrency = 8;  // the fetcher's FETCH_CONCURRENCY default
+  static constexpr int kMailPoll = 180;          // the installer's MAIL_POLL
+  static constexpr int kFastPoll = 3;            // FAST_POLL_S default
+  // ACTIVE_WINDOW_S shortened from 300 so the idle window starts after the
+  // fast polls that follow a backlog: it measures the state of most of the day.
+  static constexpr int kActiveWindow = 5;
+
+  std::map<std::string, std::string> IdleDefaults() const {
+    return {{"R2_ENDPOINT", h->s3_env().at("R2_ENDPOINT")},
+            {"KEEP_PROCESSED_COPY", "1"},
+            {"MAIL_POLL", std::to_string(kMailPoll)},
+            {"FAST_POLL_S", std::to_string(kFastPoll)},
+            {"ACTIVE_WINDOW_S", std::to_string(kActiveWindow)},
+            {"FETCH_CONCURRENCY", std::to_string(kDefaultConcurrency)},
+            {"WAKE_LISTEN", ""}};
+  }
+
+  void PhoneSection() {
+    Log(absl::StrCat("phone: ", n.phone_backlog, " x 4 KiB, then ", n.phone_idle_s, " s idle",
+                     g_proot ? " (under proot)" : ""));
+    DrainResult r = Drain("phone-4k", n.phone_backlog, kSmall, IdleDefaults());
+    if (r.delivered == 0) return;
+    EmitPhoneCpu(r);
+    absl::SleepFor(absl::Seconds(kActiveWindow + kFastPoll + 2));  // the fast polls end
+    IdleSection();
+  }
+
+  void EmitPhoneCpu(const DrainResult& r) {
+    Figure f{"cpu_per_msg_4k_300", r.cpu_ms / r.delivered, "ms"};
+    if (g_proot) {
+      const bool is_default = g_combined == kDefaultLayoutCombined;
+      f.ceiling = is_default ? 6 : 8;
+      f.goal = absl::StrCat("<= ", Num(*f.ceiling), " ms under proot (issue 12: ",
+                            is_default ? "the installer's default layout" : "the other layout", ")");
+      f.met = f.value <= *f.ceiling;
+    }
+    f.note = absl::StrCat(r.delivered, " x 4 KiB on loopback at the defaults; user+sys (+ reaped children) of the ",
+                          g_proot ? "proot tracers and their tracees" : "service processes",
+                          ", whole process trees, from the fetcher's exec until pending/ was empty; ", r.cpu_each);
+    Emit(f);
+  }
+
+  std::map<std::string, pid_t> ServiceRoots() const {
+    std::map<std::string, pid_t> roots;
+    for (const std::string& s : ServiceProcesses()) roots[s] = ServicePid(s);
+    return roots;
+  }
+
+  void IdleSection() {
+    std::map<std::string, pid_t> roots = ServiceRoots();
+    Log(absl::StrCat("idle: ", n.phone_idle_s, " s at MAIL_POLL=", kMailPoll));
+    auto s3_before = S3Stats(*h);
+    TreeSample before = SampleTrees(roots);
+    absl::SleepFor(absl::Seconds(n.phone_idle_s));
+    TreeSample after = SampleTrees(roots);
+    auto s3_after = S3Stats(*h);
+    IdleWindow w = Compare(before, after);
+    EmitIdle(w, after);
+    EmitIdleRequests(w, s3_before, s3_after);
+    EmitThreadGroups(w);
+  }
+
+  static Figure Goal(Figure f, double ceiling, const std::string& goal) {
+    f.ceiling = ceiling;
+    f.goal = goal;
+    f.met = f.value <= ceiling;
+    return f;
+  }
+
+  void EmitIdle(const IdleWindow& w, const TreeSample& end) {
+    const std::string where = absl::StrCat(
+        Num(w.seconds), " s idle after the backlog, MAIL_POLL=", kMailPoll, ", summed over ",
+        g_proot ? "the proot tracers and their tracees" : "the service processes", " (", end.processes,
+        " processes)");
+    Figure wake = Goal({"idle_wakeups_per_s", w.wakeups_per_s, "/s"}, 1, "<= 1 per second, summed");
+    wake.note = "voluntary + nonvoluntary context switches of every thread (/proc/<pid>/task/*/status), " + where;
+    Emit(wake);
+    Figure cpu = Goal({"idle_cpu_ms_per_h", w.cpu_ms * 3600 / w.seconds, "ms/h"}, 1000, "<= 1 s per hour");
+    cpu.note = absl::StrCat("user+sys over the window (", Num(w.cpu_ms), " ms), scaled to an hour; ", where);
+    Emit(cpu);
+    Figure threads{"idle_threads", static_cast<double>(w.threads_end), "threads"};
+    threads.note = absl::StrCat("/proc/<pid>/task entries at the end (", w.threads_start, " at the start); ", where);
+    Emit(threads);
+    Figure rss = Goal({"idle_rss", end.rss_kb / 1024.0, "MiB"}, 40, "<= 40 MiB");
+    rss.note = "VmRSS summed at the end of the window; " + where;
+    Emit(rss);
+  }
+
+  void EmitIdleRequests(const IdleWindow& w, const std::map<std::string, int64_t>& a,
+                        const std::map<std::string, int64_t>& b) {
+    double lists = Delta(a, b, "LIST");
+    double other = Delta(a, b, "GET") + Delta(a, b, "COPY") + Delta(a, b, "DELETE") + Delta(a, b, "HEAD");
+    Figure f{"idle_list_per_window", lists, "req"};
+    f.note = absl::StrCat("LISTs the S3 peer served in the ", Num(w.seconds), " s window (and ", other,
+                          " other requests); one poll is due every MAIL_POLL=", kMailPoll, " s");
+    Emit(f);
+    Figure p = Goal({"idle_list_per_mail_poll", lists * kMailPoll / w.seconds, "req"}, 1, "<= 1 LIST per MAIL_POLL");
+    p.note = absl::StrCat("idle_list_per_window x MAIL_POLL / window = ", lists, " x ", kMailPoll, " / ",
+                          Num(w.seconds), "; a window shorter than MAIL_POLL sees 0 or 1 poll, so this is 0 or ",
+                          Num(kMailPoll / w.seconds), " (r2_list_per_idle_day measures LISTs per poll)");
+    Emit(p);
+  }
+
+  // Which threads wake: one line per (service, process, thread name).
+  void EmitThreadGroups(const IdleWindow& w) {
+    const std::string run = g_suffix.empty() ? "native" : g_suffix.substr(1);
+    for (const ThreadGroup& g : w.groups) {
+      std::string blocked = absl::StrJoin(g.blocked_in, ",", absl::PairFormatter(":"));
+      std::printf("bench: idle_wakeups_by_thread%s[%s]=%s /s threads=%d cpu=%s ms blocked_in=%s\n",
+                  g_suffix.c_str(), g.name.c_str(), Num(g.wakeups_per_s).c_str(), g.threads,
+                  Num(g.cpu_ms).c_str(), blocked.empty() ? "-" : blocked.c_str());
+      g_thread_rows.push_back(absl::StrCat(
+          "{\"run\": \"", run, "\", \"thread\": \"", JsonEscape(g.name), "\", \"threads\": ", g.threads,
+          ", \"wakeups_per_s\": ", Num(g.wakeups_per_s), ", \"cpu_ms\": ", Num(g.cpu_ms),
+          ", \"blocked_in\": \"", JsonEscape(blocked), "\"}"));
+    }
+    std::fflush(stdout);
+  }
+
   void Run() {
     absl::Time t0 = absl::Now();
     if (!Start()) return;
@@ -1060,6 +1225,7 @@ struct Bench {
       }
       if (h->ServiceRunning("fetcher")) (void)h->StopService("fetcher");
     }
+    if (Want("idle")) PhoneSection();
     settings["runtime_s"] = Num(absl::ToDoubleSeconds(absl::Now() - t0));
     Log("total " + settings["runtime_s"] + " s");
   }
@@ -1070,7 +1236,8 @@ std::string Json(const Bench& b, const std::string& started) {
   absl::StrAppend(&out, "  \"machine\": {\"cores\": ", std::thread::hardware_concurrency(), "},\n");
   absl::StrAppend(&out, "  \"counts\": {\"small_4k\": ", b.n.small, ", \"large_100k\": ", b.n.large,
                   ", \"ceiling_4k\": ", b.n.ceiling_small, ", \"ceiling_100k\": ", b.n.ceiling_large,
-                  ", \"latency_messages\": ", b.n.latency_messages, ", \"huge_25m\": ", b.n.huge, "},\n");
+                  ", \"latency_messages\": ", b.n.latency_messages, ", \"huge_25m\": ", b.n.huge,
+                  ", \"phone_backlog_4k\": ", b.n.phone_backlog, ", \"idle_window_s\": ", b.n.phone_idle_s, "},\n");
   out += "  \"settings\": {";
   bool first = true;
   for (const auto& [k, v] : b.settings) {
@@ -1085,9 +1252,14 @@ std::string Json(const Bench& b, const std::string& started) {
     if (f.ceiling) absl::StrAppend(&out, ", \"ceiling\": ", Num(*f.ceiling));
     if (f.ratio) absl::StrAppend(&out, ", \"ratio\": ", Num(*f.ratio));
     if (!f.goal.empty()) absl::StrAppend(&out, ", \"goal\": \"", JsonEscape(f.goal), "\"");
+    if (f.floor) absl::StrAppend(&out, ", \"floor\": ", Num(*f.floor));
     if (f.met) absl::StrAppend(&out, ", \"met\": ", *f.met ? "true" : "false");
     if (!f.note.empty()) absl::StrAppend(&out, ", \"note\": \"", JsonEscape(f.note), "\"");
     absl::StrAppend(&out, "}", i + 1 < g_figures.size() ? "," : "", "\n");
+  }
+  out += "  ],\n  \"idle_wakeups_by_thread\": [\n";
+  for (size_t i = 0; i < g_thread_rows.size(); ++i) {
+    absl::StrAppend(&out, "    ", g_thread_rows[i], i + 1 < g_thread_rows.size() ? "," : "", "\n");
   }
   out += "  ],\n  \"errors\": [";
   for (size_t i = 0; i < g_errors.size(); ++i) {
@@ -1095,6 +1267,34 @@ std::string Json(const Bench& b, const std::string& started) {
   }
   out += "]\n}\n";
   return out;
+}
+
+// A pass after the first: pocketmaild natively (the sections one process
+// changes), or either layout under proot (the phone section only). Its
+// settings land in the first pass's, prefixed.
+void RunPass(Bench& first, bool combined_layout, bool proot) {
+  Bench c;
+  c.n = first.n;
+  c.concurrency = first.concurrency;
+  c.extra_env = first.extra_env;
+  c.skip_mobile = first.skip_mobile;
+  const std::vector<std::string> sections =
+      proot ? std::vector<std::string>{"idle"}
+            : std::vector<std::string>{"startup", "loopback", "memory", "mobile", "idle"};
+  for (const std::string& section : sections) {
+    if (first.Want(section) || proot) c.only.insert(section);
+  }
+  if (c.only.empty()) return;
+  if (proot) c.wrapper = kProotWrapper;
+  g_combined = combined_layout;
+  g_proot = proot;
+  g_suffix = absl::StrCat(proot ? "_proot" : "", combined_layout ? "_combined" : "");
+  Log(absl::StrCat("pass: ", combined_layout ? "pocketmaild" : "four processes", proot ? ", under proot" : ""));
+  c.Run();
+  c.h.reset();
+  for (const auto& [k, v] : c.settings) first.settings[g_suffix.substr(1) + "." + k] = v;
+  g_combined = g_proot = false;
+  g_suffix.clear();
 }
 
 // Under `bazel run` the cwd is the runfiles tree; run directly, find it.
@@ -1114,7 +1314,7 @@ int main(int argc, char** argv) {
   using namespace pocketmail::testing;
   std::string json_path;
   Bench b;
-  bool four = true, combined = true;
+  bool four = true, combined = true, proot = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) {
@@ -1122,7 +1322,7 @@ int main(int argc, char** argv) {
     } else if (absl::StartsWith(a, "--json=")) {
       json_path = a.substr(7);
     } else if (a == "--quick") {
-      b.n = Counts{200, 20, 100, 10, 40, 0.25, 3, 50, 10, 2};
+      b.n = Counts{200, 20, 100, 10, 40, 0.25, 3, 50, 10, 2, 100, 12};
     } else if (absl::StartsWith(a, "--only=")) {
       for (absl::string_view part : absl::StrSplit(a.substr(7), ',')) b.only.insert(std::string(part));
     } else if (a == "--service-env" && i + 1 < argc) {
@@ -1134,14 +1334,16 @@ int main(int argc, char** argv) {
       four = false;
     } else if (a == "--no-combined") {
       combined = false;
+    } else if (a == "--no-proot") {
+      proot = false;
     } else if (a == "--skip-mobile") {
       b.skip_mobile = true;
     } else if (absl::StartsWith(a, "--concurrency=")) {
       absl::SimpleAtoi(a.substr(14), &b.concurrency);
     } else {
       std::fprintf(stderr, "usage: pipeline_bench [--json PATH] [--quick] [--skip-mobile] [--concurrency=N]\n"
-                           "       [--only=startup,loopback,cost,memory,latency,mobile] [--service-env K=V]...\n"
-                           "       [--no-combined | --combined-only]\n");
+                           "       [--only=startup,loopback,cost,memory,latency,mobile,idle,proot] [--service-env K=V]...\n"
+                           "       [--no-combined | --combined-only] [--no-proot]\n");
       return 2;
     }
   }
@@ -1155,26 +1357,16 @@ int main(int argc, char** argv) {
     b.h.reset();
   }
   // Second pass: the combined binary, for the figures it changes (start-up,
-  // throughput in both profiles, CPU, idle and peak memory), suffixed
-  // _combined. Latency and R2 requests run the same code either way.
-  if (combined) {
-    Bench c;
-    c.n = b.n;
-    c.concurrency = b.concurrency;
-    c.extra_env = b.extra_env;
-    c.skip_mobile = b.skip_mobile;
-    for (const char* section : {"startup", "loopback", "memory", "mobile"}) {
-      if (b.Want(section)) c.only.insert(section);
-    }
-    if (!c.only.empty()) {
-      g_combined = true;
-      g_suffix = "_combined";
-      Log("second pass: the combined binary (services/pocketmaild)");
-      c.Run();
-      c.h.reset();
-      for (const auto& [k, v] : c.settings) b.settings["combined." + k] = v;
-      g_combined = false;
-      g_suffix.clear();
+  // throughput in both profiles, CPU, idle and peak memory, the idle window),
+  // suffixed _combined. Latency and R2 requests run the same code either way.
+  if (combined) RunPass(b, /*combined_layout=*/true, /*proot=*/false);
+  // Then both layouts under proot: the short backlog and the idle window.
+  if (proot && b.Want("proot")) {
+    if (!std::filesystem::exists(kProotWrapper[0])) {
+      Error(kProotWrapper[0] + " is missing (Debian's proot package; ./pocketmail bench installs it)");
+    } else {
+      if (four) RunPass(b, /*combined_layout=*/false, /*proot=*/true);
+      if (combined) RunPass(b, /*combined_layout=*/true, /*proot=*/true);
     }
   }
   if (!json_path.empty()) {

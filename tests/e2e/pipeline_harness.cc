@@ -1,6 +1,7 @@
 #include "tests/e2e/pipeline_harness.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
@@ -209,6 +210,14 @@ std::map<std::string, std::string> PipelineHarness::ServiceEnv() const {
   return env;
 }
 
+std::vector<std::string> PipelineHarness::ServiceArgv(const std::string& binary) const {
+  if (options_.service_wrapper.empty()) return {binary};
+  // A wrapper looks a bare relative name up in PATH (proot does): make it a path.
+  std::vector<std::string> argv = options_.service_wrapper;
+  argv.push_back(std::filesystem::absolute(binary).string());
+  return argv;
+}
+
 int PipelineHarness::imap_port() const {
   if (maddy_) return maddy_->imap_port();
   return imap_ ? imap_->port() : 0;
@@ -218,7 +227,7 @@ absl::Status PipelineHarness::StartService(const std::string& name) {
   if (ServiceRunning(name)) return absl::OkStatus();
   const std::string process = ProcessOf(name);
   std::string binary = RunfilePath(absl::StrCat("services/", process, "/", process));
-  auto p = PeerProcess::Start({binary}, ServiceEnv());
+  auto p = PeerProcess::Start(ServiceArgv(binary), ServiceEnv());
   if (!p.ok()) return p.status();
   services_[process] = std::move(*p);
   if (!options_.combined) return server::WaitUntilServing(Channel(name), absl::Seconds(20));
@@ -236,6 +245,7 @@ void PipelineHarness::KillService(const std::string& name) {
 absl::Status PipelineHarness::StopService(const std::string& name) {
   auto it = services_.find(ProcessOf(name));
   if (it == services_.end()) return absl::OkStatus();
+  if (!options_.service_wrapper.empty() && it->second.running()) ::kill(-it->second.pid(), SIGTERM);
   int status = it->second.Stop(absl::Seconds(15));
   if (status < 0) return absl::DeadlineExceededError(absl::StrCat(name, " did not stop on SIGTERM"));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -247,7 +257,7 @@ absl::Status PipelineHarness::StopService(const std::string& name) {
 absl::StatusOr<int> PipelineHarness::RunFetcherOneshot(absl::Duration timeout) {
   std::map<std::string, std::string> env = ServiceEnv();
   env["ONESHOT"] = "1";
-  auto p = PeerProcess::Start({RunfilePath("services/fetcher/fetcher")}, env);
+  auto p = PeerProcess::Start(ServiceArgv(RunfilePath("services/fetcher/fetcher")), env);
   if (!p.ok()) return p.status();
   return p->WaitForExit(timeout);
 }

@@ -69,6 +69,11 @@ struct HarnessOptions {
   // Start the S3 peer with --count-requests (its /__peer/stats then counts
   // requests by kind; see S3PeerStats in tests/peers/s3/s3_peer.h).
   bool s3_count_requests = false;
+  // Prepended to every service command line, e.g. {"proot", "-0", "-b",
+  // "/proc"} to run the same binaries under ptrace as proot-distro does on the
+  // phone. Stopping a wrapped service signals its whole process group, since
+  // a wrapper such as proot ignores SIGTERM itself.
+  std::vector<std::string> service_wrapper;
 };
 
 // A message as the Worker stores it (the bucket contract).
@@ -158,6 +163,8 @@ class PipelineHarness {
   absl::Status StartPeers();
   absl::Status StartMaddy();
   std::map<std::string, std::string> ServiceEnv() const;
+  // service_wrapper, then `binary`.
+  std::vector<std::string> ServiceArgv(const std::string& binary) const;
   // The process that serves `name`: itself, or pocketmaild when combined.
   std::string ProcessOf(const std::string& name) const {
     return options_.combined ? "pocketmaild" : name;
