@@ -28,10 +28,9 @@
 #include "common/config/private_dir.h"
 #include "common/log/log.h"
 #include "common/server/bearer_token_auth.h"
-#include "grpc/health/v1/health.pb.h"
+#include "common/server/health_service.h"
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/support/server_interceptor.h"
 
@@ -165,6 +164,8 @@ class CallCounter : public grpc::experimental::ServerInterceptorFactoryInterface
 
 struct ServiceHost::Impl {
   CallCounter* calls = nullptr;  // owned by `server`
+  // Declared before `server`, so it outlives it: the server calls into it.
+  HealthService health{{}};
   std::unique_ptr<grpc::Server> server;
   std::atomic<bool> shutting_down{false};
 };
@@ -271,10 +272,8 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
     if (absl::Status s = ClaimSocketPath(socket_paths.back()); !s.ok()) return s;
   }
 
-  // Keeps health.proto's descriptor linked in and registered, so reflection can
-  // describe the built-in health service (see BUILD.bazel).
-  (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::EnableDefaultHealthCheckService(true);
+  // Our own sync health service (health_service.h), not gRPC's callback one.
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -298,6 +297,7 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
     builder.AddListeningPort(options.tcp_address, *creds, &host->tcp_port_);
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
+  builder.RegisterService(&host->impl_->health);
   auto counter = std::make_unique<CallCounter>();
   host->impl_->calls = counter.get();
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -311,9 +311,7 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   }
   for (const std::string& path : socket_paths) chmod(path.c_str(), 0600);
   host->socket_paths_ = socket_paths;
-  if (auto* health = host->impl_->server->GetHealthCheckService()) {
-    health->SetServingStatus(true);
-  }
+  host->impl_->health.SetServing(true);
   log::Info("serving", {{"socket", absl::StrJoin(socket_paths, ",")},
                         {"tcp", options.tcp_address.empty() ? "off" : options.tcp_address},
                         {"pid", static_cast<long long>(getpid())}});
@@ -338,7 +336,7 @@ void ServiceHost::Wait(std::function<void()> before_drain) {
   }
   log::Info("shutting down");
   impl_->shutting_down = true;
-  if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
+  impl_->health.Shutdown();  // NOT_SERVING; health watches end
   if (before_drain) before_drain();
   // In-flight calls get a bounded grace period; streams (e.g. a watch) are
   // cancelled after it. gRPC's Shutdown(deadline) stops taking calls and waits

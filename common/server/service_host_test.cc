@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -52,6 +53,45 @@ TEST_F(ServiceHostTest, ServesHealthOnUnixSocketInPrivateDir) {
   auto health = CheckHealth(ConnectToService(runtime_dir_, "ledger"));
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, Health::kServing);
+}
+
+// gRPC's callback-API health service starts two "nexting" threads that wake
+// several times a second forever; ours is sync, so none may exist.
+std::vector<std::string> ThreadNames() {
+  std::vector<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.push_back(name);
+  }
+  return names;
+}
+
+TEST_F(ServiceHostTest, HealthStartsNoCallbackApiThreads) {
+  auto host = ServiceHost::Start({"ledger", runtime_dir_}, {});
+  ASSERT_TRUE(host.ok()) << host.status();
+  auto health = CheckHealth(ConnectToService(runtime_dir_, "ledger"));
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, Health::kServing);
+  for (const std::string& name : ThreadNames()) EXPECT_EQ(name.rfind("nexting", 0), std::string::npos) << name;
+}
+
+TEST_F(ServiceHostTest, HealthOfAnUnknownServiceIsNotFoundAndShutdownIsNotServing) {
+  auto host = ServiceHost::Start({"ledger", runtime_dir_}, {});
+  ASSERT_TRUE(host.ok()) << host.status();
+  auto channel = ConnectToService(runtime_dir_, "ledger");
+  auto unknown = CheckHealth(channel, "no.such.Service");
+  EXPECT_FALSE(unknown.ok());
+  EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
+  // While draining (before_drain runs after health turned NOT_SERVING) a
+  // load balancer or supervisor asking sees it.
+  absl::StatusOr<Health> during;
+  std::thread stopper([&] { (*host)->Shutdown(); });
+  (*host)->Wait([&] { during = CheckHealth(channel); });
+  stopper.join();
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(*during, Health::kNotServing);
 }
 
 TEST_F(ServiceHostTest, ServesOnTheSocketOfEachName) {
