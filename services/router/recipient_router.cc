@@ -91,6 +91,7 @@ RecipientRouter::~RecipientRouter() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
+  if (dir_watch_) dir_watch_->Wake();
   if (refresher_.joinable()) refresher_.join();
 }
 
@@ -103,13 +104,34 @@ void RecipientRouter::StartBackgroundRefresh(absl::Duration tick) {
   absl::MutexLock lock(&mu_);
   if (background_) return;
   background_ = true;
+  if (!options_.watch_path.empty()) dir_watch_ = DirectoryWatch::ForFile(options_.watch_path);
+  if (dir_watch_ == nullptr) {  // no watch, or no inotify: look every tick
+    refresher_ = std::thread([this, tick] {
+      while (true) {
+        RefreshIfDue();
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop_), tick)) return;
+      }
+    });
+    return;
+  }
+  // Sleep until Maddy writes its database or a refresh falls due; during a
+  // burst of writes (every delivery touches imapsql.db-wal) look at most
+  // once a tick.
   refresher_ = std::thread([this, tick] {
     while (true) {
       RefreshIfDue();
+      const absl::Time looked = absl::Now();
+      dir_watch_->Wait(UntilNextRefresh());
       absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), tick)) return;
+      if (stop_ || mu_.AwaitWithTimeout(absl::Condition(&stop_), tick - (absl::Now() - looked))) return;
     }
   });
+}
+
+absl::Duration RecipientRouter::UntilNextRefresh() {
+  absl::MutexLock lock(&refresh_mu_);
+  return last_attempt_failed_ ? options_.retry_interval : options_.refresh_interval;
 }
 
 void RecipientRouter::EnsureLoaded() {

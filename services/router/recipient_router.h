@@ -25,7 +25,9 @@
 // failure, retry_interval), or sooner when the watched file (and its SQLite
 // "-wal" companion) changes. If a refresh fails, the last good live list is
 // kept and results are marked stale. With StartBackgroundRefresh(), refreshes
-// run on a background thread; Resolve only reads in the calling thread when
+// run on a background thread, which sleeps on inotify for the watched file's
+// directory (directory_watch.h) and otherwise until the next refresh is due,
+// or polls every tick where inotify is unavailable; Resolve only reads in the calling thread when
 // nothing has been loaded yet. Without it, Resolve refreshes inline when due.
 // RefreshNow() re-reads at once, for a caller that just created a mailbox.
 //
@@ -51,6 +53,7 @@
 #include "common/mail/address.h"
 #include "pocketmail/router/v1/router.pb.h"
 #include "services/router/account_source.h"
+#include "services/router/directory_watch.h"
 
 namespace pocketmail::router {
 
@@ -132,6 +135,7 @@ class RecipientRouter {
   absl::StatusOr<MailboxListing> ListingOf(const Snapshot& snap) const;
   std::map<std::string, std::string> Normalise(const std::vector<std::string>& names) const;
   FileStamp StampWatchedFile() const;
+  absl::Duration UntilNextRefresh();  // the background refresher's longest sleep
 
   const RouterOptions options_;
   const mail::Domain domain_;  // normalised MAIL_DOMAIN (empty when unset)
@@ -154,6 +158,7 @@ class RecipientRouter {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool background_ ABSL_GUARDED_BY(mu_) = false;
   std::thread refresher_;
+  std::unique_ptr<DirectoryWatch> dir_watch_;  // set before refresher_ starts
 };
 
 }  // namespace pocketmail::router
