@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -50,6 +51,12 @@ struct ObjectHead {
   // x-amz-meta-* names lowercased WITHOUT the prefix; values RFC 2047-decoded
   // to UTF-8 (they may hold any character a sender chose, CR and LF included).
   std::map<std::string, std::string> metadata;
+
+  // One metadata value without surrounding white space; "" when absent.
+  std::string MetadataValue(const std::string& name) const {
+    auto it = metadata.find(name);
+    return it == metadata.end() ? "" : std::string(absl::StripAsciiWhitespace(it->second));
+  }
 };
 
 struct Object {

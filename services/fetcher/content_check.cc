@@ -19,11 +19,6 @@ constexpr int64_t kMaxReserveBytes = 64 << 20;
 
 std::string Short(absl::string_view hex) { return std::string(hex.substr(0, 12)); }
 
-std::string MetadataValue(const s3::ObjectHead& head, const char* name) {
-  auto it = head.metadata.find(name);
-  return it == head.metadata.end() ? "" : std::string(absl::StripAsciiWhitespace(it->second));
-}
-
 }  // namespace
 
 struct StreamingSha256::Impl {
@@ -72,12 +67,12 @@ absl::Status CheckContent(const PendingKey& key, const HashedObject& got) {
     return absl::DataLossError(absl::StrCat("content hash mismatch: the bytes hash to ", Short(got.sha256),
                                             "..., the key names ", Short(key.sha256), "..."));
   }
-  std::string claimed_sha = absl::AsciiStrToLower(MetadataValue(got.object.head, "sha256"));
+  std::string claimed_sha = absl::AsciiStrToLower(got.object.head.MetadataValue("sha256"));
   if (!claimed_sha.empty() && claimed_sha != got.sha256) {
     return absl::DataLossError(absl::StrCat("content hash mismatch: the bytes hash to ", Short(got.sha256),
                                             "..., the sha256 metadata says ", Short(claimed_sha), "..."));
   }
-  std::string claimed_size = MetadataValue(got.object.head, "rawsize");
+  std::string claimed_size = got.object.head.MetadataValue("rawsize");
   int64_t size = 0;
   if (!claimed_size.empty() &&
       (!absl::SimpleAtoi(claimed_size, &size) || size != static_cast<int64_t>(got.object.body.size()))) {

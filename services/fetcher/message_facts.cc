@@ -15,11 +15,6 @@ constexpr size_t kMaxHeaderScanBytes = 256 * 1024;
 // The ledger keeps 512 bytes of subject; decode a little more than that.
 constexpr size_t kMaxSubjectBytes = 2048;
 
-std::string Metadata(const s3::ObjectHead& head, const char* name) {
-  auto it = head.metadata.find(name);
-  return it == head.metadata.end() ? "" : std::string(absl::StripAsciiWhitespace(it->second));
-}
-
 // One line of the header section starting at `pos`, without its line end;
 // `next` is where the following line starts.
 absl::string_view LineAt(absl::string_view text, size_t pos, size_t* next) {
@@ -48,7 +43,7 @@ std::string DisplayText(absl::string_view text) {
 }
 
 std::string Subject(const s3::Object& object) {
-  std::string subject = Metadata(object.head, "subject");
+  std::string subject = object.head.MetadataValue("subject");
   if (subject.empty()) {
     // The original Worker wrote no subject: read the message's own field.
     std::optional<std::string> field = HeaderFieldValue(object.body, "Subject");
@@ -61,7 +56,7 @@ std::string Subject(const s3::Object& object) {
 
 int64_t ReceivedMs(const s3::ObjectHead& head) {
   int64_t ms = 0;
-  return absl::SimpleAtoi(Metadata(head, "receivedms"), &ms) && ms > 0 ? ms : 0;
+  return absl::SimpleAtoi(head.MetadataValue("receivedms"), &ms) && ms > 0 ? ms : 0;
 }
 
 }  // namespace
@@ -93,12 +88,12 @@ std::optional<std::string> HeaderFieldValue(absl::string_view message, absl::str
 
 ledger::v1::MessageFacts FactsFor(const s3::Object& object, absl::string_view verified_sha256) {
   ledger::v1::MessageFacts facts;
-  facts.set_recipient(mail::ToBoundedUtf8(Metadata(object.head, "to"), 1024));
+  facts.set_recipient(mail::ToBoundedUtf8(object.head.MetadataValue("to"), 1024));
   // A `from` that is there but empty is the null reverse-path of a bounce:
   // the record says so instead of looking unknown. No `from` at all (the
   // original Worker) is unknown and stays empty.
   if (object.head.metadata.count("from") != 0) {
-    std::string sender = Metadata(object.head, "from");
+    std::string sender = object.head.MetadataValue("from");
     facts.set_sender(sender.empty() ? "<>" : mail::ToBoundedUtf8(sender, 1024));
   }
   facts.set_subject(Subject(object));

@@ -249,10 +249,7 @@ ItemResult MessagePipeline::Inject(const ledgerpb::Message& injecting, const std
                                    const s3::Object& object, StepNotes notes,
                                    ledgerpb::DeliveryPath path_if_delivered) {
   const std::string& key = injecting.key();
-  std::string sender;
-  if (auto it = object.head.metadata.find("from"); it != object.head.metadata.end()) {
-    sender = std::string(absl::StripAsciiWhitespace(it->second));
-  }
+  std::string sender = object.head.MetadataValue("from");
   if (!UsableSender(sender)) sender = options_.fallback_sender;
 
   injectorpb::Envelope envelope;

@@ -40,11 +40,6 @@ constexpr const char* kDomain = "example.org";
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-grpcio
 const std::vector<std::string> kApis = {"ledger", "router", "fetcher", "injector"};
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 std::string RandomHex(size_t bytes) {
   std::ifstream urandom("/dev/urandom", std::ios::binary);

@@ -75,6 +75,9 @@ absl::StatusOr<std::string> ControlExchange(int port, const std::string& line,
 // start, which its fixture retries with another port.
 int PickFreePort();
 
+// `s` as one single-quoted POSIX shell word.
+std::string ShellQuote(const std::string& s);
+
 // The whole file ("" when it can't be read), and a file written whole with `mode`.
 std::string ReadWholeFile(const std::string& path);
 void WriteWholeFile(const std::string& path, const std::string& content, mode_t mode);

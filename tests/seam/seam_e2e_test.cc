@@ -76,14 +76,6 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out.push_back(c);
-  }
-  return out + "'";
-}
 
 // The repo's worker/ directory: PM_WORKER_DIR, else found next to the real
 // location of this test's dispatch.mjs (runfiles are symlinks into the repo).

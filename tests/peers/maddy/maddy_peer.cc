@@ -64,18 +64,6 @@ std::string UnixGreeting(const std::string& path) {
   return Greeting(fd);
 }
 
-// A single-quoted shell word.
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
 
 }  // namespace
 
