@@ -47,7 +47,7 @@ done | sort -u)
 printf '\n## pocketmaild\n\n'
 printf 'The four services in one process (docs/ARCHITECTURE.md, "One process or four")\n'
 printf 'read one environment: every setting of the four sections above, with the same\n'
-printf 'meaning (a name two services share, such as `MAIL_DOMAIN`, is one setting).\n'
+printf "meaning (a name two services share, such as \`MAIL_DOMAIN\`, is one setting).\n"
 printf 'Its own besides those:\n\n```\n'
 env -i HOME=/HOME PATH=/usr/bin:/bin "$BIN_ROOT/services/pocketmaild/pocketmaild" --help \
   | sed -n '/^  /,$p' \

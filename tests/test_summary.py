@@ -6,7 +6,8 @@ Counts every test case of the targets this Bazel invocation reported (its
 test.xml (gtest writes one per TEST; our Python tests one per method), or one
 failure for a target that timed out or failed to build. Adds node's `# pass N`
 / `# fail N` from the worker tests, and the <testcase>s of each --junit file
-written outside Bazel (tests/arm64; a missing file counts as one failure).
+written outside Bazel (tests/arm64, the checks in tests/checks; a missing file
+counts as one failure).
 Just above that line it repeats every suite's own summary line (crash-test:,
 fault-test:, hostile-test:, maddy-e2e:, maddy-crash-test:, gateway-e2e:) from
 the reported targets' test.log files, so the figures that prove delivery

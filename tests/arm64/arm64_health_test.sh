@@ -32,7 +32,7 @@
 # flags' bazel-bin (not the racy .bazel/aarch64-bin symlink). A --bin-dir that
 # is not an -opt output directory fails the binary-NAME cases.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 ROOT=$(pwd)
 
 XML_OUT="" BUILD=1 BIN_DIR=""
@@ -146,7 +146,8 @@ minimal_env() {
     ledger) echo "POCKETMAIL_STATE_DIR=$state" ;;
     router)
       echo "MAIL_DOMAIN=example.org"
-      echo "MAIL_ACCOUNTS_CMD=printf 'alice@example.org\\ninbox@example.org\\n'" ;;
+      # Literal \n: the shell running MAIL_ACCOUNTS_CMD has printf expand them.
+      printf '%s\n' "MAIL_ACCOUNTS_CMD=printf 'alice@example.org\\ninbox@example.org\\n'" ;;
     injector)
       echo "MAIL_INJECT_HOST=127.0.0.1"
       echo "MAIL_INJECT_PORT=9"  # discard: never dialled by a health check
