@@ -107,7 +107,7 @@ absl::Time MessagePipeline::NextAttemptAt(int attempts) const {
   double delay = std::min(cap, base * std::pow(2.0, std::min(std::max(attempts - 1, 0), 30)));
   // Full spread in [0.5, 1.5): many messages failing together don't retry in lockstep.
   delay *= 0.5 + options_.jitter();
-  return options_.now() + absl::Seconds(delay);
+  return options_.clock->Now() + absl::Seconds(delay);
 }
 
 ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
@@ -131,7 +131,7 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
     case State::STATE_DEAD_LETTERING:
       return FinishDeadLetter(object.key, row.last_error(), nullptr);
     case State::STATE_RETRY_WAIT:
-      if (ToMs(options_.now()) < row.next_attempt_ms()) {
+      if (ToMs(options_.clock->Now()) < row.next_attempt_ms()) {
         return {ItemOutcome::kSkipped, "waiting for backoff"};
       }
       if (row.ambiguous()) return ResolveAmbiguous(row);
@@ -140,7 +140,7 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
       // We died (or the ledger lost our outcome) between recording INJECTING
       // and recording the reply: the mail may already be in the mailbox.
       // Give a server that was still committing it time to finish first.
-      if (ToMs(options_.now()) - row.updated_ms() < absl::ToInt64Milliseconds(options_.probe_delay)) {
+      if (ToMs(options_.clock->Now()) - row.updated_ms() < absl::ToInt64Milliseconds(options_.probe_delay)) {
         return {ItemOutcome::kSkipped, "interrupted injection; probing shortly"};
       }
       log::Warn("interrupted injection; outcome unknown", {{"key", object.key}});
@@ -149,7 +149,7 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
       req.set_from_state(State::STATE_INJECTING);
       req.set_to_state(State::STATE_RETRY_WAIT);
       req.set_error("interrupted during injection; outcome unknown");
-      req.set_next_attempt_ms(ToMs(options_.now()));
+      req.set_next_attempt_ms(ToMs(options_.clock->Now()));
       req.set_ambiguous(true);
       auto moved = ledger_.Advance(req);
       if (!moved.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", moved.status().message())};
@@ -384,7 +384,7 @@ ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::
   }
   std::map<std::string, std::string> metadata = head->metadata;
   metadata["reason"] = Sanitize(reason);
-  metadata["failedms"] = std::to_string(ToMs(options_.now()));
+  metadata["failedms"] = std::to_string(ToMs(options_.clock->Now()));
   if (auto error = MoveOutOfPending(key, FailedKeyFor(key), s3::MetadataDirective::kReplace, metadata)) {
     return *error;
   }
@@ -394,7 +394,7 @@ ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::
 
 ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from, const std::string& error,
                                        StepNotes notes) {
-  absl::Time next = notes.ambiguous ? options_.now() + options_.probe_delay
+  absl::Time next = notes.ambiguous ? options_.clock->Now() + options_.probe_delay
                                     : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
   ledgerpb::AdvanceRequest req;
   req.set_key(row.key());
@@ -406,7 +406,7 @@ ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from,
   auto recorded = ledger_.Advance(req);
   if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
   log::Info("will retry", {{"key", row.key()}, {"error", error},
-                           {"in_s", static_cast<long long>(absl::ToInt64Seconds(next - options_.now()))}});
+                           {"in_s", static_cast<long long>(absl::ToInt64Seconds(next - options_.clock->Now()))}});
   return {ItemOutcome::kRetryLater, error};
 }
 

@@ -34,6 +34,7 @@
 
 #include "absl/time/time.h"
 #include "common/s3/object_store.h"
+#include "common/time/clock.h"
 #include "services/fetcher/pipeline_clients.h"
 
 namespace pocketmail::fetcher {
@@ -57,7 +58,7 @@ struct PipelineOptions {
   // content_check.h) before the object is dead-lettered: a damaged transfer
   // passes on a later one, a replaced object never does.
   int content_mismatch_max_attempts = 3;
-  std::function<absl::Time()> now = absl::Now;
+  Clock* clock = RealClock::Get();          // not owned
   std::function<double()> jitter;            // in [0,1); default: random
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 #include "services/fetcher/fakes_for_test.h"
 
@@ -19,7 +20,7 @@ class MessagePipelineTest : public ::testing::Test {
   MessagePipelineTest() : store_(log_), ledger_(log_), router_(log_), injector_(log_) {
     options_.mail_domain = "example.org";
     options_.retry_base = absl::Seconds(30);
-    options_.now = [] { return kNow; };
+    options_.clock = &clock_;
     options_.jitter = [] { return 0.5; };  // delay factor exactly 1.0
   }
 
@@ -44,6 +45,7 @@ class MessagePipelineTest : public ::testing::Test {
   testing::FakeLedger ledger_;
   testing::FakeRouter router_;
   testing::FakeInjector injector_;
+  FakeClock clock_{kNow};
   PipelineOptions options_;
 };
 
@@ -168,7 +170,7 @@ TEST_F(MessagePipelineTest, NoReplyAfterTheFinalDotIsProbedNotRetriedBlindly) {
   // When it comes round again, the probe is asked before anything is injected.
   injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED);
   injector_.probe.set_result(injectorpb::PROBE_RESULT_FOUND);
-  options_.now = [] { return kNow + absl::Minutes(1); };
+  clock_.Set(kNow + absl::Minutes(1));
   EXPECT_EQ(Run().outcome, ItemOutcome::kDelivered);
   EXPECT_EQ(injector_.envelopes.size(), 1u);  // only the first, ambiguous attempt
 }
@@ -186,11 +188,11 @@ TEST_P(UntypedFailureTest, IsRetriedABoundedNumberOfTimesThenDeadLettered) {
   injector_.reply.set_reply_text("<alice@example.org> Internal server error");
   int64_t later = 0;
   for (int attempt = 1; attempt < options_.untyped_failure_max_attempts; ++attempt) {
-    options_.now = [later] { return kNow + absl::Hours(later); };
+    clock_.Set(kNow + absl::Hours(later));
     EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater) << attempt;
     later += 2;
   }
-  options_.now = [later] { return kNow + absl::Hours(later); };
+  clock_.Set(kNow + absl::Hours(later));
   EXPECT_EQ(Run().outcome, ItemOutcome::kDeadLettered);
   EXPECT_EQ(injector_.envelopes.size(), static_cast<size_t>(options_.untyped_failure_max_attempts));
 }
@@ -223,7 +225,7 @@ TEST_F(MessagePipelineTest, TemporaryReplyIsRetriedWithoutLimit) {
   injector_.reply.set_smtp_code(453);
   injector_.reply.set_enhanced_code("4.3.2");
   for (int attempt = 0; attempt < 2 * options_.untyped_failure_max_attempts; ++attempt) {
-    options_.now = [attempt] { return kNow + absl::Hours(2 * attempt); };
+    clock_.Set(kNow + absl::Hours(2 * attempt));
     EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater) << attempt;
   }
 }
