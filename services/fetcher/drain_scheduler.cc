@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "services/fetcher/object_key.h"
 
@@ -23,7 +22,7 @@ struct DrainScheduler::Pass {
 };
 
 DrainScheduler::DrainScheduler(s3::ObjectStore& store, MessagePipeline& pipeline, SchedulerOptions options)
-    : store_(store), pipeline_(pipeline), options_(options) {
+    : store_(store), pipeline_(pipeline), options_(options), clock_(*options.clock) {
   options_.concurrency = std::max(1, options_.concurrency);
 }
 
@@ -60,9 +59,9 @@ void DrainScheduler::PollLoop() {
       if (stopping_) return;
       if (!wake_requested_) {
         absl::Duration interval = NextInterval();
-        next_pass_at_ = absl::Now() + interval;
+        next_pass_at_ = clock_.Now() + interval;
         const uint64_t generation = activity_generation_;
-        bool woken = poll_cv_.wait_for(lock, absl::ToChronoNanoseconds(interval), [&] {
+        bool woken = clock_.WaitFor(lock, poll_cv_, interval, [&] {
           return stopping_ || wake_requested_ || activity_generation_ != generation;
         });
         if (stopping_) return;
@@ -78,7 +77,7 @@ void DrainScheduler::PollLoop() {
 
 absl::Duration DrainScheduler::NextInterval() const {
   if (options_.fast_poll_interval > absl::ZeroDuration() &&
-      absl::Now() - last_activity_ < options_.active_window) {
+      clock_.Now() - last_activity_ < options_.active_window) {
     return std::min(options_.fast_poll_interval, options_.poll_interval);
   }
   return options_.poll_interval;
@@ -88,7 +87,7 @@ void DrainScheduler::Wake() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     wake_requested_ = true;
-    last_activity_ = absl::Now();
+    last_activity_ = clock_.Now();
     ++activity_generation_;
   }
   poll_cv_.notify_all();
@@ -104,7 +103,7 @@ fetcherpb::PassSummary DrainScheduler::DrainNow(bool wait) {
 std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
   std::lock_guard<std::mutex> run_lock(pass_run_mu_);
   auto pass = std::make_shared<Pass>();
-  pass->summary.set_started_ms(absl::ToUnixMillis(absl::Now()));
+  pass->summary.set_started_ms(absl::ToUnixMillis(clock_.Now()));
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++passes_started_;
@@ -115,7 +114,7 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     std::lock_guard<std::mutex> lock(mu_);
     pass->summary.set_error("not the active instance (drain lease held elsewhere); pass skipped");
     pass->listing_done = true;
-    pass->summary.set_finished_ms(absl::ToUnixMillis(absl::Now()));
+    pass->summary.set_finished_ms(absl::ToUnixMillis(clock_.Now()));
     pass_cv_.notify_all();
     return pass;
   }
@@ -152,7 +151,7 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
   std::lock_guard<std::mutex> lock(mu_);
   pass->summary.set_listed(static_cast<int>(listed.size()));
   if (!listed.empty()) {
-    last_activity_ = absl::Now();
+    last_activity_ = clock_.Now();
     ++activity_generation_;
     poll_cv_.notify_all();
   }
@@ -184,7 +183,7 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
   }
   pass->listing_done = true;
   if (pass->finished()) {
-    pass->summary.set_finished_ms(absl::ToUnixMillis(absl::Now()));
+    pass->summary.set_finished_ms(absl::ToUnixMillis(clock_.Now()));
     last_finished_pass_ = pass;
     pass_cv_.notify_all();
   }
@@ -228,7 +227,7 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
   std::unique_lock<std::mutex> lock(mu_);
   in_flight_.erase(item.object.key);
   if (result.outcome == ItemOutcome::kDelivered || result.outcome == ItemOutcome::kDeadLettered) {
-    recently_finished_[item.object.key] = absl::Now();
+    recently_finished_[item.object.key] = clock_.Now();
     // It has left pending/: keep Status's count current between listings.
     if (item.pass == last_pass_ && pending_count_ > 0) --pending_count_;
   }
@@ -247,7 +246,7 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
       break;
   }
   if (--item.pass->outstanding == 0 && item.pass->listing_done) {
-    s.set_finished_ms(absl::ToUnixMillis(absl::Now()));
+    s.set_finished_ms(absl::ToUnixMillis(clock_.Now()));
     last_finished_pass_ = item.pass;
     log::Info("pass finished", {{"listed", s.listed()}, {"delivered", s.delivered()},
                                 {"retried", s.retried()}, {"dead_lettered", s.dead_lettered()},
@@ -274,7 +273,7 @@ fetcherpb::StatusResponse DrainScheduler::Status() const {
   if (last_pass_) *out.mutable_last_pass() = last_pass_->summary;
   out.set_pending_count(pending_count_);
   if (pending_count_ > 0 && oldest_pending_ != absl::InfinitePast()) {
-    out.set_oldest_pending_age_s(std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - oldest_pending_)));
+    out.set_oldest_pending_age_s(std::max<int64_t>(0, absl::ToInt64Seconds(clock_.Now() - oldest_pending_)));
   }
   out.set_in_flight(static_cast<int>(in_flight_.size()));
   out.set_passes_total(static_cast<int64_t>(passes_started_));

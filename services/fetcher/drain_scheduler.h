@@ -23,6 +23,7 @@
 
 #include "absl/time/time.h"
 #include "common/s3/object_store.h"
+#include "common/time/clock.h"
 #include "pocketmail/fetcher/v1/fetcher.pb.h"
 #include "services/fetcher/alerts.h"
 #include "services/fetcher/message_pipeline.h"
@@ -44,6 +45,7 @@ struct SchedulerOptions {
   // to poll_interval. Idle cost stays at one LIST per MAIL_POLL.
   absl::Duration fast_poll_interval = absl::Seconds(3);  // FAST_POLL_S (0 = off)
   absl::Duration active_window = absl::Minutes(5);       // ACTIVE_WINDOW_S
+  Clock* clock = RealClock::Get();  // not owned; the poll loop's waits and every timestamp
 };
 
 class DrainScheduler {
@@ -82,6 +84,7 @@ class DrainScheduler {
   s3::ObjectStore& store_;
   MessagePipeline& pipeline_;
   SchedulerOptions options_;
+  Clock& clock_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;   // workers wait for items

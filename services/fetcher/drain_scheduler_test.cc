@@ -4,6 +4,8 @@
 #include <future>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 #include "services/fetcher/fakes_for_test.h"
 
@@ -13,32 +15,60 @@ namespace {
 std::string BodyFor(int i) { return absl::StrCat("From: a@b.test\r\n\r\nmessage ", i, "\r\n"); }
 std::string KeyFor(int i) { return testing::ContractKey(BodyFor(i), i); }
 
+// Waits, in real time (10 s at most), for the scheduler's workers to do
+// something the fakes have no hook for. Time itself moves only by FakeClock.
+template <typename Done>
+bool Eventually(Done done) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!done()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
 class DrainSchedulerTest : public ::testing::Test {
  protected:
   DrainSchedulerTest() : store_(log_), ledger_(log_), router_(log_), injector_(log_) {
     options_.mail_domain = "example.org";
+    options_.clock = &clock_;
   }
   void PutN(int n) {
     for (int i = 0; i < n; ++i) store_.Put(KeyFor(i), BodyFor(i), {{"to", "alice@example.org"}});
   }
+  // MAIL_POLL an hour: a test that wants a pass asks for it or moves the clock.
+  SchedulerOptions Scheduling(int concurrency, int list_page_size = 1000) {
+    SchedulerOptions o{absl::Hours(1), concurrency, 64 << 20, list_page_size};
+    o.clock = &clock_;
+    return o;
+  }
+  // Moves time on by `d` once the poll loop is waiting, and waits until it has
+  // come round to wait again (after a pass, or after re-planning).
+  void AdvancePollLoop(absl::Duration d) {
+    const int64_t waits = clock_.waits_begun();
+    clock_.Advance(d);
+    ASSERT_TRUE(clock_.AwaitWaitsBegun(waits + 1));
+  }
+  int64_t NowMs() { return absl::ToUnixMillis(clock_.Now()); }
 
   testing::EventLog log_;
   testing::FakeObjectStore store_;
   testing::FakeLedger ledger_;
   testing::FakeRouter router_;
   testing::FakeInjector injector_;
+  FakeClock clock_;
   PipelineOptions options_;
 };
 
 TEST_F(DrainSchedulerTest, PassDrainsEveryObjectAcrossListingPages) {
   PutN(25);
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 3, 64 << 20, /*list_page_size=*/7});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(3, /*list_page_size=*/7));
   scheduler.Start(/*poll=*/false);
   auto pass = scheduler.DrainNow(/*wait=*/true);
   EXPECT_EQ(pass.listed(), 25);
   EXPECT_EQ(pass.delivered(), 25);
-  EXPECT_GT(pass.finished_ms(), 0);
+  EXPECT_EQ(pass.finished_ms(), NowMs());
   EXPECT_EQ(injector_.envelopes.size(), 25u);
   auto left = store_.ListObjectsV2("pending/", "", 1000, "");
   EXPECT_TRUE(left->objects.empty());
@@ -59,14 +89,12 @@ TEST_F(DrainSchedulerTest, ASlowMessageDoesNotBlockTheOthers) {
     }
   };
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(2));
   scheduler.Start(/*poll=*/false);
   auto waiter = std::async(std::launch::async, [&] { return scheduler.DrainNow(/*wait=*/true); });
   // The other five get through (on the second worker) although key 0 is stuck.
-  for (int i = 0; i < 500 && (others < 5 || !blocked); ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_EQ(others.load(), 5);
-  EXPECT_TRUE(blocked.load());
-  for (int i = 0; i < 500 && scheduler.Status().in_flight() > 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_TRUE(Eventually([&] { return others == 5 && blocked; }));
+  EXPECT_TRUE(Eventually([&] { return scheduler.Status().in_flight() <= 1; }));
   EXPECT_EQ(scheduler.Status().in_flight(), 1);  // only the stuck one
   release.set_value();
   EXPECT_EQ(waiter.get().delivered(), 6);
@@ -76,16 +104,16 @@ TEST_F(DrainSchedulerTest, AKeyInFlightIsNotStartedTwice) {
   PutN(1);
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> entered{false};
+  std::promise<void> entered;
   injector_.on_inject = [&](const injectorpb::Envelope&) {
-    entered = true;
+    entered.set_value();
     released.wait();
   };
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 4, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(4));
   scheduler.Start(/*poll=*/false);
   auto first = std::async(std::launch::async, [&] { return scheduler.DrainNow(true); });
-  for (int i = 0; i < 500 && !entered; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   auto second = scheduler.DrainNow(/*wait=*/true);  // lists the same key while it is in flight
   EXPECT_EQ(second.listed(), 1);
   EXPECT_EQ(second.skipped(), 1);
@@ -97,7 +125,7 @@ TEST_F(DrainSchedulerTest, AKeyInFlightIsNotStartedTwice) {
 TEST_F(DrainSchedulerTest, ListingFailureIsRecordedInStatus) {
   store_.list_error = absl::UnavailableError("malformed ListObjectsV2 response");
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 1, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(1));
   scheduler.Start(/*poll=*/false);
   auto pass = scheduler.DrainNow(true);
   EXPECT_NE(pass.error().find("malformed"), std::string::npos);
@@ -110,7 +138,7 @@ TEST_F(DrainSchedulerTest, StatusReportsPendingCountAfterAPass) {
   PutN(3);
   injector_.reply.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(2));
   scheduler.Start(/*poll=*/false);
   auto pass = scheduler.DrainNow(true);
   EXPECT_EQ(pass.retried(), 3);
@@ -122,7 +150,7 @@ TEST_F(DrainSchedulerTest, StatusReportsPendingCountAfterAPass) {
 TEST_F(DrainSchedulerTest, PendingCountDropsAsMessagesLeavePending) {
   PutN(4);
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(2));
   scheduler.Start(/*poll=*/false);
   EXPECT_EQ(scheduler.DrainNow(true).delivered(), 4);
   EXPECT_EQ(scheduler.Status().pending_count(), 0);
@@ -131,71 +159,76 @@ TEST_F(DrainSchedulerTest, PendingCountDropsAsMessagesLeavePending) {
 TEST_F(DrainSchedulerTest, PollLoopRunsAFirstPassAtStartup) {
   PutN(2);
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 2, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(2));
   scheduler.Start(/*poll=*/true);
-  for (int i = 0; i < 500 && injector_.envelopes.size() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  // Time stands still: only the start-up pass can find them.
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
+  EXPECT_EQ(scheduler.Status().passes_total(), 1);
+  EXPECT_TRUE(Eventually([&] { return injector_.envelopes.size() >= 2; }));
   EXPECT_EQ(injector_.envelopes.size(), 2u);
   scheduler.Stop();
 }
 
-}  // namespace
-}  // namespace pocketmail::fetcher
-
-namespace pocketmail::fetcher {
-namespace {
-
 TEST_F(DrainSchedulerTest, PollsFastAfterActivityAndBacksOffWhenIdle) {
   PutN(1);
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  SchedulerOptions o{absl::Hours(1), 1, 64 << 20, 1000};
+  SchedulerOptions o = Scheduling(1);
   o.fast_poll_interval = absl::Milliseconds(50);
   o.active_window = absl::Milliseconds(300);
   DrainScheduler scheduler(store_, pipeline, o);
+  const absl::Time found_mail = clock_.Now();
   scheduler.Start(/*poll=*/true);
   // The start-up pass finds mail: the loop now polls every 50 ms.
-  for (int i = 0; i < 200 && scheduler.Status().passes_total() < 4; ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_GE(scheduler.Status().passes_total(), 4);
-  // With nothing found for longer than the window, it falls back to MAIL_POLL.
-  absl::SleepFor(absl::Milliseconds(1000));
-  int64_t settled = scheduler.Status().passes_total();
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
+  ASSERT_TRUE(Eventually([&] { return scheduler.Status().in_flight() == 0; }));  // delivered: later passes find nothing
+  EXPECT_EQ(scheduler.Status().next_pass_ms(), NowMs() + 50);
+  for (int i = 0; i < 3; ++i) AdvancePollLoop(absl::Milliseconds(50));
+  EXPECT_EQ(scheduler.Status().passes_total(), 4);
+  // With nothing found for the whole window, it falls back to MAIL_POLL.
+  while (clock_.Now() - found_mail < o.active_window) AdvancePollLoop(absl::Milliseconds(50));
+  EXPECT_EQ(scheduler.Status().next_pass_ms(), NowMs() + absl::ToInt64Milliseconds(absl::Hours(1)));
+  const int64_t settled = scheduler.Status().passes_total();
+  const int64_t waits = clock_.waits_begun();
+  clock_.Advance(absl::Minutes(59));
+  EXPECT_FALSE(clock_.AwaitWaitsBegun(waits + 1, absl::Milliseconds(50)));
   EXPECT_EQ(scheduler.Status().passes_total(), settled);
-  EXPECT_GT(scheduler.Status().next_pass_ms(), absl::ToUnixMillis(absl::Now() + absl::Minutes(30)));
+  AdvancePollLoop(absl::Minutes(1));
+  EXPECT_EQ(scheduler.Status().passes_total(), settled + 1);
+  EXPECT_EQ(scheduler.Status().last_pass().started_ms(), NowMs());
   scheduler.Stop();
 }
 
 TEST_F(DrainSchedulerTest, AWakeStartsAPassAtOnce) {
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  DrainScheduler scheduler(store_, pipeline, {absl::Hours(1), 1, 64 << 20, 1000});
+  DrainScheduler scheduler(store_, pipeline, Scheduling(1));
   scheduler.Start(/*poll=*/true);
-  for (int i = 0; i < 200 && scheduler.Status().passes_total() < 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));  // the start-up pass found nothing
   PutN(1);
-  scheduler.Wake();
-  for (int i = 0; i < 200 && injector_.envelopes.size() < 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  scheduler.Wake();  // without time moving
+  EXPECT_TRUE(Eventually([&] { return injector_.envelopes.size() >= 1; }));
   EXPECT_EQ(injector_.envelopes.size(), 1u);
+  EXPECT_EQ(scheduler.Status().passes_total(), 2);
   scheduler.Stop();
 }
 
-}  // namespace
-}  // namespace pocketmail::fetcher
-
-namespace pocketmail::fetcher {
-namespace {
-
 TEST_F(DrainSchedulerTest, MailFoundByDrainNowSwitchesTheIdleLoopToFastPolling) {
   MessagePipeline pipeline(store_, ledger_, router_, injector_, options_);
-  SchedulerOptions o{absl::Hours(1), 1, 64 << 20, 1000};
+  SchedulerOptions o = Scheduling(1);
   o.fast_poll_interval = absl::Milliseconds(50);
   o.active_window = absl::Seconds(30);
   DrainScheduler scheduler(store_, pipeline, o);
   scheduler.Start(/*poll=*/true);
-  for (int i = 0; i < 200 && scheduler.Status().passes_total() < 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
   // Idle: the loop sleeps for an hour. An operator's drain finds mail...
+  EXPECT_EQ(scheduler.Status().next_pass_ms(), NowMs() + absl::ToInt64Milliseconds(absl::Hours(1)));
   PutN(1);
   scheduler.DrainNow(/*wait=*/true);
   // ...and the next poll is planned at the fast rate, not an hour out.
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(2));
+  EXPECT_EQ(scheduler.Status().next_pass_ms(), NowMs() + 50);
   PutN(2);
-  for (int i = 0; i < 300 && injector_.envelopes.size() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  AdvancePollLoop(absl::Milliseconds(50));
+  EXPECT_TRUE(Eventually([&] { return injector_.envelopes.size() >= 2; }));
   EXPECT_EQ(injector_.envelopes.size(), 2u);
   scheduler.Stop();
 }
