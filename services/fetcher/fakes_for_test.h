@@ -236,7 +236,8 @@ class FakeInjector : public InjectorClient {
  public:
   explicit FakeInjector(EventLog& log) : log_(log) { reply.set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED); reply.set_smtp_code(250); }
   injectorpb::InjectResponse reply;
-  absl::Status transport_error;
+  absl::Status transport_error;  // the call fails with it
+  bool handed_over = true;       // ... before or after the whole message reached the injector
   std::vector<injectorpb::Envelope> envelopes;
   std::function<void(const injectorpb::Envelope&)> on_inject;  // e.g. block one key
   injectorpb::ProbeResponse probe;     // what Probe answers
@@ -251,15 +252,21 @@ class FakeInjector : public InjectorClient {
     return probe;
   }
 
-  absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& e, absl::string_view) override {
+  InjectResult Inject(const injectorpb::Envelope& e, absl::string_view) override {
     log_.Add("inject " + e.key());
     if (on_inject) on_inject(e);
     {
       std::lock_guard<std::mutex> lock(mu_);
       envelopes.push_back(e);
     }
-    if (!transport_error.ok()) return transport_error;
-    return reply;
+    InjectResult result;
+    if (!transport_error.ok()) {
+      result.call = transport_error;
+      result.handed_over = handed_over;
+    } else {
+      result.reply = reply;
+    }
+    return result;
   }
 
  private:

@@ -5,7 +5,6 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/mail/address.h"
@@ -13,6 +12,7 @@
 #include "services/fetcher/content_check.h"
 #include "services/fetcher/message_facts.h"
 #include "services/fetcher/object_key.h"
+#include "services/fetcher/outcome.h"
 
 namespace pocketmail::fetcher {
 namespace {
@@ -39,41 +39,60 @@ bool UsableSender(absl::string_view from) {
          smtp::ValidateEnvelopeAddress(from, /*allow_empty=*/false).ok();
 }
 
-bool IsTemporary(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return false;
-    default:
-      return true;
+// Every ledger write the saga makes is built here, so each field is filled
+// (and bounded) in one place.
+class AdvanceRequestBuilder {
+ public:
+  AdvanceRequestBuilder(const std::string& key, State from, State to) {
+    req_.set_key(key);
+    req_.set_from_state(from);
+    req_.set_to_state(to);
   }
-}
-
-// A 5xx that names no cause (enhanced code X.0.0, or none): see
-// PipelineOptions::untyped_failure_max_attempts. Any other 5.x.y says what is
-// wrong with this message (5.1.1 no such mailbox, 5.3.4 too big, 5.6.0 bad
-// headers) and is final at once.
-bool IsUntypedFailure(const injectorpb::InjectResponse& r) {
-  return r.enhanced_code().empty() || absl::EndsWith(r.enhanced_code(), ".0.0");
-}
-
-// Copies a step's notes into its ledger write.
-void Annotate(const StepNotes& notes, ledgerpb::AdvanceRequest& req) {
-  req.set_ambiguous(notes.ambiguous);
-  req.set_content_mismatch(notes.content_mismatch);
-  if (notes.facts != nullptr) *req.mutable_facts() = *notes.facts;
-  if (notes.reply != nullptr) {
-    req.set_smtp_code(notes.reply->smtp_code());
-    req.set_enhanced_code(notes.reply->enhanced_code());
-    req.set_smtp_reply(Sanitize(notes.reply->reply_text(), 512));
+  AdvanceRequestBuilder& Error(absl::string_view why) {
+    req_.set_error(Sanitize(why, 1024));
+    return *this;
   }
-}
+  AdvanceRequestBuilder& NextAttempt(absl::Time at) {
+    req_.set_next_attempt_ms(ToMs(at));
+    return *this;
+  }
+  AdvanceRequestBuilder& Ambiguous() {
+    req_.set_ambiguous(true);
+    return *this;
+  }
+  AdvanceRequestBuilder& Route(const routerpb::ResolveResponse& route) {
+    req_.set_mailbox(route.mailbox());
+    req_.set_route_rule(routerpb::Rule_Name(route.rule()));
+    return *this;
+  }
+  AdvanceRequestBuilder& Facts(const ledgerpb::MessageFacts& facts) {
+    *req_.mutable_facts() = facts;
+    return *this;
+  }
+  AdvanceRequestBuilder& Path(ledgerpb::DeliveryPath path) {
+    req_.set_delivery_path(path);
+    return *this;
+  }
+  // The step's notes: the mail server's reply, the record, the flags.
+  AdvanceRequestBuilder& Notes(const StepNotes& notes) {
+    req_.set_ambiguous(notes.ambiguous);
+    req_.set_content_mismatch(notes.content_mismatch);
+    if (notes.facts != nullptr) Facts(*notes.facts);
+    if (notes.reply != nullptr) {
+      req_.set_smtp_code(notes.reply->smtp_code());
+      req_.set_enhanced_code(notes.reply->enhanced_code());
+      req_.set_smtp_reply(Sanitize(notes.reply->reply_text(), 512));
+    }
+    return *this;
+  }
+  const ledgerpb::AdvanceRequest& request() const { return req_; }
 
-std::string ReplyText(const injectorpb::InjectResponse& r) {
-  return absl::StrCat(r.smtp_code(), r.enhanced_code().empty() ? "" : " ", r.enhanced_code(),
-                      r.reply_text().empty() ? "" : " ", r.reply_text(),
-                      r.detail().empty() ? "" : " (", r.detail(), r.detail().empty() ? "" : ")");
+ private:
+  ledgerpb::AdvanceRequest req_;
+};
+
+ItemResult LedgerError(const absl::Status& status) {
+  return {ItemOutcome::kError, absl::StrCat("ledger: ", status.message())};
 }
 
 }  // namespace
@@ -144,15 +163,12 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
         return {ItemOutcome::kSkipped, "interrupted injection; probing shortly"};
       }
       log::Warn("interrupted injection; outcome unknown", {{"key", object.key}});
-      ledgerpb::AdvanceRequest req;
-      req.set_key(object.key);
-      req.set_from_state(State::STATE_INJECTING);
-      req.set_to_state(State::STATE_RETRY_WAIT);
-      req.set_error("interrupted during injection; outcome unknown");
-      req.set_next_attempt_ms(ToMs(options_.clock->Now()));
-      req.set_ambiguous(true);
-      auto moved = ledger_.Advance(req);
-      if (!moved.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", moved.status().message())};
+      auto moved = ledger_.Advance(AdvanceRequestBuilder(object.key, State::STATE_INJECTING, State::STATE_RETRY_WAIT)
+                                       .Error("interrupted during injection; outcome unknown")
+                                       .NextAttempt(options_.clock->Now())
+                                       .Ambiguous()
+                                       .request());
+      if (!moved.ok()) return LedgerError(moved.status());
       return ResolveAmbiguous(*moved);
     }
     case State::STATE_PENDING:
@@ -175,13 +191,10 @@ ItemResult MessagePipeline::ResolveAmbiguous(const ledgerpb::Message& row) {
   switch (probe->result()) {
     case injectorpb::PROBE_RESULT_FOUND: {
       log::Info("probe found the message; not injecting again", {{"key", row.key()}, {"mailbox", row.mailbox()}});
-      ledgerpb::AdvanceRequest delivered;
-      delivered.set_key(row.key());
-      delivered.set_from_state(State::STATE_RETRY_WAIT);
-      delivered.set_to_state(State::STATE_DELIVERED);
-      delivered.set_delivery_path(ledgerpb::DELIVERY_PATH_PROBE_FOUND);
-      auto done = ledger_.Advance(delivered);
-      if (!done.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", done.status().message())};
+      auto done = ledger_.Advance(AdvanceRequestBuilder(row.key(), State::STATE_RETRY_WAIT, State::STATE_DELIVERED)
+                                      .Path(ledgerpb::DELIVERY_PATH_PROBE_FOUND)
+                                      .request());
+      if (!done.ok()) return LedgerError(done.status());
       return FinishDelivery(row.key());
     }
     case injectorpb::PROBE_RESULT_NOT_FOUND:
@@ -224,24 +237,18 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
   }
   auto route = router_.Resolve(address);
   if (!route.ok()) {
-    if (IsTemporary(route.status())) {
-      return RetryLater(row, from, absl::StrCat("router: ", route.status().message()), notes);
+    Decision decision = ClassifyRouteFailure(route.status());
+    if (decision.verdict == Verdict::kDeadLetter) {
+      return DeadLetter(row, from, decision.reason, &object.head, notes);
     }
-    return DeadLetter(row, from, absl::StrCat("invalid recipient: ", route.status().message()), &object.head,
-                      notes);
+    return RetryLater(row, from, decision.reason, notes);
   }
 
   // The record is complete from here on: the gateway sees who, from whom
   // and about what as soon as the message is on its way into Maddy.
-  ledgerpb::AdvanceRequest injecting;
-  injecting.set_key(key);
-  injecting.set_from_state(from);
-  injecting.set_to_state(State::STATE_INJECTING);
-  injecting.set_mailbox(route->mailbox());
-  injecting.set_route_rule(routerpb::Rule_Name(route->rule()));
-  *injecting.mutable_facts() = facts;
-  auto recorded = ledger_.Advance(injecting);
-  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  auto recorded = ledger_.Advance(
+      AdvanceRequestBuilder(key, from, State::STATE_INJECTING).Route(*route).Facts(facts).request());
+  if (!recorded.ok()) return LedgerError(recorded.status());
   return Inject(*recorded, route->mailbox(), object, notes, path_if_delivered);
 }
 
@@ -257,53 +264,31 @@ ItemResult MessagePipeline::Inject(const ledgerpb::Message& injecting, const std
   envelope.set_mail_from(sender);
   envelope.set_rcpt_to(rcpt_to);
   envelope.set_size_bytes(static_cast<int64_t>(object.body.size()));
-  auto reply = injector_.Inject(envelope, object.body);
-  if (!reply.ok()) {
-    if (absl::IsInvalidArgument(reply.status())) {
-      return DeadLetter(injecting, State::STATE_INJECTING,
-                        absl::StrCat("injector refused envelope: ", reply.status().message()), &object.head);
-    }
-    // The injector may have died after the final "." — the outcome is unknown.
-    StepNotes unknown;
-    unknown.ambiguous = true;
-    return RetryLater(injecting, State::STATE_INJECTING, absl::StrCat("injector: ", reply.status().message()),
-                      unknown);
-  }
+  const InjectResult result = injector_.Inject(envelope, object.body);
+  const Decision decision = Classify(result, injecting.attempts(), options_.untyped_failure_max_attempts);
   notes.facts = nullptr;  // recorded with INJECTING
-  notes.reply = &*reply;
+  if (decision.record_reply) notes.reply = &result.reply;
 
-  switch (reply->outcome()) {
-    case injectorpb::OUTCOME_CLASS_DELIVERED: {
-      ledgerpb::AdvanceRequest delivered;
-      delivered.set_key(key);
-      delivered.set_from_state(State::STATE_INJECTING);
-      delivered.set_to_state(State::STATE_DELIVERED);
-      delivered.set_smtp_code(reply->smtp_code());
-      delivered.set_enhanced_code(reply->enhanced_code());
-      delivered.set_smtp_reply(Sanitize(reply->reply_text(), 512));
-      delivered.set_delivery_path(path_if_delivered);
-      auto done = ledger_.Advance(delivered);
-      if (!done.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", done.status().message())};
+  switch (decision.verdict) {
+    case Verdict::kDelivered: {
+      auto done = ledger_.Advance(AdvanceRequestBuilder(key, State::STATE_INJECTING, State::STATE_DELIVERED)
+                                      .Notes(notes)
+                                      .Path(path_if_delivered)
+                                      .request());
+      if (!done.ok()) return LedgerError(done.status());
       log::Info("delivered", {{"key", key}, {"mailbox", rcpt_to}, {"rule", injecting.route_rule()},
-                              {"code", reply->smtp_code()}});
+                              {"code", result.reply.smtp_code()}});
       return FinishDelivery(key);
     }
-    case injectorpb::OUTCOME_CLASS_PERMANENT:
-      if (IsUntypedFailure(*reply) && injecting.attempts() < options_.untyped_failure_max_attempts) {
-        return RetryLater(injecting, State::STATE_INJECTING,
-                          absl::StrCat("untyped failure (attempt ", injecting.attempts(), " of ",
-                                       options_.untyped_failure_max_attempts, "): ", ReplyText(*reply)),
-                          notes);
-      }
-      return DeadLetter(injecting, State::STATE_INJECTING,
-                        absl::StrCat("rejected by mail server: ", ReplyText(*reply)), &object.head, notes);
-    case injectorpb::OUTCOME_CLASS_AMBIGUOUS:
+    case Verdict::kDeadLetter:
+      return DeadLetter(injecting, State::STATE_INJECTING, decision.reason, &object.head, notes);
+    case Verdict::kProbeFirst:
       notes.ambiguous = true;
-      return RetryLater(injecting, State::STATE_INJECTING, ReplyText(*reply), notes);
-    case injectorpb::OUTCOME_CLASS_TEMPORARY:
-    default:
-      return RetryLater(injecting, State::STATE_INJECTING, ReplyText(*reply), notes);
+      return RetryLater(injecting, State::STATE_INJECTING, decision.reason, notes);
+    case Verdict::kRetry:
+      break;
   }
+  return RetryLater(injecting, State::STATE_INJECTING, decision.reason, notes);
 }
 
 ItemResult MessagePipeline::ContentMismatch(const ledgerpb::Message& row, const absl::Status& why,
@@ -340,12 +325,8 @@ std::optional<ItemResult> MessagePipeline::MoveOutOfPending(const std::string& k
 }
 
 std::optional<ItemResult> MessagePipeline::Step(const std::string& key, State from, State to) {
-  ledgerpb::AdvanceRequest req;
-  req.set_key(key);
-  req.set_from_state(from);
-  req.set_to_state(to);
-  auto recorded = ledger_.Advance(req);
-  if (!recorded.ok()) return ItemResult{ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  auto recorded = ledger_.Advance(AdvanceRequestBuilder(key, from, to).request());
+  if (!recorded.ok()) return LedgerError(recorded.status());
   return std::nullopt;
 }
 
@@ -358,14 +339,9 @@ ItemResult MessagePipeline::FinishDelivery(const std::string& key) {
 
 ItemResult MessagePipeline::DeadLetter(const ledgerpb::Message& row, State from, const std::string& reason,
                                        const s3::ObjectHead* head, StepNotes notes) {
-  ledgerpb::AdvanceRequest req;
-  req.set_key(row.key());
-  req.set_from_state(from);
-  req.set_to_state(State::STATE_DEAD_LETTERING);
-  req.set_error(Sanitize(reason, 1024));
-  Annotate(notes, req);
-  auto recorded = ledger_.Advance(req);
-  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  auto recorded = ledger_.Advance(
+      AdvanceRequestBuilder(row.key(), from, State::STATE_DEAD_LETTERING).Error(reason).Notes(notes).request());
+  if (!recorded.ok()) return LedgerError(recorded.status());
   log::Warn("dead-lettering", {{"key", row.key()}, {"reason", reason}});
   return FinishDeadLetter(row.key(), reason, head);
 }
@@ -396,15 +372,12 @@ ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from,
                                        StepNotes notes) {
   absl::Time next = notes.ambiguous ? options_.clock->Now() + options_.probe_delay
                                     : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
-  ledgerpb::AdvanceRequest req;
-  req.set_key(row.key());
-  req.set_from_state(from);
-  req.set_to_state(State::STATE_RETRY_WAIT);
-  req.set_error(Sanitize(error, 1024));
-  req.set_next_attempt_ms(ToMs(next));
-  Annotate(notes, req);
-  auto recorded = ledger_.Advance(req);
-  if (!recorded.ok()) return {ItemOutcome::kError, absl::StrCat("ledger: ", recorded.status().message())};
+  auto recorded = ledger_.Advance(AdvanceRequestBuilder(row.key(), from, State::STATE_RETRY_WAIT)
+                                      .Error(error)
+                                      .NextAttempt(next)
+                                      .Notes(notes)
+                                      .request());
+  if (!recorded.ok()) return LedgerError(recorded.status());
   log::Info("will retry", {{"key", row.key()}, {"error", error},
                            {"in_s", static_cast<long long>(absl::ToInt64Seconds(next - options_.clock->Now()))}});
   return {ItemOutcome::kRetryLater, error};

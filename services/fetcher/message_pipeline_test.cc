@@ -339,6 +339,16 @@ TEST_F(MessagePipelineTest, InjectorTransportFailureIsAmbiguousNotDropped) {
   EXPECT_TRUE(store_.Has(kKey));
 }
 
+TEST_F(MessagePipelineTest, AnInjectorThatNeverGotTheWholeMessageIsRetriedWithoutProbing) {
+  PutMail();
+  injector_.transport_error = absl::UnavailableError("connection refused");
+  injector_.handed_over = false;
+  EXPECT_EQ(Run().outcome, ItemOutcome::kRetryLater);
+  EXPECT_EQ(ledger_.rows[kKey].state(), ledgerpb::STATE_RETRY_WAIT);
+  EXPECT_FALSE(ledger_.rows[kKey].ambiguous());
+  EXPECT_EQ(ledger_.rows[kKey].next_attempt_ms(), absl::ToUnixMillis(kNow + options_.retry_base));
+}
+
 TEST_F(MessagePipelineTest, TheRecordIsCompleteFromTheInjectingStepOn) {
   PutMail(kKey, {{"to", "Alice+news@example.org"}, {"from", "bob@outside.test"}, {"subject", "Lunch?"},
                  {"receivedms", "1799999999000"}, {"rawsize", std::to_string(kBody.size())}});

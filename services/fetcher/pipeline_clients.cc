@@ -249,21 +249,20 @@ class GrpcInjectorClient : public InjectorClient {
   explicit GrpcInjectorClient(std::shared_ptr<grpc::Channel> ch)
       : stub_(injectorpb::Injector::NewStub(ch)) {}
 
-  absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
-                                                    absl::string_view body) override {
+  InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) override {
     grpc::ClientContext ctx;
     // A 25 MiB message over loopback takes well under a second; the budget
     // covers a slow Maddy (SQLite busy, fsync) without letting a hung peer
     // hold a worker forever.
     SetDeadline(&ctx, std::chrono::seconds(120) +
                           std::chrono::seconds(10 * (body.size() >> 20)));
-    injectorpb::InjectResponse response;
+    InjectResult result;
     // Each blocking stream op is a trip through gRPC's completion queue and
     // usually a thread wake-up. So the call's headers ride with the envelope
     // (corked), and the half-close with the last message (set_last_message): a
     // one-chunk message costs two writes instead of four.
     ctx.set_initial_metadata_corked(true);
-    auto writer = stub_->Inject(&ctx, &response);
+    auto writer = stub_->Inject(&ctx, &result.reply);
     const size_t chunks = (body.size() + kChunkBytes - 1) / kChunkBytes;
     auto send = [&writer](const injectorpb::InjectRequest& request, bool last) {
       return writer->Write(request, last ? grpc::WriteOptions().set_last_message() : grpc::WriteOptions());
@@ -277,22 +276,12 @@ class GrpcInjectorClient : public InjectorClient {
       chunk.set_chunk(std::string(body.substr(off, std::min(kChunkBytes, body.size() - off))));
       ok = send(chunk, i + 1 == chunks);
     }
-    // The injector sends the final "." only after it has seen our half-close,
-    // so if the stream broke before the last write (which carries the
-    // half-close) went through, nothing can have been delivered: that failure
-    // is plainly temporary, not ambiguous.
-    const bool handed_over = ok;
-    grpc::Status s = writer->Finish();
-    if (!s.ok() && !handed_over) {
-      injectorpb::InjectResponse not_sent;
-      not_sent.set_outcome(injectorpb::OUTCOME_CLASS_TEMPORARY);
-      not_sent.set_stage(injectorpb::STAGE_CONNECT);
-      not_sent.set_detail(absl::StrCat("injector unreachable before the message was handed over: ",
-                                       s.error_message()));
-      return not_sent;
-    }
-    if (!s.ok()) return FromGrpc(s);
-    return response;
+    // The last write carries the half-close: the message was handed over
+    // only if it went through.
+    result.handed_over = ok;
+    result.call = FromGrpc(writer->Finish());
+    if (!result.call.ok()) result.reply.Clear();
+    return result;
   }
 
   absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,

@@ -41,15 +41,21 @@ class RouterClient {
   virtual absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) = 0;
 };
 
+// One Inject call as the fetcher saw it: the injector's answer, or how the
+// call failed. What that means for the message is decided in outcome.h.
+struct InjectResult {
+  absl::Status call;                 // OK: the injector answered with `reply`
+  injectorpb::InjectResponse reply;  // the SMTP outcome, when `call` is OK
+  // For a failed call: whether the whole message and its end reached the
+  // injector (only then can it have been delivered).
+  bool handed_over = true;
+};
+
 class InjectorClient {
  public:
   virtual ~InjectorClient() = default;
-  // Streams `body` in chunks of at most `kChunkBytes`. The SMTP outcome is in
-  // the response. A stream that broke before the whole message was handed
-  // over is a TEMPORARY outcome (nothing can have been delivered); an error
-  // status means it broke after: the outcome is unknown.
-  virtual absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
-                                                            absl::string_view body) = 0;
+  // Streams `body` in chunks of at most `kChunkBytes`.
+  virtual InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) = 0;
   // Is the message carrying trace header `key` already in `mailbox`?
   virtual absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,
                                                           const std::string& mailbox) = 0;

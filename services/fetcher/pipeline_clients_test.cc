@@ -282,6 +282,7 @@ class RecordingInjector : public injectorpb::Injector::Service {
       body += request.chunk();
       ++chunks;
     }
+    if (!fail_after_reading.ok()) return fail_after_reading;
     response->set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED);
     response->set_smtp_code(250);
     return grpc::Status::OK;
@@ -289,6 +290,7 @@ class RecordingInjector : public injectorpb::Injector::Service {
   injectorpb::Envelope envelope;
   std::string body;
   int chunks = 0;
+  grpc::Status fail_after_reading;  // e.g. the injector died after the final "."
 };
 
 TEST(InjectorClientTest, EveryBodySizeArrivesWholeAfterItsEnvelope) {
@@ -305,9 +307,9 @@ TEST(InjectorClientTest, EveryBodySizeArrivesWholeAfterItsEnvelope) {
     injectorpb::Envelope envelope;
     envelope.set_key(absl::StrCat("pending/size-", size, ".eml"));
     envelope.set_rcpt_to("alice@example.org");
-    auto reply = client->Inject(envelope, body);
-    ASSERT_TRUE(reply.ok()) << size << ": " << reply.status();
-    EXPECT_EQ(reply->outcome(), injectorpb::OUTCOME_CLASS_DELIVERED) << size;
+    InjectResult reply = client->Inject(envelope, body);
+    ASSERT_TRUE(reply.call.ok()) << size << ": " << reply.call;
+    EXPECT_EQ(reply.reply.outcome(), injectorpb::OUTCOME_CLASS_DELIVERED) << size;
     EXPECT_EQ(recorder.envelope.key(), envelope.key());
     EXPECT_EQ(recorder.body, body) << size;
     EXPECT_EQ(recorder.chunks, static_cast<int>((size + chunk - 1) / chunk)) << size;
@@ -315,15 +317,31 @@ TEST(InjectorClientTest, EveryBodySizeArrivesWholeAfterItsEnvelope) {
   server->Shutdown();
 }
 
-TEST(InjectorClientTest, UnreachableInjectorIsTemporaryNotAmbiguous) {
+TEST(InjectorClientTest, AnUnreachableInjectorWasNotHandedTheMessage) {
   auto client = MakeGrpcInjectorClient(
       grpc::CreateChannel("unix:/nonexistent/pocketmail/injector.sock", grpc::InsecureChannelCredentials()));
   injectorpb::Envelope envelope;
   envelope.set_key("pending/x.eml");
-  auto reply = client->Inject(envelope, "Subject: x\r\n\r\nbody\r\n");
-  ASSERT_TRUE(reply.ok()) << reply.status();
-  EXPECT_EQ(reply->outcome(), injectorpb::OUTCOME_CLASS_TEMPORARY);
-  EXPECT_EQ(reply->stage(), injectorpb::STAGE_CONNECT);
+  InjectResult reply = client->Inject(envelope, "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(reply.call.code(), absl::StatusCode::kUnavailable) << reply.call;
+  EXPECT_FALSE(reply.handed_over);
+}
+
+TEST(InjectorClientTest, AFailureAfterTheWholeMessageArrivedWasHandedOver) {
+  RecordingInjector recorder;
+  recorder.fail_after_reading = grpc::Status(grpc::StatusCode::UNAVAILABLE, "injector restarting");
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&recorder);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto client = MakeGrpcInjectorClient(server->InProcessChannel(grpc::ChannelArguments()));
+  injectorpb::Envelope envelope;
+  envelope.set_key("pending/x.eml");
+  InjectResult reply = client->Inject(envelope, "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(reply.call.code(), absl::StatusCode::kUnavailable) << reply.call;
+  EXPECT_EQ(reply.call.message(), "injector restarting");
+  EXPECT_TRUE(reply.handed_over);
+  server->Shutdown();
 }
 
 }  // namespace

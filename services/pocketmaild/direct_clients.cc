@@ -68,11 +68,18 @@ class DirectInjector : public fetcher::InjectorClient {
  public:
   explicit DirectInjector(injector::InjectorServiceImpl& service) : service_(service) {}
 
-  absl::StatusOr<injectorpb::InjectResponse> Inject(const injectorpb::Envelope& envelope,
-                                                    absl::string_view body) override {
+  fetcher::InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) override {
     // The same budget the gRPC client gives a call (pipeline_clients.cc).
     const absl::Time deadline = absl::Now() + absl::Seconds(120 + 10 * (body.size() >> 20));
-    return service_.InjectBuffer(envelope, body, deadline);
+    absl::StatusOr<injectorpb::InjectResponse> reply = service_.InjectBuffer(envelope, body, deadline);
+    // The whole buffer is the service's from the start: always handed over.
+    fetcher::InjectResult result;
+    if (reply.ok()) {
+      result.reply = *std::move(reply);
+    } else {
+      result.call = reply.status();
+    }
+    return result;
   }
 
   absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key, const std::string& mailbox) override {
