@@ -119,56 +119,64 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     return pass;
   }
 
-  std::vector<s3::ObjectSummary> listed;
+  Listing listing = ListPending();
+  if (options_.alerter != nullptr) {
+    if (listing.error.empty()) {
+      options_.alerter->OnListing(static_cast<int>(listing.objects.size()), listing.oldest());
+    } else {
+      options_.alerter->OnListingFailed(listing.error);
+    }
+  }
+  Dispatch(pass, std::move(listing));
+  return pass;
+}
+
+DrainScheduler::Listing DrainScheduler::ListPending() {
+  Listing listing;
   std::set<std::string> seen;  // a listing may repeat a key; process it once
   std::string token;
-  std::string error;
   do {
     auto page = store_.ListObjectsV2(std::string(kPendingPrefix), token, options_.list_page_size);
     if (!page.ok()) {
-      error = absl::StrCat("list pending/: ", page.status().message());
+      listing.error = absl::StrCat("list pending/: ", page.status().message());
       break;
     }
     for (auto& object : page->objects) {
-      if (seen.insert(object.key).second) listed.push_back(std::move(object));
+      if (seen.insert(object.key).second) listing.objects.push_back(std::move(object));
     }
     token = page->truncated ? page->next_continuation_token : "";
   } while (!token.empty());
 
   // Oldest first: after an outage, mail arrives in the order it was sent.
-  std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
+  std::sort(listing.objects.begin(), listing.objects.end(), [](const auto& a, const auto& b) {
     return a.last_modified != b.last_modified ? a.last_modified < b.last_modified : a.key < b.key;
   });
-  const absl::Time oldest = listed.empty() ? absl::InfinitePast() : listed.front().last_modified;
-  if (options_.alerter != nullptr) {
-    if (error.empty()) {
-      options_.alerter->OnListing(static_cast<int>(listed.size()), oldest);
-    } else {
-      options_.alerter->OnListingFailed(error);
-    }
-  }
+  return listing;
+}
 
+void DrainScheduler::Dispatch(const std::shared_ptr<Pass>& pass, Listing listing) {
   std::lock_guard<std::mutex> lock(mu_);
-  pass->summary.set_listed(static_cast<int>(listed.size()));
-  if (!listed.empty()) {
+  pass->summary.set_listed(static_cast<int>(listing.objects.size()));
+  if (!listing.objects.empty()) {
     last_activity_ = clock_.Now();
     ++activity_generation_;
     poll_cv_.notify_all();
   }
-  if (!error.empty()) {
-    pass->summary.set_error(error);
+  if (!listing.error.empty()) {
+    pass->summary.set_error(listing.error);
     ++pass_errors_total_;
-    NoteError(error);
-    log::Warn("pass failed", {{"error", error}});
+    NoteError(listing.error);
+    log::Warn("pass failed", {{"error", listing.error}});
   } else {
-    pending_count_ = static_cast<int>(listed.size());
-    oldest_pending_ = oldest;
+    pending_count_ = static_cast<int>(listing.objects.size());
+    oldest_pending_ = listing.oldest();
   }
+  // Objects listed before a failed page are dispatched all the same.
   const absl::Time pass_started = absl::FromUnixMillis(pass->summary.started_ms());
   for (auto it = recently_finished_.begin(); it != recently_finished_.end();) {
     it = it->second < pass_started - absl::Minutes(10) ? recently_finished_.erase(it) : std::next(it);
   }
-  for (auto& object : listed) {
+  for (auto& object : listing.objects) {
     auto done = recently_finished_.find(object.key);
     if (done != recently_finished_.end() && done->second >= pass_started) {
       pass->summary.set_skipped(pass->summary.skipped() + 1);  // finished while we were listing
@@ -188,7 +196,6 @@ std::shared_ptr<DrainScheduler::Pass> DrainScheduler::RunPass() {
     pass_cv_.notify_all();
   }
   work_cv_.notify_all();
-  return pass;
 }
 
 void DrainScheduler::WorkerLoop() {

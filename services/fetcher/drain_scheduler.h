@@ -73,12 +73,24 @@ class DrainScheduler {
     std::shared_ptr<Pass> pass;
     s3::ObjectSummary object;
   };
+  // One listing of pending/: each key once, oldest first, and the error that
+  // cut it short ("" = complete).
+  struct Listing {
+    std::vector<s3::ObjectSummary> objects;
+    std::string error;
+    absl::Time oldest() const { return objects.empty() ? absl::InfinitePast() : objects.front().last_modified; }
+  };
 
   void PollLoop();
   absl::Duration NextInterval() const;  // REQUIRES: mu_ held
   void NoteError(std::string error);     // REQUIRES: mu_ held; keeps the newest 20
   void WorkerLoop();
+  // A pass: list pending/, then dispatch what it found.
   std::shared_ptr<Pass> RunPass();
+  Listing ListPending();  // REQUIRES: mu_ not held
+  // Records the listing in Status and queues each key not in flight or just
+  // finished; `pass` is done listing afterwards.
+  void Dispatch(const std::shared_ptr<Pass>& pass, Listing listing);
   void Finish(const WorkItem& item, const ItemResult& result);
 
   s3::ObjectStore& store_;
