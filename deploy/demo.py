@@ -5,8 +5,9 @@ Starts moto S3 (HTTPS, SigV4 enforced) as a stand-in for R2 and a real Maddy
 (PM_MADDY_BIN, set up by deploy/install-email.sh exactly as on a phone:
 rendered maddy.conf, generated credentials, accounts, the runit run script),
 puts sample mail into pending/ exactly as the Cloudflare Worker does, starts
-the four services (or, with --combined, the one pocketmaild process that hosts
-all four) configured from the installer's pocketmail.env, and shows where each
+pocketmaild, the one process that hosts the four services, as the installer
+does by default (or, with --four, the four services as processes of their own),
+configured from the installer's pocketmail.env, and shows where each
 message landed, read back from its Maddy mailbox over IMAP. Run it with the
 venv python that has moto and boto3 (./pocketmail demo does). Everything
 lives under one temp dir, printed at the end.
@@ -229,7 +230,7 @@ def main():
             "MAIL_HOSTNAME": "phone.demo", "MAIL_POLL": "2", "RETRY_BASE_S": "1",
         })
         env.pop("POCKETMAIL_TOKEN_FILE", None)
-        combined = "--combined" in sys.argv[1:]
+        combined = "--four" not in sys.argv[1:]  # the installer's default layout
         for name in ("pocketmaild",) if combined else ("ledger", "router", "injector", "fetcher"):
             p = subprocess.Popen([f"{BIN}/{name}/{name}"], env=env, stderr=open(f"{base}/{name}.log", "w"))
             procs.append(p)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # deploy/install-email.sh — the pocketmail email step of the homeserver installer.
 #
-# Installs Maddy (pinned release) and the four pocketmail services (ledger,
-# router, injector, fetcher; or pocketmaild, the four in one process) plus
-# pocketmailctl into the Debian userland,
+# Installs Maddy (pinned release) and pocketmaild (the four pocketmail
+# services, ledger, router, injector and fetcher, in one process; or the four
+# as separate processes) plus pocketmailctl into the Debian userland,
 # renders maddy.conf, generates credentials and the gRPC token, provisions the
 # Maddy accounts, writes runit run scripts and systemd units, (re)starts what
 # changed and ends with a health check. Gated on ENABLE_EMAIL=true; idempotent.
@@ -12,12 +12,12 @@
 #                                     restart SERVICE | remove SERVICE | health |
 #                                     add-mailbox ADDRESS]
 #
-#   SERVICE is one of: maddy ledger router injector fetcher
+#   SERVICE is one of: maddy pocketmaild
 #   add-mailbox ADDRESS creates a Maddy login and mailbox (password: one line on
 #   stdin; kept if the login exists already). The router sees it within
 #   seconds through MAIL_ACCOUNTS_WATCH.
-#   (with POCKETMAIL_COMBINED=true in the .env: maddy pocketmaild, the four
-#   services in one process; switching either way retires the other layout)
+#   (with POCKETMAIL_COMBINED=false in the .env: maddy ledger router injector
+#   fetcher, four processes; switching either way retires the other layout)
 #
 # options:
 #   --prefix DIR       root everything is installed under (default /)
@@ -179,12 +179,15 @@ load_env() {
 
 env_or() { local v=${ENVV[$1]:-}; printf '%s' "${v:-$2}"; }
 
-# The process layout: the four services (default), or pocketmaild, all four in
-# one process with each API on its usual socket (docs/ARCHITECTURE.md, "One
-# process or four"). SERVICES are this layout's units, RETIRED the other's,
+# The process layout: pocketmaild (default), all four services in one process
+# with each API on its usual socket, or the four as processes of their own
+# (docs/ARCHITECTURE.md, "One process or four": on the phone one process costs
+# a third of the CPU and RSS). SERVICES are this layout's units, RETIRED the other's,
 # ALL_UNITS maddy and SERVICES. Then TARGET is checked against them.
+combined_setting() { env_or POCKETMAIL_COMBINED true; }
+
 pick_layout() {
-  case $(env_or POCKETMAIL_COMBINED false) in
+  case $(combined_setting) in
     true) SERVICES=(pocketmaild); RETIRED=("${FOUR_SERVICES[@]}") ;;
     false) SERVICES=("${FOUR_SERVICES[@]}"); RETIRED=(pocketmaild) ;;
     *) die "POCKETMAIL_COMBINED must be true or false" ;;
@@ -486,6 +489,9 @@ write_settings() {
     printf 'MAIL_IMAP_PORT=%s\n' "$MAIL_IMAP_PORT"
     printf 'MAIL_ACCOUNTS_CMD=%s --config %s imap-acct list\n' "$BIN_DIR/maddy" "$CONF_DIR/maddy.conf"
     printf 'MAIL_ACCOUNTS_WATCH=%s\n' "$MADDY_STATE_DIR/imapsql.db"
+    # The watch sees a new account within seconds; the timed re-read (a run
+    # of Maddy's binary, costly under proot) is only the safety net.
+    printf 'MAIL_ACCOUNTS_REFRESH_S=3600\n'
   } | write_atomic "$CONF_DIR/pocketmail.env" 600
 }
 
@@ -820,7 +826,7 @@ retire_other_layout() {
     if [ "$INIT" = systemd ]; then systemctl disable "pocketmail-$svc.service" >/dev/null 2>&1 || true; fi
     rm -rf "$SV_DIR/pocketmail-$svc"
     rm -f "$SYSTEMD_DIR/pocketmail-$svc.service"
-    note_change "retired $svc (POCKETMAIL_COMBINED=$(env_or POCKETMAIL_COMBINED false))"
+    note_change "retired $svc (POCKETMAIL_COMBINED=$(combined_setting))"
   done
 }
 

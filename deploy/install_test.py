@@ -156,7 +156,10 @@ def real_maddy_bin():
 class Box:
     """A temporary prefix with an .env, user secrets and the stand-in maddy."""
 
-    def __init__(self, enable="true", extra_env="", maddy=None):
+    # layout: what POCKETMAIL_COMBINED the .env says; None leaves it out (the
+    # installer's default, pocketmaild). Most tests take "false", the four
+    # processes, since they drive one service at a time (upgrade ledger, ...).
+    def __init__(self, enable="true", extra_env="", maddy=None, combined="false"):
         self.root = tempfile.mkdtemp(prefix="pm-", dir="/tmp")  # short: unix socket paths
         self.prefix = os.path.join(self.root, "p")
         self.inputs = os.path.join(self.root, "in")
@@ -165,6 +168,7 @@ class Box:
         self.r2_secret = "r2SECRET" + os.urandom(8).hex()
         self.resend_key = "re_RESEND" + os.urandom(8).hex()
         self.env_file = os.path.join(self.inputs, ".env")
+        layout_line = "" if combined is None else f"POCKETMAIL_COMBINED={combined}\n"
         self.write(self.env_file, f"""# test .env
 ENABLE_EMAIL={enable}
 MAIL_DOMAIN=example.test
@@ -177,7 +181,7 @@ MAIL_ADMIN_LOCALPART=admin
 MAIL_ALERT_CMD="echo alert >/dev/null"
 ALERT_DAYS=3
 R2_ENDPOINT=https://127.0.0.1:9
-{extra_env}""")
+{layout_line}{extra_env}""")
         self.secrets_src = os.path.join(self.inputs, "secrets")
         os.makedirs(self.secrets_src, mode=0o700)
         self.write(os.path.join(self.secrets_src, "mail-r2.env"),
@@ -457,6 +461,7 @@ class InstalledTest(unittest.TestCase):
             "MAIL_ACCOUNTS_CMD": f"{b.p('opt', 'pocketmail', 'bin', 'maddy')} --config "
                                  f"{b.p('etc', 'pocketmail', 'maddy.conf')} imap-acct list",
             "MAIL_ACCOUNTS_WATCH": b.p("var", "lib", "pocketmail", "maddy", "imapsql.db"),
+            "MAIL_ACCOUNTS_REFRESH_S": "3600",
         })
         # and what the fake maddy bound is where pocketmail.env says
         self.assertTrue(stat.S_ISSOCK(os.stat(b.settings()["MAIL_LMTP_SOCKET"]).st_mode))
@@ -669,11 +674,12 @@ class GateAndFailClosedTest(unittest.TestCase):
 
 
 class CombinedLayoutTest(unittest.TestCase):
-    """POCKETMAIL_COMBINED=true runs pocketmaild (the four services in one
-    process) instead of the four; switching back retires it, and vice versa."""
+    """By default (no POCKETMAIL_COMBINED) the installer runs pocketmaild, the
+    four services in one process; POCKETMAIL_COMBINED=false runs the four
+    instead and retires it, and true brings it back."""
 
-    def test_one_process_serves_all_four_sockets_and_switching_back_retires_it(self):
-        b = Box(extra_env="POCKETMAIL_COMBINED=true\n")
+    def test_one_process_by_default_serves_all_four_sockets_and_false_retires_it(self):
+        b = Box(combined=None)
         try:
             out = b.run().stderr
             self.assertIn("health: pocketmaild ok", out)
@@ -689,19 +695,27 @@ class CombinedLayoutTest(unittest.TestCase):
                 self.assertFalse(os.path.exists(b.p("etc", "sv", f"pocketmail-{svc}")), svc)
             self.assertIn("nothing changed", b.run().stderr)  # idempotent in this layout too
 
-            Box.write(b.env_file, open(b.env_file).read().replace("POCKETMAIL_COMBINED=true", "POCKETMAIL_COMBINED=false"))
+            Box.write(b.env_file, open(b.env_file).read() + "POCKETMAIL_COMBINED=false\n")
             out = b.run().stderr
-            self.assertIn("retired pocketmaild", out)
+            self.assertIn("retired pocketmaild (POCKETMAIL_COMBINED=false)", out)
             self.assertIn("health: pocketmailctl status ok (ledger router injector fetcher SERVING)", out)
             self.assertIsNone(b.pid("pocketmaild"))
             self.assertFalse(os.path.exists(b.p("etc", "sv", "pocketmail-pocketmaild")))
             for svc in SERVICES:
                 self.assertIsNotNone(b.pid(svc), svc)
+
+            Box.write(b.env_file, open(b.env_file).read().replace("POCKETMAIL_COMBINED=false", "POCKETMAIL_COMBINED=true"))
+            out = b.run().stderr
+            for svc in SERVICES:
+                self.assertIn(f"retired {svc} (POCKETMAIL_COMBINED=true)", out)
+                self.assertIsNone(b.pid(svc), svc)
+            self.assertIsNotNone(b.pid("pocketmaild"))
+            self.assertIn("health: pocketmailctl status ok (ledger router injector fetcher SERVING)", out)
         finally:
             b.cleanup()
 
     def test_a_bad_value_is_refused(self):
-        b = Box(extra_env="POCKETMAIL_COMBINED=yes\n")
+        b = Box(combined="yes")
         try:
             r = b.run(check=False)
             self.assertNotEqual(r.returncode, 0)
@@ -1079,7 +1093,7 @@ class RealMaddyTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.box = Box(maddy=real_maddy_bin())
+        cls.box = Box(maddy=real_maddy_bin(), combined=None)  # the default layout
         try:
             cls.install = cls.box.run()
             cls.alice_pw = "alicePW" + os.urandom(12).hex()
