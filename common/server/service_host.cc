@@ -284,6 +284,9 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
+  // An idle poller wakes when its queue wait times out (gRPC's default: 10 s)
+  // only to loop again; shutdown ends the wait at once, so wait long.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 600'000);
   for (const std::string& path : socket_paths) {
     builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
   }
