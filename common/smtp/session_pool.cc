@@ -19,7 +19,8 @@ absl::StatusOr<SessionPool::Lease> SessionPool::Acquire(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   // Runs with mu_ held (inside Await).
   auto available = [this]() { return !idle_.empty() || created_ < max_sessions_; };
-  if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+  // `deadline` is on the sessions' clock; the wait is absl::Mutex's.
+  if (!mu_.AwaitWithTimeout(absl::Condition(&available), deadline - options_.clock->Now())) {
     return absl::DeadlineExceededError("no SMTP session became free in time");
   }
   if (!idle_.empty()) {

@@ -43,7 +43,8 @@ class SessionPool {
   SessionPool(SessionOptions options, int max_sessions);
   ~SessionPool();  // REQUIRES: no Lease outstanding.
 
-  // Waits until a session is free or `deadline` passes (DEADLINE_EXCEEDED).
+  // Waits until a session is free or `deadline` (on options.clock) passes
+  // (DEADLINE_EXCEEDED).
   absl::StatusOr<Lease> Acquire(absl::Time deadline);
 
   // Connections opened so far by the sessions not currently leased (all of

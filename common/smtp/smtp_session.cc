@@ -11,7 +11,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "common/smtp/address.h"
 #include "common/mail/utf8.h"
 
@@ -67,11 +66,11 @@ void SmtpSession::AbortMessage() {
 
 absl::StatusOr<Reply> SmtpSession::ReadReply(absl::Duration timeout) {
   if (transport_ == nullptr) return absl::UnavailableError("not connected");
-  absl::Time deadline = absl::Now() + timeout;
+  absl::Time deadline = options_.clock->Now() + timeout;
   ReplyAssembler assembler;
   while (true) {
     absl::StatusOr<std::string> line =
-        transport_->ReadLine(kMaxReplyLineBytes, deadline - absl::Now());
+        transport_->ReadLine(kMaxReplyLineBytes, deadline - options_.clock->Now());
     if (!line.ok()) return line.status();
     absl::StatusOr<bool> done = assembler.AddLine(*line);
     if (!done.ok()) return done.status();

@@ -48,6 +48,7 @@
 #include "common/smtp/delivery_result.h"
 #include "common/smtp/reply.h"
 #include "common/net/transport.h"
+#include "common/time/clock.h"
 
 namespace pocketmail::smtp {
 
@@ -64,6 +65,9 @@ struct SessionOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration command_timeout = absl::Seconds(60);      // each command/reply and write
   absl::Duration final_reply_timeout = absl::Seconds(60);  // reply to the final "."
+  // Reads the reply deadlines and the pool's Acquire deadline (not owned).
+  // The socket waits themselves are common/net's, in real time.
+  Clock* clock = RealClock::Get();
 };
 
 struct Envelope {

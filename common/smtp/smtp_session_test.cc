@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/smtp/session_pool.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 #include "tests/peers/peer_process.h"
 #include "tests/peers/smtp/smtp_peer.h"
@@ -382,6 +383,19 @@ TEST_F(SmtpSessionTest, PoolAcquireTimesOutWhenAllSessionsAreLeased) {
   ASSERT_TRUE(first.ok());
   auto second = pool.Acquire(absl::Now() + absl::Milliseconds(100));
   EXPECT_EQ(second.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(SmtpSessionTest, PoolAcquireReadsItsDeadlineOnTheSessionsClock) {
+  FakeClock clock(absl::Now() + absl::Hours(1));  // an hour ahead of the real one
+  SessionOptions o = Options();
+  o.clock = &clock;
+  SessionPool pool(o, 1);
+  auto first = pool.Acquire(clock.Now() + absl::Seconds(1));
+  ASSERT_TRUE(first.ok());
+  const absl::Time start = absl::Now();
+  auto second = pool.Acquire(clock.Now() + absl::Milliseconds(100));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));  // not the hour the real clock would say
 }
 
 TEST_F(SmtpSessionTest, ReleasingALeaseMidMessageAbortsWithoutTheFinalDot) {
