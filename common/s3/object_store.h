@@ -67,17 +67,27 @@ struct Object {
 enum class MetadataDirective { kCopy, kReplace };
 
 // Thread-safe: every method may be called from many threads at once.
+//
+// The virtual methods take every argument; the shorter non-virtual overloads
+// fill in the usual values. (No default arguments on the virtual methods: a
+// default is bound by the caller's static type, so an override's own default
+// would silently not apply.) A subclass that overrides one of these names
+// brings the overloads back with `using ObjectStore::<name>;`.
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
 
   // One page of ListObjectsV2 over keys starting with `prefix`, in key order.
   // `continuation_token` is "" for the first page, else the previous page's
-  // next_continuation_token. REQUIRES: 1 <= max_keys <= 1000.
+  // next_continuation_token; `start_after` "" for none. REQUIRES: 1 <= max_keys <= 1000.
   virtual absl::StatusOr<ListPage> ListObjectsV2(const std::string& prefix,
                                                  const std::string& continuation_token,
-                                                 int max_keys = 1000,
-                                                 const std::string& start_after = "") = 0;
+                                                 int max_keys, const std::string& start_after) = 0;
+  absl::StatusOr<ListPage> ListObjectsV2(const std::string& prefix,
+                                         const std::string& continuation_token,
+                                         int max_keys = 1000) {
+    return ListObjectsV2(prefix, continuation_token, max_keys, "");
+  }
 
   virtual absl::StatusOr<Object> GetObject(const std::string& key) = 0;
   // Size, ETag, content type and metadata without the body (a Class B request).
@@ -93,10 +103,13 @@ class ObjectStore {
 
   // Server-side copy within the bucket. kCopy keeps the source's metadata;
   // kReplace sets `replace_metadata` instead (and resets the content type).
-  virtual absl::Status CopyObject(
-      const std::string& src_key, const std::string& dst_key,
-      MetadataDirective directive = MetadataDirective::kCopy,
-      const std::map<std::string, std::string>& replace_metadata = {}) = 0;
+  virtual absl::Status CopyObject(const std::string& src_key, const std::string& dst_key,
+                                  MetadataDirective directive,
+                                  const std::map<std::string, std::string>& replace_metadata) = 0;
+  absl::Status CopyObject(const std::string& src_key, const std::string& dst_key,
+                          MetadataDirective directive = MetadataDirective::kCopy) {
+    return CopyObject(src_key, dst_key, directive, {});
+  }
 
   // Succeeds also when there was no such object (S3 semantics).
   virtual absl::Status DeleteObject(const std::string& key) = 0;
@@ -106,8 +119,12 @@ class ObjectStore {
   // if_none_match=true sends If-None-Match: * ; an existing object -> ALREADY_EXISTS.
   virtual absl::Status PutObject(const std::string& key, absl::string_view body,
                                  const std::map<std::string, std::string>& metadata,
-                                 bool if_none_match = false,
-                                 const std::string& content_type = "application/octet-stream") = 0;
+                                 bool if_none_match, const std::string& content_type) = 0;
+  absl::Status PutObject(const std::string& key, absl::string_view body,
+                         const std::map<std::string, std::string>& metadata,
+                         bool if_none_match = false) {
+    return PutObject(key, body, metadata, if_none_match, "application/octet-stream");
+  }
 };
 
 }  // namespace pocketmail::s3

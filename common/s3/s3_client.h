@@ -68,21 +68,25 @@ class S3Client : public ObjectStore {
   static absl::StatusOr<std::unique_ptr<S3Client>> Create(ClientOptions options);
   ~S3Client() override;
 
+  // The shorter overloads (object_store.h).
+  using ObjectStore::CopyObject;
+  using ObjectStore::ListObjectsV2;
+  using ObjectStore::PutObject;
+
   absl::StatusOr<ListPage> ListObjectsV2(const std::string& prefix,
-                                         const std::string& continuation_token, int max_keys = 1000,
-                                         const std::string& start_after = "") override;
+                                         const std::string& continuation_token, int max_keys,
+                                         const std::string& start_after) override;
   absl::StatusOr<Object> GetObject(const std::string& key) override;
   absl::StatusOr<ObjectHead> GetObjectStreaming(
       const std::string& key, const std::function<void(const ObjectHead&)>& on_head,
       const std::function<bool(absl::string_view)>& sink) override;
   absl::Status CopyObject(const std::string& src_key, const std::string& dst_key,
-                          MetadataDirective directive = MetadataDirective::kCopy,
-                          const std::map<std::string, std::string>& replace_metadata = {}) override;
+                          MetadataDirective directive,
+                          const std::map<std::string, std::string>& replace_metadata) override;
   absl::Status DeleteObject(const std::string& key) override;
   absl::Status PutObject(const std::string& key, absl::string_view body,
                          const std::map<std::string, std::string>& metadata,
-                         bool if_none_match = false,
-                         const std::string& content_type = "application/octet-stream") override;
+                         bool if_none_match, const std::string& content_type) override;
 
   // HEAD: the object's size, ETag, content type and metadata, without the body.
   absl::StatusOr<ObjectHead> HeadObject(const std::string& key) override;
