@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/server/grpc_status.h"
 
 namespace pocketmail::fetcher {
 namespace {
@@ -24,33 +25,35 @@ class GrpcLedgerCalls : public LedgerCalls {
  public:
   explicit GrpcLedgerCalls(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
 
-  grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
-    return Call(&Stub::Apply, request, response);
+  absl::StatusOr<ledgerpb::ApplyResponse> Apply(const ledgerpb::ApplyRequest& request) override {
+    return Call(&Stub::Apply, request);
   }
-  grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
-    return Call(&Stub::Begin, request, response);
+  absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) override {
+    return Call(&Stub::Begin, request);
   }
-  grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
-    return Call(&Stub::Advance, request, response);
+  absl::StatusOr<ledgerpb::AdvanceResponse> Advance(const ledgerpb::AdvanceRequest& request) override {
+    return Call(&Stub::Advance, request);
   }
-  grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
-                            ledgerpb::AcquireLeaseResponse* response) override {
-    return Call(&Stub::AcquireLease, request, response);
+  absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
+      const ledgerpb::AcquireLeaseRequest& request) override {
+    return Call(&Stub::AcquireLease, request);
   }
-  grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
-                            ledgerpb::ReleaseLeaseResponse* response) override {
-    return Call(&Stub::ReleaseLease, request, response);
+  absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) override {
+    return Call(&Stub::ReleaseLease, request).status();
   }
 
  private:
   using Stub = ledgerpb::Ledger::Stub;
 
   template <typename Request, typename Response>
-  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                    const Request& request, Response* response) {
+  absl::StatusOr<Response> Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                                const Request& request) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, kControlDeadline);
-    return (stub_.get()->*method)(&ctx, request, response);
+    Response response;
+    grpc::Status s = (stub_.get()->*method)(&ctx, request, &response);
+    if (!s.ok()) return server::FromGrpcStatus(s);
+    return response;
   }
 
   std::unique_ptr<Stub> stub_;
@@ -88,15 +91,11 @@ class BatchingLedgerClient : public LedgerClient {
 
   absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
       const ledgerpb::AcquireLeaseRequest& request) override {
-    ledgerpb::AcquireLeaseResponse response;
-    grpc::Status s = calls_->AcquireLease(request, &response);
-    if (!s.ok()) return FromGrpc(s);
-    return response;
+    return calls_->AcquireLease(request);
   }
 
   absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) override {
-    ledgerpb::ReleaseLeaseResponse response;
-    return FromGrpc(calls_->ReleaseLease(request, &response));
+    return calls_->ReleaseLease(request);
   }
 
  private:
@@ -143,18 +142,17 @@ class BatchingLedgerClient : public LedgerClient {
   void SendBatch(const std::vector<PendingWrite*>& batch) {
     ledgerpb::ApplyRequest request;
     for (PendingWrite* w : batch) *request.add_ops() = w->op;
-    ledgerpb::ApplyResponse response;
-    grpc::Status s = calls_->Apply(request, &response);
-    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) use_apply_.store(false);
-    if (s.ok() && response.results_size() != request.ops_size()) {
-      s = grpc::Status(grpc::StatusCode::INTERNAL, "ledger Apply returned the wrong number of results");
+    absl::StatusOr<ledgerpb::ApplyResponse> response = calls_->Apply(request);
+    if (absl::IsUnimplemented(response.status())) use_apply_.store(false);
+    if (response.ok() && response->results_size() != request.ops_size()) {
+      response = absl::InternalError("ledger Apply returned the wrong number of results");
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (!s.ok()) {
-        batch[i]->result = FromGrpc(s);
+      if (!response.ok()) {
+        batch[i]->result = response.status();
         continue;
       }
-      ledgerpb::WriteResult& r = *response.mutable_results(static_cast<int>(i));
+      ledgerpb::WriteResult& r = *response->mutable_results(static_cast<int>(i));
       if (r.code() != 0) {
         batch[i]->result = absl::Status(static_cast<absl::StatusCode>(r.code()), r.error());
       } else {
@@ -165,18 +163,16 @@ class BatchingLedgerClient : public LedgerClient {
 
   absl::StatusOr<ledgerpb::WriteResult> WriteAlone(const ledgerpb::WriteOp& op) {
     ledgerpb::WriteResult result;
-    grpc::Status s;
     if (op.has_begin()) {
-      ledgerpb::BeginResponse response;
-      s = calls_->Begin(op.begin(), &response);
-      *result.mutable_message() = std::move(*response.mutable_message());
-      result.set_created(response.created());
+      absl::StatusOr<ledgerpb::BeginResponse> response = calls_->Begin(op.begin());
+      if (!response.ok()) return response.status();
+      *result.mutable_message() = std::move(*response->mutable_message());
+      result.set_created(response->created());
     } else {
-      ledgerpb::AdvanceResponse response;
-      s = calls_->Advance(op.advance(), &response);
-      *result.mutable_message() = std::move(*response.mutable_message());
+      absl::StatusOr<ledgerpb::AdvanceResponse> response = calls_->Advance(op.advance());
+      if (!response.ok()) return response.status();
+      *result.mutable_message() = std::move(*response->mutable_message());
     }
-    if (!s.ok()) return FromGrpc(s);
     return result;
   }
 
@@ -198,7 +194,7 @@ class GrpcRouterClient : public RouterClient {
     request.set_address(address);
     routerpb::ResolveResponse response;
     grpc::Status s = stub_->Resolve(&ctx, request, &response);
-    if (!s.ok()) return FromGrpc(s);
+    if (!s.ok()) return server::FromGrpcStatus(s);
     return response;
   }
 
@@ -279,7 +275,7 @@ class GrpcInjectorClient : public InjectorClient {
     // The last write carries the half-close: the message was handed over
     // only if it went through.
     result.handed_over = ok;
-    result.call = FromGrpc(writer->Finish());
+    result.call = server::FromGrpcStatus(writer->Finish());
     if (!result.call.ok()) result.reply.Clear();
     return result;
   }
@@ -294,7 +290,7 @@ class GrpcInjectorClient : public InjectorClient {
     request.set_mailbox(mailbox);
     injectorpb::ProbeResponse response;
     grpc::Status s = stub_->Probe(&ctx, request, &response);
-    if (!s.ok()) return FromGrpc(s);
+    if (!s.ok()) return server::FromGrpcStatus(s);
     return response;
   }
 
@@ -303,11 +299,6 @@ class GrpcInjectorClient : public InjectorClient {
 };
 
 }  // namespace
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
 
 std::unique_ptr<LedgerClient> MakeLedgerClient(std::unique_ptr<LedgerCalls> calls) {
   return std::make_unique<BatchingLedgerClient>(std::move(calls));

@@ -1,9 +1,12 @@
 // The fetcher's view of the other three services. Each is a small interface
-// so the saga can be unit-tested with fakes; the production implementations
-// are thin gRPC clients over the services' unix sockets.
+// in absl::Status terms, so the saga can be unit-tested with fakes; the
+// production implementations are thin gRPC clients over the services' unix
+// sockets (below), or direct calls into the services' cores when all run in
+// one process (services/pocketmaild/direct_clients.h).
 //
-// Every call has a deadline. A gRPC failure comes back as an absl::Status with
-// the same code, so UNAVAILABLE / DEADLINE_EXCEEDED mean "try again later".
+// Every gRPC call has a deadline. A gRPC failure comes back as an
+// absl::Status with the same code, so UNAVAILABLE / DEADLINE_EXCEEDED mean
+// "try again later".
 #ifndef POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
 #define POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
 
@@ -63,18 +66,17 @@ class InjectorClient {
 };
 
 // How a ledger client reaches the ledger, one method per RPC it makes: gRPC
-// over the ledger's socket, or direct calls into the service when both run in
-// one process (services/pocketmaild).
+// over the ledger's socket, or direct calls into the ledger's core
+// (ledger::LedgerCore) when both run in one process (services/pocketmaild).
 class LedgerCalls {
  public:
   virtual ~LedgerCalls() = default;
-  virtual grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) = 0;
-  virtual grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) = 0;
-  virtual grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) = 0;
-  virtual grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
-                                    ledgerpb::AcquireLeaseResponse* response) = 0;
-  virtual grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
-                                    ledgerpb::ReleaseLeaseResponse* response) = 0;
+  virtual absl::StatusOr<ledgerpb::ApplyResponse> Apply(const ledgerpb::ApplyRequest& request) = 0;
+  virtual absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) = 0;
+  virtual absl::StatusOr<ledgerpb::AdvanceResponse> Advance(const ledgerpb::AdvanceRequest& request) = 0;
+  virtual absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
+      const ledgerpb::AcquireLeaseRequest& request) = 0;
+  virtual absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) = 0;
 };
 
 // Group commit over `calls`: Begin/Advance calls that arrive while an Apply
@@ -94,8 +96,6 @@ std::unique_ptr<RouterClient> MakeCachingRouterClient(
     std::unique_ptr<RouterClient> inner, absl::Duration ttl,
     std::function<absl::Time()> now = absl::Now);
 std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel);
-
-absl::Status FromGrpc(const grpc::Status& status);
 
 }  // namespace pocketmail::fetcher
 

@@ -11,6 +11,7 @@
 #include "common/imap/response.h"
 #include "common/log/log.h"
 #include "common/mail/utf8.h"
+#include "common/server/grpc_status.h"
 #include "common/smtp/address.h"
 
 namespace pocketmail::injector {
@@ -28,10 +29,6 @@ struct BodySource {
 namespace {
 
 constexpr size_t kMaxDetailBytes = 512;
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 absl::Status ValidateEnvelope(const v1::Envelope& env) {
   if (absl::Status s = smtp::ValidateTraceKey(env.key()); !s.ok()) {
@@ -196,9 +193,10 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
     if (request.part_case() != v1::InjectRequest::kChunk) {
       return absl::InvalidArgumentError("only chunks may follow the envelope");
     }
-    if (request.chunk().size() > options_.max_chunk_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk of ", request.chunk().size(), " bytes exceeds ",
-                                                     options_.max_chunk_bytes));
+    const size_t max_chunk_bytes = core_.options().max_chunk_bytes;
+    if (request.chunk().size() > max_chunk_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk of ", request.chunk().size(), " bytes exceeds ", max_chunk_bytes));
     }
     *piece = request.chunk();
     return true;
@@ -207,15 +205,11 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
   if (context->deadline() != std::chrono::system_clock::time_point::max()) {
     body.deadline = absl::FromChrono(context->deadline());
   }
-  absl::StatusOr<v1::InjectResponse> result = Deliver(first.envelope(), body);
-  if (!result.ok()) return ToGrpc(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return server::ToGrpcResponse(core_.Deliver(first.envelope(), body), response);
 }
 
-absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::InjectBuffer(const v1::Envelope& envelope,
-                                                                     absl::string_view message,
-                                                                     absl::Time deadline) {
+absl::StatusOr<v1::InjectResponse> InjectorCore::Inject(const v1::Envelope& envelope, absl::string_view message,
+                                                        absl::Time deadline) {
   BodySource body;
   size_t offset = 0;
   body.next = [&](absl::string_view* piece) -> absl::StatusOr<bool> {
@@ -230,8 +224,7 @@ absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::InjectBuffer(const v1::E
   return Deliver(envelope, body);
 }
 
-absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::Deliver(const v1::Envelope& env,
-                                                                const BodySource& body) {
+absl::StatusOr<v1::InjectResponse> InjectorCore::Deliver(const v1::Envelope& env, const BodySource& body) {
   const absl::Time start = absl::Now();
   if (absl::Status s = ValidateEnvelope(env); !s.ok()) {
     log::Warn("inject refused", {{"key", env.key()}, {"error", std::string(s.message())}});
@@ -265,40 +258,44 @@ absl::StatusOr<v1::InjectResponse> InjectorServiceImpl::Deliver(const v1::Envelo
   return response;
 }
 
-grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context,
-                                        const v1::ProbeRequest* request,
-                                        v1::ProbeResponse* response) {
+absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& request, absl::Time deadline) {
   const absl::Time start = absl::Now();
-  if (absl::Status s = ValidateProbeRequest(*request); !s.ok()) {
-    log::Warn("probe refused", {{"key", request->key()},
-                                {"mailbox", request->mailbox()},
+  if (absl::Status s = ValidateProbeRequest(request); !s.ok()) {
+    log::Warn("probe refused", {{"key", request.key()},
+                                {"mailbox", request.mailbox()},
                                 {"error", std::string(s.message())}});
-    return ToGrpc(s);
+    return s;
   }
   ProbeOutcome outcome;
   if (probe_ == nullptr) {
     outcome.verdict = ProbeVerdict::kNoProbe;
     outcome.detail = "delivery probing is not configured";
   } else {
-    absl::Time deadline = absl::InfiniteFuture();
-    if (context->deadline() != std::chrono::system_clock::time_point::max()) {
-      deadline = absl::FromChrono(context->deadline());
-    }
-    outcome = probe_->Probe(request->key(), request->mailbox(), deadline);
+    outcome = probe_->Probe(request.key(), request.mailbox(), deadline);
   }
   const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
   log::Write(outcome.verdict == ProbeVerdict::kFailed ? log::Level::kWarn : log::Level::kInfo,
              "probe",
-             {{"key", request->key()},
-              {"mailbox", request->mailbox()},
+             {{"key", request.key()},
+              {"mailbox", request.mailbox()},
               {"result", ProbeVerdictName(outcome.verdict)},
               {"matches", outcome.matches},
               {"ms", static_cast<long long>(ms)},
               {"detail", outcome.detail}});
-  response->set_result(ToProto(outcome.verdict));
-  response->set_matches(outcome.matches);
-  response->set_detail(mail::ToBoundedUtf8(outcome.detail, kMaxDetailBytes));
-  return grpc::Status::OK;
+  v1::ProbeResponse response;
+  response.set_result(ToProto(outcome.verdict));
+  response.set_matches(outcome.matches);
+  response.set_detail(mail::ToBoundedUtf8(outcome.detail, kMaxDetailBytes));
+  return response;
+}
+
+grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
+                                        v1::ProbeResponse* response) {
+  absl::Time deadline = absl::InfiniteFuture();
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    deadline = absl::FromChrono(context->deadline());
+  }
+  return server::ToGrpcResponse(core_.Probe(*request, deadline), response);
 }
 
 }  // namespace pocketmail::injector

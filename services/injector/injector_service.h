@@ -1,6 +1,9 @@
-// The Injector gRPC service (pocketmail.injector.v1.Injector): streams one
+// The Injector service (pocketmail.injector.v1.Injector): streams one
 // message from the client into the local mail server over a pooled SMTP (or
-// LMTP) session and reports the classified outcome.
+// LMTP) session and reports the classified outcome. InjectorCore does the
+// work in plain absl::Status terms; InjectorServiceImpl, the gRPC service, is
+// a thin adapter that feeds it the stream. The combined binary
+// (services/pocketmaild) calls the core directly.
 //
 // Per call: the first request must be the Envelope, then chunks of at most
 // 1 MiB. The envelope is validated before any SMTP traffic (trace key:
@@ -25,7 +28,7 @@
 // NO_PROBE. One log line per probe: key, mailbox, result; never a password.
 //
 // Thread-safe. The pool and the probe are not owned and must outlive the
-// service.
+// core and the service.
 #ifndef POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
 #define POCKETMAIL_SERVICES_INJECTOR_INJECTOR_SERVICE_H_
 
@@ -50,11 +53,35 @@ struct InjectorOptions {
 
 struct BodySource;  // where a message's bytes come from (injector_service.cc)
 
+// An error status is what the RPC returns as its gRPC status.
+class InjectorCore {
+ public:
+  InjectorCore(smtp::SessionPool* pool, InjectorOptions options, const DeliveryProbe* probe)
+      : pool_(pool), options_(options), probe_(probe) {}
+
+  // The message from a buffer, handed to the session in max_chunk_bytes
+  // pieces as over gRPC.
+  absl::StatusOr<v1::InjectResponse> Inject(const v1::Envelope& envelope, absl::string_view message,
+                                            absl::Time deadline);
+  // The message from `body` (the gRPC adapter's stream).
+  absl::StatusOr<v1::InjectResponse> Deliver(const v1::Envelope& envelope, const BodySource& body);
+  absl::StatusOr<v1::ProbeResponse> Probe(const v1::ProbeRequest& request, absl::Time deadline);
+
+  const InjectorOptions& options() const { return options_; }
+
+ private:
+  smtp::SessionPool* const pool_;
+  const InjectorOptions options_;
+  const DeliveryProbe* const probe_;
+};
+
 class InjectorServiceImpl final : public v1::Injector::Service {
  public:
   explicit InjectorServiceImpl(smtp::SessionPool* pool, InjectorOptions options = {},
                                const DeliveryProbe* probe = nullptr)
-      : pool_(pool), options_(options), probe_(probe) {}
+      : core_(pool, options, probe) {}
+
+  InjectorCore& core() { return core_; }
 
   grpc::Status Inject(grpc::ServerContext* context, grpc::ServerReader<v1::InjectRequest>* reader,
                       v1::InjectResponse* response) override;
@@ -62,18 +89,8 @@ class InjectorServiceImpl final : public v1::Injector::Service {
   grpc::Status Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
                      v1::ProbeResponse* response) override;
 
-  // Inject for a caller in the same process (the combined binary): the same
-  // checks, SMTP transaction and outcome, with the body from a buffer. An
-  // error status is what Inject would return as its gRPC status.
-  absl::StatusOr<v1::InjectResponse> InjectBuffer(const v1::Envelope& envelope, absl::string_view message,
-                                                  absl::Time deadline);
-
  private:
-  absl::StatusOr<v1::InjectResponse> Deliver(const v1::Envelope& envelope, const BodySource& body);
-
-  smtp::SessionPool* const pool_;
-  const InjectorOptions options_;
-  const DeliveryProbe* const probe_;
+  InjectorCore core_;
 };
 
 // The response fields for a delivery result (reply text and detail bounded,

@@ -344,12 +344,12 @@ TEST_F(InjectorServiceTest, ClientCancellingMidBodyDeliversNothing) {
   EXPECT_EQ(peer_->Count(kInbox), 1);
 }
 
-// The combined binary's path: the same transaction from a buffer, no stream.
-TEST_F(InjectorServiceTest, InjectBufferDeliversTheSameBytesAndChecksTheEnvelope) {
+// The combined binary's path: the core's same transaction from a buffer, no stream.
+TEST_F(InjectorServiceTest, TheCoreFromABufferDeliversTheSameBytesAndChecksTheEnvelope) {
   std::string msg = Message();
   for (int i = 0; msg.size() < 3 * kMiB; ++i) absl::StrAppend(&msg, "line ", i, "\r\n");
   v1::Envelope envelope = EnvelopeRequest("buffered", kInbox, msg.size()).envelope();
-  auto reply = service_->InjectBuffer(envelope, msg, absl::Now() + absl::Seconds(60));
+  auto reply = service_->core().Inject(envelope, msg, absl::Now() + absl::Seconds(60));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->outcome(), v1::OUTCOME_CLASS_DELIVERED) << reply->DebugString();
   auto got = peer_->FindByKey(kInbox, "buffered");
@@ -357,10 +357,10 @@ TEST_F(InjectorServiceTest, InjectBufferDeliversTheSameBytesAndChecksTheEnvelope
   EXPECT_TRUE(got[0] == Delivered(msg, "buffered")) << "delivered " << got[0].size() << " bytes";
 
   v1::Envelope bad = EnvelopeRequest("bad\r\nkey", kInbox, msg.size()).envelope();
-  EXPECT_EQ(service_->InjectBuffer(bad, msg, absl::Now() + absl::Seconds(60)).status().code(),
+  EXPECT_EQ(service_->core().Inject(bad, msg, absl::Now() + absl::Seconds(60)).status().code(),
             absl::StatusCode::kInvalidArgument);
   v1::Envelope short_count = EnvelopeRequest("short", kInbox, msg.size() + 1).envelope();
-  EXPECT_EQ(service_->InjectBuffer(short_count, msg, absl::Now() + absl::Seconds(60)).status().code(),
+  EXPECT_EQ(service_->core().Inject(short_count, msg, absl::Now() + absl::Seconds(60)).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(peer_->FindByKey(kInbox, "short").empty());
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/server/grpc_status.h"
 #include "common/mail/utf8.h"
 #include "services/ledger/state_machine.h"
 
@@ -13,11 +14,8 @@ namespace {
 
 constexpr size_t kMaxMailboxBytes = 512;
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  // absl and gRPC share the canonical code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
+using server::ToGrpcResponse;
+using server::ToGrpcStatus;
 
 absl::Status ValidateMailboxFilter(const std::string& mailbox) {
   if (mailbox.size() > kMaxMailboxBytes || !mail::IsValidUtf8(mailbox)) {
@@ -28,7 +26,7 @@ absl::Status ValidateMailboxFilter(const std::string& mailbox) {
 
 // Logs store failures that are not the caller's fault; those are the ones an
 // operator needs to see (disk full, database busy, corruption).
-grpc::Status Reply(const absl::Status& status, const char* method) {
+absl::Status Reply(const absl::Status& status, const char* method) {
   switch (status.code()) {
     case absl::StatusCode::kOk:
     case absl::StatusCode::kInvalidArgument:
@@ -40,7 +38,7 @@ grpc::Status Reply(const absl::Status& status, const char* method) {
                                       {"code", absl::StatusCodeToString(status.code())},
                                       {"error", std::string(status.message())}});
   }
-  return ToGrpc(status);
+  return status;
 }
 
 }  // namespace
@@ -80,43 +78,38 @@ absl::Status ValidateAdvance(const v1::AdvanceRequest& request) {
   return absl::OkStatus();
 }
 
-LedgerServiceImpl::LedgerServiceImpl(LedgerStore* store, LedgerServiceOptions options)
-    : store_(store), options_(options) {}
-
-void LedgerServiceImpl::Shutdown() { shutting_down_ = true; }
-
-grpc::Status LedgerServiceImpl::Begin(grpc::ServerContext*, const v1::BeginRequest* request,
-                                      v1::BeginResponse* response) {
-  if (absl::Status st = ValidateBegin(*request); !st.ok()) return ToGrpc(st);
-  absl::StatusOr<LedgerStore::BeginResult> result = store_->Begin(*request);
+absl::StatusOr<v1::BeginResponse> LedgerCore::Begin(const v1::BeginRequest& request) {
+  if (absl::Status st = ValidateBegin(request); !st.ok()) return st;
+  absl::StatusOr<LedgerStore::BeginResult> result = store_->Begin(request);
   if (!result.ok()) return Reply(result.status(), "Begin");
-  *response->mutable_message() = std::move(result->message);
-  response->set_created(result->created);
-  return grpc::Status::OK;
+  v1::BeginResponse response;
+  *response.mutable_message() = std::move(result->message);
+  response.set_created(result->created);
+  return response;
 }
 
-grpc::Status LedgerServiceImpl::Advance(grpc::ServerContext*, const v1::AdvanceRequest* request,
-                                        v1::AdvanceResponse* response) {
-  if (absl::Status st = ValidateAdvance(*request); !st.ok()) return ToGrpc(st);
-  absl::StatusOr<v1::Message> message = store_->Advance(*request);
+absl::StatusOr<v1::AdvanceResponse> LedgerCore::Advance(const v1::AdvanceRequest& request) {
+  if (absl::Status st = ValidateAdvance(request); !st.ok()) return st;
+  absl::StatusOr<v1::Message> message = store_->Advance(request);
   if (!message.ok()) return Reply(message.status(), "Advance");
-  *response->mutable_message() = *std::move(message);
-  return grpc::Status::OK;
+  v1::AdvanceResponse response;
+  *response.mutable_message() = *std::move(message);
+  return response;
 }
 
-grpc::Status LedgerServiceImpl::Apply(grpc::ServerContext*, const v1::ApplyRequest* request,
-                                      v1::ApplyResponse* response) {
-  if (request->ops_size() > kMaxApplyOps) {
-    return ToGrpc(absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxApplyOps, " ops per Apply; got ", request->ops_size())));
+absl::StatusOr<v1::ApplyResponse> LedgerCore::Apply(const v1::ApplyRequest& request) {
+  if (request.ops_size() > kMaxApplyOps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxApplyOps, " ops per Apply; got ", request.ops_size()));
   }
   // Ops that fail validation get their error here and never reach the store;
   // the rest go in one batch, and their results are put back in order.
+  v1::ApplyResponse response;
   v1::ApplyRequest valid;
   std::vector<int> valid_index;
-  for (int i = 0; i < request->ops_size(); ++i) {
-    const v1::WriteOp& op = request->ops(i);
-    v1::WriteResult* result = response->add_results();
+  for (int i = 0; i < request.ops_size(); ++i) {
+    const v1::WriteOp& op = request.ops(i);
+    v1::WriteResult* result = response.add_results();
     absl::Status st = op.has_begin()     ? ValidateBegin(op.begin())
                       : op.has_advance() ? ValidateAdvance(op.advance())
                                          : absl::InvalidArgumentError("empty write op");
@@ -128,67 +121,105 @@ grpc::Status LedgerServiceImpl::Apply(grpc::ServerContext*, const v1::ApplyReque
     *valid.add_ops() = op;
     valid_index.push_back(i);
   }
-  if (valid.ops_size() == 0) return grpc::Status::OK;
+  if (valid.ops_size() == 0) return response;
   absl::StatusOr<v1::ApplyResponse> applied = store_->Apply(valid);
   if (!applied.ok()) return Reply(applied.status(), "Apply");
   for (size_t j = 0; j < valid_index.size(); ++j) {
     const v1::WriteResult& result = applied->results(static_cast<int>(j));
     if (result.code() != 0) (void)Reply(WriteResultStatus(result), "Apply");
-    *response->mutable_results(valid_index[j]) = result;
+    *response.mutable_results(valid_index[j]) = result;
   }
-  return grpc::Status::OK;
+  return response;
+}
+
+absl::StatusOr<v1::GetResponse> LedgerCore::Get(const v1::GetRequest& request) {
+  if (absl::Status st = ValidateKey(request.key()); !st.ok()) return st;
+  absl::StatusOr<v1::Message> message = store_->Get(request.key());
+  if (!message.ok()) return Reply(message.status(), "Get");
+  v1::GetResponse response;
+  *response.mutable_message() = *std::move(message);
+  return response;
+}
+
+absl::StatusOr<v1::ListResponse> LedgerCore::List(const v1::ListRequest& request) {
+  if (absl::Status st = ValidateMailboxFilter(request.mailbox()); !st.ok()) return st;
+  if (request.since_ms() < 0 || request.until_ms() < 0) {
+    return absl::InvalidArgumentError("since_ms and until_ms must not be negative");
+  }
+  // The store validates states, page size and the page token.
+  absl::StatusOr<v1::ListResponse> result = store_->List(request);
+  if (!result.ok()) return Reply(result.status(), "List");
+  return result;
+}
+
+absl::StatusOr<v1::StatsResponse> LedgerCore::Stats(const v1::StatsRequest& request) {
+  if (absl::Status st = ValidateMailboxFilter(request.mailbox()); !st.ok()) return st;
+  absl::StatusOr<v1::StatsResponse> result = store_->Stats(request.mailbox());
+  if (!result.ok()) return Reply(result.status(), "Stats");
+  return result;
+}
+
+absl::StatusOr<v1::AcquireLeaseResponse> LedgerCore::AcquireLease(const v1::AcquireLeaseRequest& request) {
+  absl::StatusOr<v1::AcquireLeaseResponse> result = store_->AcquireLease(request);
+  if (!result.ok()) return Reply(result.status(), "AcquireLease");
+  return result;
+}
+
+absl::Status LedgerCore::ReleaseLease(const v1::ReleaseLeaseRequest& request) {
+  return store_->ReleaseLease(request.name(), request.holder());
+}
+
+LedgerServiceImpl::LedgerServiceImpl(LedgerStore* store, LedgerServiceOptions options)
+    : store_(store), core_(store), options_(options) {}
+
+void LedgerServiceImpl::Shutdown() { shutting_down_ = true; }
+
+grpc::Status LedgerServiceImpl::Begin(grpc::ServerContext*, const v1::BeginRequest* request,
+                                      v1::BeginResponse* response) {
+  return ToGrpcResponse(core_.Begin(*request), response);
+}
+
+grpc::Status LedgerServiceImpl::Advance(grpc::ServerContext*, const v1::AdvanceRequest* request,
+                                        v1::AdvanceResponse* response) {
+  return ToGrpcResponse(core_.Advance(*request), response);
+}
+
+grpc::Status LedgerServiceImpl::Apply(grpc::ServerContext*, const v1::ApplyRequest* request,
+                                      v1::ApplyResponse* response) {
+  return ToGrpcResponse(core_.Apply(*request), response);
 }
 
 grpc::Status LedgerServiceImpl::Get(grpc::ServerContext*, const v1::GetRequest* request,
                                     v1::GetResponse* response) {
-  if (absl::Status st = ValidateKey(request->key()); !st.ok()) return ToGrpc(st);
-  absl::StatusOr<v1::Message> message = store_->Get(request->key());
-  if (!message.ok()) return Reply(message.status(), "Get");
-  *response->mutable_message() = *std::move(message);
-  return grpc::Status::OK;
+  return ToGrpcResponse(core_.Get(*request), response);
 }
 
 grpc::Status LedgerServiceImpl::List(grpc::ServerContext*, const v1::ListRequest* request,
                                      v1::ListResponse* response) {
-  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpc(st);
-  if (request->since_ms() < 0 || request->until_ms() < 0) {
-    return ToGrpc(absl::InvalidArgumentError("since_ms and until_ms must not be negative"));
-  }
-  // The store validates states, page size and the page token.
-  absl::StatusOr<v1::ListResponse> result = store_->List(*request);
-  if (!result.ok()) return Reply(result.status(), "List");
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return ToGrpcResponse(core_.List(*request), response);
 }
 
 grpc::Status LedgerServiceImpl::Stats(grpc::ServerContext*, const v1::StatsRequest* request,
                                       v1::StatsResponse* response) {
-  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpc(st);
-  absl::StatusOr<v1::StatsResponse> result = store_->Stats(request->mailbox());
-  if (!result.ok()) return Reply(result.status(), "Stats");
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return ToGrpcResponse(core_.Stats(*request), response);
 }
 
 grpc::Status LedgerServiceImpl::AcquireLease(grpc::ServerContext*, const v1::AcquireLeaseRequest* request,
                                              v1::AcquireLeaseResponse* response) {
-  absl::StatusOr<v1::AcquireLeaseResponse> result = store_->AcquireLease(*request);
-  if (!result.ok()) return Reply(result.status(), "AcquireLease");
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return ToGrpcResponse(core_.AcquireLease(*request), response);
 }
 
 grpc::Status LedgerServiceImpl::ReleaseLease(grpc::ServerContext*, const v1::ReleaseLeaseRequest* request,
                                              v1::ReleaseLeaseResponse*) {
-  return ToGrpc(store_->ReleaseLease(request->name(), request->holder()));
+  return ToGrpcStatus(core_.ReleaseLease(*request));
 }
 
 grpc::Status LedgerServiceImpl::WatchDeliveries(grpc::ServerContext* context,
                                                 const v1::WatchDeliveriesRequest* request,
                                                 grpc::ServerWriter<v1::DeliveryEvent>* writer) {
-  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpc(st);
+  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpcStatus(st);
   if (request->since_seq() < 0) {
-    return ToGrpc(absl::InvalidArgumentError("since_seq must not be negative"));
+    return ToGrpcStatus(absl::InvalidArgumentError("since_seq must not be negative"));
   }
   // Everything with seq <= cursor has been sent (or filtered out). A since_seq
   // beyond the latest (the client saw a previous ledger.db) is clamped, so new
@@ -207,7 +238,7 @@ grpc::Status LedgerServiceImpl::WatchDeliveries(grpc::ServerContext* context,
     }
     absl::StatusOr<std::vector<v1::Message>> rows =
         store_->DeliveriesAfter(cursor, request->mailbox(), batch);
-    if (!rows.ok()) return Reply(rows.status(), "WatchDeliveries");
+    if (!rows.ok()) return ToGrpcStatus(Reply(rows.status(), "WatchDeliveries"));
     for (v1::Message& row : *rows) {
       v1::DeliveryEvent event;
       *event.mutable_message() = std::move(row);

@@ -1,4 +1,7 @@
-// The Ledger gRPC service (pocketmail.ledger.v1.Ledger) over a LedgerStore.
+// The Ledger service (pocketmail.ledger.v1.Ledger) over a LedgerStore: its
+// core, LedgerCore, in plain absl::Status terms, and LedgerServiceImpl, the
+// gRPC service, a thin adapter over the core plus the WatchDeliveries stream.
+// The combined binary (services/pocketmaild) calls the core directly.
 //
 // Requests are validated before they reach the store (INVALID_ARGUMENT):
 // keys must be non-empty, at most 1024 bytes, valid UTF-8 without control
@@ -13,13 +16,14 @@
 // sleeps longer than `watch_poll` between checks, so it cannot hold up a
 // server shutdown.
 //
-// Thread-safe. The store is not owned and must outlive the service.
+// Thread-safe. The store is not owned and must outlive the core and the service.
 #ifndef POCKETMAIL_SERVICES_LEDGER_LEDGER_SERVICE_H_
 #define POCKETMAIL_SERVICES_LEDGER_LEDGER_SERVICE_H_
 
 #include <atomic>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
 #include "services/ledger/ledger_store.h"
@@ -34,9 +38,30 @@ struct LedgerServiceOptions {
   int watch_batch = 100;  // rows read per replay query
 };
 
+// What each unary RPC does. Store failures that are not the caller's fault
+// are logged here.
+class LedgerCore {
+ public:
+  explicit LedgerCore(LedgerStore* store) : store_(store) {}
+
+  absl::StatusOr<v1::BeginResponse> Begin(const v1::BeginRequest& request);
+  absl::StatusOr<v1::AdvanceResponse> Advance(const v1::AdvanceRequest& request);
+  absl::StatusOr<v1::ApplyResponse> Apply(const v1::ApplyRequest& request);
+  absl::StatusOr<v1::GetResponse> Get(const v1::GetRequest& request);
+  absl::StatusOr<v1::ListResponse> List(const v1::ListRequest& request);
+  absl::StatusOr<v1::StatsResponse> Stats(const v1::StatsRequest& request);
+  absl::StatusOr<v1::AcquireLeaseResponse> AcquireLease(const v1::AcquireLeaseRequest& request);
+  absl::Status ReleaseLease(const v1::ReleaseLeaseRequest& request);
+
+ private:
+  LedgerStore* const store_;
+};
+
 class LedgerServiceImpl final : public v1::Ledger::Service {
  public:
   explicit LedgerServiceImpl(LedgerStore* store, LedgerServiceOptions options = {});
+
+  LedgerCore& core() { return core_; }
 
   grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* request,
                      v1::BeginResponse* response) override;
@@ -64,6 +89,7 @@ class LedgerServiceImpl final : public v1::Ledger::Service {
 
  private:
   LedgerStore* const store_;
+  LedgerCore core_;
   const LedgerServiceOptions options_;
   std::atomic<bool> shutting_down_{false};
 };

@@ -9,70 +9,54 @@ namespace ledgerpb = ::pocketmail::ledger::v1;
 namespace routerpb = ::pocketmail::router::v1;
 namespace injectorpb = ::pocketmail::injector::v1;
 
-// A sync handler only reads its ServerContext for a deadline or cancellation
-// (none of these do); a default one stands for "no deadline, not cancelled".
 class DirectLedgerCalls : public fetcher::LedgerCalls {
  public:
-  explicit DirectLedgerCalls(ledger::LedgerServiceImpl& service) : service_(service) {}
+  explicit DirectLedgerCalls(ledger::LedgerCore& core) : core_(core) {}
 
-  grpc::Status Apply(const ledgerpb::ApplyRequest& request, ledgerpb::ApplyResponse* response) override {
-    return Call(&Service::Apply, request, response);
+  absl::StatusOr<ledgerpb::ApplyResponse> Apply(const ledgerpb::ApplyRequest& request) override {
+    return core_.Apply(request);
   }
-  grpc::Status Begin(const ledgerpb::BeginRequest& request, ledgerpb::BeginResponse* response) override {
-    return Call(&Service::Begin, request, response);
+  absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) override {
+    return core_.Begin(request);
   }
-  grpc::Status Advance(const ledgerpb::AdvanceRequest& request, ledgerpb::AdvanceResponse* response) override {
-    return Call(&Service::Advance, request, response);
+  absl::StatusOr<ledgerpb::AdvanceResponse> Advance(const ledgerpb::AdvanceRequest& request) override {
+    return core_.Advance(request);
   }
-  grpc::Status AcquireLease(const ledgerpb::AcquireLeaseRequest& request,
-                            ledgerpb::AcquireLeaseResponse* response) override {
-    return Call(&Service::AcquireLease, request, response);
+  absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
+      const ledgerpb::AcquireLeaseRequest& request) override {
+    return core_.AcquireLease(request);
   }
-  grpc::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request,
-                            ledgerpb::ReleaseLeaseResponse* response) override {
-    return Call(&Service::ReleaseLease, request, response);
+  absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) override {
+    return core_.ReleaseLease(request);
   }
 
  private:
-  using Service = ledger::LedgerServiceImpl;
-
-  template <typename Request, typename Response>
-  grpc::Status Call(grpc::Status (Service::*method)(grpc::ServerContext*, const Request*, Response*),
-                    const Request& request, Response* response) {
-    grpc::ServerContext ctx;
-    return (service_.*method)(&ctx, &request, response);
-  }
-
-  Service& service_;
+  ledger::LedgerCore& core_;
 };
 
 class DirectRouter : public fetcher::RouterClient {
  public:
-  explicit DirectRouter(router::RouterServiceImpl& service) : service_(service) {}
+  explicit DirectRouter(router::RouterCore& core) : core_(core) {}
 
   absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) override {
-    grpc::ServerContext ctx;
     routerpb::ResolveRequest request;
     request.set_address(address);
-    routerpb::ResolveResponse response;
-    grpc::Status s = service_.Resolve(&ctx, &request, &response);
-    if (!s.ok()) return fetcher::FromGrpc(s);
-    return response;
+    return core_.Resolve(request);
   }
 
  private:
-  router::RouterServiceImpl& service_;
+  router::RouterCore& core_;
 };
 
 class DirectInjector : public fetcher::InjectorClient {
  public:
-  explicit DirectInjector(injector::InjectorServiceImpl& service) : service_(service) {}
+  explicit DirectInjector(injector::InjectorCore& core) : core_(core) {}
 
   fetcher::InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) override {
     // The same budget the gRPC client gives a call (pipeline_clients.cc).
     const absl::Time deadline = absl::Now() + absl::Seconds(120 + 10 * (body.size() >> 20));
-    absl::StatusOr<injectorpb::InjectResponse> reply = service_.InjectBuffer(envelope, body, deadline);
-    // The whole buffer is the service's from the start: always handed over.
+    absl::StatusOr<injectorpb::InjectResponse> reply = core_.Inject(envelope, body, deadline);
+    // The whole buffer is the core's from the start: always handed over.
     fetcher::InjectResult result;
     if (reply.ok()) {
       result.reply = *std::move(reply);
@@ -83,32 +67,29 @@ class DirectInjector : public fetcher::InjectorClient {
   }
 
   absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key, const std::string& mailbox) override {
-    grpc::ServerContext ctx;
     injectorpb::ProbeRequest request;
     request.set_key(key);
     request.set_mailbox(mailbox);
-    injectorpb::ProbeResponse response;
-    grpc::Status s = service_.Probe(&ctx, &request, &response);
-    if (!s.ok()) return fetcher::FromGrpc(s);
-    return response;
+    // No deadline, as the sync handler saw it with a default ServerContext.
+    return core_.Probe(request, absl::InfiniteFuture());
   }
 
  private:
-  injector::InjectorServiceImpl& service_;
+  injector::InjectorCore& core_;
 };
 
 }  // namespace
 
-std::unique_ptr<fetcher::LedgerClient> DirectLedgerClient(ledger::LedgerServiceImpl& service) {
-  return fetcher::MakeLedgerClient(std::make_unique<DirectLedgerCalls>(service));
+std::unique_ptr<fetcher::LedgerClient> DirectLedgerClient(ledger::LedgerCore& core) {
+  return fetcher::MakeLedgerClient(std::make_unique<DirectLedgerCalls>(core));
 }
 
-std::unique_ptr<fetcher::RouterClient> DirectRouterClient(router::RouterServiceImpl& service) {
-  return std::make_unique<DirectRouter>(service);
+std::unique_ptr<fetcher::RouterClient> DirectRouterClient(router::RouterCore& core) {
+  return std::make_unique<DirectRouter>(core);
 }
 
-std::unique_ptr<fetcher::InjectorClient> DirectInjectorClient(injector::InjectorServiceImpl& service) {
-  return std::make_unique<DirectInjector>(service);
+std::unique_ptr<fetcher::InjectorClient> DirectInjectorClient(injector::InjectorCore& core) {
+  return std::make_unique<DirectInjector>(core);
 }
 
 }  // namespace pocketmail::pocketmaild

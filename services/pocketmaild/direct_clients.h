@@ -1,7 +1,8 @@
 // The fetcher's clients when the four services share one process: direct
-// calls into the ledger, router and injector service objects, with the same
-// requests, checks and answers as over gRPC but no serialization, sockets or
-// thread hand-offs. The ledger client still group-commits (MakeLedgerClient).
+// calls into the ledger's, router's and injector's cores (the code behind
+// their gRPC services), with the same requests, checks and answers as over
+// gRPC but no serialization, sockets, thread hand-offs or gRPC types. The
+// ledger client still group-commits (MakeLedgerClient).
 #ifndef POCKETMAIL_SERVICES_POCKETMAILD_DIRECT_CLIENTS_H_
 #define POCKETMAIL_SERVICES_POCKETMAILD_DIRECT_CLIENTS_H_
 
@@ -14,10 +15,10 @@
 
 namespace pocketmail::pocketmaild {
 
-// Each service must outlive its client.
-std::unique_ptr<fetcher::LedgerClient> DirectLedgerClient(ledger::LedgerServiceImpl& service);
-std::unique_ptr<fetcher::RouterClient> DirectRouterClient(router::RouterServiceImpl& service);
-std::unique_ptr<fetcher::InjectorClient> DirectInjectorClient(injector::InjectorServiceImpl& service);
+// Each core must outlive its client.
+std::unique_ptr<fetcher::LedgerClient> DirectLedgerClient(ledger::LedgerCore& core);
+std::unique_ptr<fetcher::RouterClient> DirectRouterClient(router::RouterCore& core);
+std::unique_ptr<fetcher::InjectorClient> DirectInjectorClient(injector::InjectorCore& core);
 
 }  // namespace pocketmail::pocketmaild
 

@@ -53,11 +53,11 @@ int Run(int argc, char** argv) {
   auto injector = injector::InjectorComponent::Create(s);
   if (!injector.ok()) return server::ExitForStartupError(injector.status());
   fetcher::FetcherClients clients;
-  clients.ledger = DirectLedgerClient((*ledger)->service());
+  clients.ledger = DirectLedgerClient((*ledger)->service().core());
   auto route_cache = fetcher::RouteCacheTtl(s);  // the setting keeps its meaning here
   if (!route_cache.ok()) return server::ExitForStartupError(route_cache.status());
-  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service()), *route_cache);
-  clients.injector = DirectInjectorClient((*injector)->service());
+  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service().core()), *route_cache);
+  clients.injector = DirectInjectorClient((*injector)->service().core());
   auto fetcher = fetcher::FetcherComponent::Create(s, std::move(clients));
   if (!fetcher.ok()) return server::ExitForStartupError(fetcher.status());
   fetcher::FetcherComponent& f = **fetcher;
