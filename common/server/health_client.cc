@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/server/grpc_status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace pocketmail::server {
@@ -21,9 +22,7 @@ absl::StatusOr<Health> CheckHealth(const std::shared_ptr<grpc::Channel>& channel
   request.set_service(service);
   grpc::health::v1::HealthCheckResponse reply;
   grpc::Status status = stub->Check(&ctx, request, &reply);
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  }
+  if (!status.ok()) return FromGrpcStatus(status);
   return static_cast<Health>(reply.status());
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/server/grpc_status.h"
 #include "services/fetcher/object_key.h"
 
 namespace pocketmail::fetcher {
@@ -54,9 +55,7 @@ grpc::Status FetcherService::ListBucket(grpc::ServerContext* context, const v1::
   do {
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     auto page = store_.ListObjectsV2(prefix, token, 1000);
-    if (!page.ok()) {
-      return grpc::Status(static_cast<grpc::StatusCode>(page.status().code()), std::string(page.status().message()));
-    }
+    if (!page.ok()) return server::ToGrpcStatus(page.status());
     for (auto& o : page->objects) all.push_back(std::move(o));
     token = page->truncated ? page->next_continuation_token : "";
   } while (!token.empty() && static_cast<int>(all.size()) <= limit * 4);
