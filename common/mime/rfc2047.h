@@ -17,9 +17,9 @@
 namespace pocketmail::mime {
 
 // Longest input DecodeRfc2047 accepts; longer input is RESOURCE_EXHAUSTED.
-inline constexpr size_t kMaxRfc2047InputBytes = 64 * 1024;
+inline constexpr size_t kMaxRfc2047InputBytes = size_t{64} * 1024;
 // Longest output DecodeRfc2047 produces; more is RESOURCE_EXHAUSTED.
-inline constexpr size_t kMaxRfc2047OutputBytes = 256 * 1024;
+inline constexpr size_t kMaxRfc2047OutputBytes = size_t{256} * 1024;
 
 // Decodes every well-formed encoded-word in `value` to UTF-8:
 //  - B (base64) and Q encodings, charset and encoding letters in any case, an

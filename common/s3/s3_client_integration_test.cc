@@ -152,8 +152,7 @@ TEST_F(S3ClientIntegrationTest, ListingPaginatesInKeyOrder) {
 TEST_F(S3ClientIntegrationTest, AwkwardKeysSurviveEveryOperation) {
   const std::string prefix = Key("");
   const std::vector<std::string> names = {"a b  c.eml",
-                                          "Gr\xC3\xBC\xC3\x9F"
-                                          "e \xE2\x9C\x89.eml",
+                                          std::string("Gr\xC3\xBC\xC3\x9F") + "e \xE2\x9C\x89.eml",
                                           "a+b=c@d.eml",
                                           "100%25%.eml",
                                           "x&y<z>'\"q.eml",

@@ -74,9 +74,7 @@ absl::StatusOr<bool> ReplyAssembler::AddLine(absl::string_view line) {
   if (line[0] < '2' || line[0] > '5' || line[1] > '5') return fail("code out of range");
   int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
   bool last;
-  if (line.size() == 3) {
-    last = true;
-  } else if (line[3] == ' ') {
+  if (line.size() == 3 || line[3] == ' ') {
     last = true;
   } else if (line[3] == '-') {
     last = false;

@@ -22,7 +22,7 @@ namespace pocketmail::smtp {
 // Bounds on what a server may send as one reply.
 inline constexpr size_t kMaxReplyLineBytes = 2048;  // RFC says 512; be lenient
 inline constexpr size_t kMaxReplyLines = 128;
-inline constexpr size_t kMaxReplyBytes = 32 * 1024;
+inline constexpr size_t kMaxReplyBytes = size_t{32} * 1024;
 
 // What a reply code means for the message in flight.
 enum class ReplyClass {

@@ -11,7 +11,7 @@ namespace {
 
 // A header section larger than this is hostile; a Subject past it is not
 // worth finding.
-constexpr size_t kMaxHeaderScanBytes = 256 * 1024;
+constexpr size_t kMaxHeaderScanBytes = size_t{256} * 1024;
 // The ledger keeps 512 bytes of subject; decode a little more than that.
 constexpr size_t kMaxSubjectBytes = 2048;
 

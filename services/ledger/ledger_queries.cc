@@ -14,7 +14,7 @@ namespace pocketmail::ledger {
 namespace {
 
 constexpr char kTokenVersion[] = "1";
-constexpr int64_t kHourMs = 3600 * 1000;
+constexpr int64_t kHourMs = int64_t{3600} * 1000;
 constexpr int64_t kDayMs = 24 * kHourMs;
 
 // Positional arguments for a query whose WHERE clause is assembled from the

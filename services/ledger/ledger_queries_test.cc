@@ -142,7 +142,7 @@ TEST_F(LedgerStoreTest, StatsCountStatesRecentDeliveriesAndOldestUnfinished) {
   BringTo("done", v1::STATE_DONE);  // delivered at kT0 + 10
   clock_.Set(kT0 + 20);
   BringTo("dead", v1::STATE_DEAD_LETTERED);
-  clock_.Set(kT0 + 2 * 3600 * 1000);
+  clock_.Set(kT0 + int64_t{2} * 3600 * 1000);
   BringTo("fresh", v1::STATE_DELIVERED);
 
   auto stats = store_->Stats("");

@@ -134,7 +134,7 @@ TEST(FaultTest, EveryMessageArrivesExactlyOnceThroughABadNetwork) {
   std::map<std::string, std::string> expected_mailbox;  // key → mailbox
   for (int i = 0; i < kMessages; ++i) {
     const auto& [to, mailbox] = kRecipients[i % kRecipients.size()];
-    std::string raw = MakeMessage(i, to, 1024 + rng() % (6 * 1024), rng);
+    std::string raw = MakeMessage(i, to, 1024 + rng() % (size_t{6} * 1024), rng);
     auto m = h.PutPending(raw, to, absl::StrCat("sender", i, "@outside.test"));
     ASSERT_TRUE(m.ok()) << m.status();
     expected_mailbox[m->key] = mailbox;

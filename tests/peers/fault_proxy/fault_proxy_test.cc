@@ -51,7 +51,7 @@ class EchoServer {
       sockaddr_in addr{};
       addr.sin_family = AF_INET;
       addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
       socklen_t len = sizeof addr;
       getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
       port_ = ntohs(addr.sin_port);

@@ -172,7 +172,7 @@ TEST_F(MaddyPeerTest, LmtpAnswersUnknownMailboxAndOversizeWithEnhancedCodes) {
   // Over max_message_size (64K here): announced with SIZE= (RFC 1870, as the
   // injector does), refused at MAIL with 552 5.3.4 ...
   std::string big = "Subject: big\r\n\r\n";
-  while (big.size() < 80 * 1024) big += std::string(76, 'x') + "\r\n";
+  while (big.size() < size_t{80} * 1024) big += std::string(76, 'x') + "\r\n";
   EXPECT_TRUE(absl::StartsWith(c.Command(absl::StrCat("MAIL FROM:<s@outside.test> SIZE=", big.size())), "552 5.3.4"));
   c.Command("RSET");
   // ... but unannounced, only noticed while reading DATA, and then answered
