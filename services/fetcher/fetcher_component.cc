@@ -6,6 +6,7 @@
 #include "common/config/private_dir.h"
 #include "common/log/log.h"
 #include "common/server/service_host.h"
+#include "services/fetcher/fetcher_defaults.h"
 
 namespace pocketmail::fetcher {
 
@@ -23,7 +24,7 @@ std::vector<config::Spec> FetcherSpecs() {
           {"R2_CA_FILE", "", "extra CA certificate to trust for the endpoint"},
           {"R2_ACCESS_KEY_ID", "", "R2 access key id", /*secret=*/true},
           {"R2_SECRET_ACCESS_KEY", "", "R2 secret access key", /*secret=*/true},
-          {"FETCH_CONCURRENCY", "8", "messages processed at once"},
+          {"FETCH_CONCURRENCY", absl::StrCat(kDefaultFetchConcurrency), "messages processed at once"},
           {"FETCH_MEMORY_BUDGET_MB", "32", "message bodies held in memory at once, summed (one larger message still runs, alone)"},
           {"KEEP_PROCESSED_COPY", "1", "copy delivered objects to processed/ before deleting"},
           {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
