@@ -8,7 +8,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "common/imap/imap_client.h"
 #include "common/imap/response.h"
 
@@ -55,7 +54,7 @@ ProbeOutcome DeliveryProbe::Probe(const std::string& key, const std::string& mai
     out.detail = "no IMAP credentials configured for this mailbox";
     return out;
   }
-  deadline = std::min(deadline, absl::Now() + options_.timeout);
+  deadline = std::min(deadline, options_.clock->Now() + options_.timeout);
   imap::ClientOptions client_options;
   client_options.host = options_.host;
   client_options.port = options_.port;

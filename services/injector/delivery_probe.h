@@ -22,6 +22,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/time/clock.h"
 #include "services/injector/probe_credentials.h"
 
 namespace pocketmail::injector {
@@ -33,6 +34,7 @@ struct ProbeOptions {
   int port = 9143;
   absl::Duration timeout = absl::Seconds(20);  // the whole probe
   std::string folder = "INBOX";
+  Clock* clock = RealClock::Get();  // not owned; reads the probe's deadline
 };
 
 enum class ProbeVerdict { kFound, kNotFound, kNoProbe, kFailed };

@@ -7,7 +7,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/imap/response.h"
 #include "common/log/log.h"
 #include "common/mail/utf8.h"
@@ -67,7 +66,7 @@ absl::StatusOr<smtp::DeliveryResult> SendMessage(smtp::SessionPool* pool, const 
   envelope.size_hint = static_cast<uint64_t>(env.size_bytes()) + trace_header.size();
 
   absl::StatusOr<smtp::SessionPool::Lease> lease =
-      pool->Acquire(std::min(absl::Now() + options.session_wait, body.deadline));
+      pool->Acquire(std::min(options.clock->Now() + options.session_wait, body.deadline));
   if (!lease.ok()) return NoSession(lease.status());
   smtp::SmtpSession& session = **lease;
 
@@ -225,14 +224,14 @@ absl::StatusOr<v1::InjectResponse> InjectorCore::Inject(const v1::Envelope& enve
 }
 
 absl::StatusOr<v1::InjectResponse> InjectorCore::Deliver(const v1::Envelope& env, const BodySource& body) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = options_.clock->Now();
   if (absl::Status s = ValidateEnvelope(env); !s.ok()) {
     log::Warn("inject refused", {{"key", env.key()}, {"error", std::string(s.message())}});
     return s;
   }
   int64_t received = 0;
   absl::StatusOr<smtp::DeliveryResult> result = SendMessage(pool_, options_, body, env, &received);
-  const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  const int64_t ms = absl::ToInt64Milliseconds(options_.clock->Now() - start);
   if (!result.ok()) {
     log::Warn("inject abandoned", {{"key", env.key()},
                                    {"rcpt", env.rcpt_to()},
@@ -259,7 +258,7 @@ absl::StatusOr<v1::InjectResponse> InjectorCore::Deliver(const v1::Envelope& env
 }
 
 absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& request, absl::Time deadline) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = options_.clock->Now();
   if (absl::Status s = ValidateProbeRequest(request); !s.ok()) {
     log::Warn("probe refused", {{"key", request.key()},
                                 {"mailbox", request.mailbox()},
@@ -273,7 +272,7 @@ absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& re
   } else {
     outcome = probe_->Probe(request.key(), request.mailbox(), deadline);
   }
-  const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  const int64_t ms = absl::ToInt64Milliseconds(options_.clock->Now() - start);
   log::Write(outcome.verdict == ProbeVerdict::kFailed ? log::Level::kWarn : log::Level::kInfo,
              "probe",
              {{"key", request.key()},

@@ -39,6 +39,7 @@
 #include "absl/time/time.h"
 #include "common/smtp/delivery_result.h"
 #include "common/smtp/session_pool.h"
+#include "common/time/clock.h"
 #include "pocketmail/injector/v1/injector.grpc.pb.h"
 #include "services/injector/delivery_probe.h"
 
@@ -49,6 +50,8 @@ struct InjectorOptions {
   // How long a call waits for a free SMTP session (bounded also by the call's
   // deadline) before it reports TEMPORARY.
   absl::Duration session_wait = absl::Seconds(60);
+  // Not owned; the pool's sessions should read the same one.
+  Clock* clock = RealClock::Get();
 };
 
 struct BodySource;  // where a message's bytes come from (injector_service.cc)
