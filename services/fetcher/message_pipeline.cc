@@ -4,7 +4,6 @@
 #include <cmath>
 #include <random>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/mail/address.h"

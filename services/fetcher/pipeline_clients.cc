@@ -247,11 +247,7 @@ class GrpcInjectorClient : public InjectorClient {
 
   InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) override {
     grpc::ClientContext ctx;
-    // A 25 MiB message over loopback takes well under a second; the budget
-    // covers a slow Maddy (SQLite busy, fsync) without letting a hung peer
-    // hold a worker forever.
-    SetDeadline(&ctx, std::chrono::seconds(120) +
-                          std::chrono::seconds(10 * (body.size() >> 20)));
+    SetDeadline(&ctx, absl::ToChronoMilliseconds(InjectCallBudget(body.size())));
     InjectResult result;
     // Each blocking stream op is a trip through gRPC's completion queue and
     // usually a thread wake-up. So the call's headers ride with the envelope
@@ -283,8 +279,7 @@ class GrpcInjectorClient : public InjectorClient {
   absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,
                                                   const std::string& mailbox) override {
     grpc::ClientContext ctx;
-    // IMAP SEARCH HEADER scans the whole folder; allow for a big INBOX.
-    SetDeadline(&ctx, std::chrono::seconds(60));
+    SetDeadline(&ctx, absl::ToChronoMilliseconds(kProbeCallBudget));
     injectorpb::ProbeRequest request;
     request.set_key(key);
     request.set_mailbox(mailbox);

@@ -54,6 +54,16 @@ struct InjectResult {
   bool handed_over = true;
 };
 
+// How long one call may take, whichever way the fetcher reaches the
+// injector. A 25 MiB message over loopback takes well under a second; the
+// budget covers a slow Maddy (SQLite busy, fsync) without letting a hung peer
+// hold a worker forever. IMAP SEARCH HEADER scans the whole folder, so the
+// probe allows for a big INBOX.
+inline absl::Duration InjectCallBudget(size_t body_bytes) {
+  return absl::Seconds(120 + 10 * static_cast<int64_t>(body_bytes >> 20));
+}
+constexpr absl::Duration kProbeCallBudget = absl::Seconds(60);
+
 class InjectorClient {
  public:
   virtual ~InjectorClient() = default;

@@ -201,9 +201,7 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
     return true;
   };
   body.cancelled = [context] { return context->IsCancelled(); };
-  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
-    body.deadline = absl::FromChrono(context->deadline());
-  }
+  body.deadline = server::DeadlineOf(*context);
   return server::ToGrpcResponse(core_.Deliver(first.envelope(), body), response);
 }
 
@@ -290,11 +288,7 @@ absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& re
 
 grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
                                         v1::ProbeResponse* response) {
-  absl::Time deadline = absl::InfiniteFuture();
-  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
-    deadline = absl::FromChrono(context->deadline());
-  }
-  return server::ToGrpcResponse(core_.Probe(*request, deadline), response);
+  return server::ToGrpcResponse(core_.Probe(*request, server::DeadlineOf(*context)), response);
 }
 
 }  // namespace pocketmail::injector

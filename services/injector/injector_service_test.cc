@@ -213,10 +213,10 @@ TEST_F(InjectorServiceTest, MissingFromIsPermanent554) {
 
 TEST_F(InjectorServiceTest, OversizeIsPermanent552) {
   SmtpPeerOptions small;
-  small.max_size = 64 * 1024;
+  small.max_size = int64_t{64} * 1024;
   StartPeer(small);
   StartService(SmtpOptions());
-  CallResult r = Inject("k", kInbox, Message(std::string(100 * 1024, 'x')));
+  CallResult r = Inject("k", kInbox, Message(std::string(size_t{100} * 1024, 'x')));
   ExpectOutcome(r, v1::OUTCOME_CLASS_PERMANENT, v1::STAGE_MAIL, 552, "5.3.4");
 }
 

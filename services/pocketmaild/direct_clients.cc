@@ -53,8 +53,7 @@ class DirectInjector : public fetcher::InjectorClient {
   explicit DirectInjector(injector::InjectorCore& core) : core_(core) {}
 
   fetcher::InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) override {
-    // The same budget the gRPC client gives a call (pipeline_clients.cc).
-    const absl::Time deadline = absl::Now() + absl::Seconds(120 + 10 * (body.size() >> 20));
+    const absl::Time deadline = absl::Now() + fetcher::InjectCallBudget(body.size());
     absl::StatusOr<injectorpb::InjectResponse> reply = core_.Inject(envelope, body, deadline);
     // The whole buffer is the core's from the start: always handed over.
     fetcher::InjectResult result;
@@ -70,8 +69,8 @@ class DirectInjector : public fetcher::InjectorClient {
     injectorpb::ProbeRequest request;
     request.set_key(key);
     request.set_mailbox(mailbox);
-    // No deadline, as the sync handler saw it with a default ServerContext.
-    return core_.Probe(request, absl::InfiniteFuture());
+    // The gRPC client's deadline: a hung IMAP server must not hold a worker.
+    return core_.Probe(request, absl::Now() + fetcher::kProbeCallBudget);
   }
 
  private:
