@@ -18,7 +18,8 @@ absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what) {
   for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
     absl::StrAppend(&partial, "/", part);
     if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
     }
   }
   struct stat st;
@@ -26,7 +27,8 @@ absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what) {
     return absl::FailedPreconditionError(absl::StrCat(what, " ", dir, " is not a directory"));
   }
   if (st.st_uid != geteuid()) {
-    return absl::PermissionDeniedError(absl::StrCat(what, " ", dir, " is owned by uid ", st.st_uid));
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, " ", dir, " is owned by uid ", st.st_uid));
   }
   if ((st.st_mode & 077) != 0) {
     return absl::PermissionDeniedError(

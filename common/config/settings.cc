@@ -34,9 +34,9 @@ absl::Status CheckPrivate(const std::string& path) {
     return absl::NotFoundError(absl::StrCat("cannot stat ", path, ": ", std::strerror(errno)));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(path, " is accessible by group/other (mode ",
-                     absl::StrFormat("%04o", st.st_mode & 07777), "); chmod 600 it"));
+    return absl::PermissionDeniedError(absl::StrCat(path, " is accessible by group/other (mode ",
+                                                    absl::StrFormat("%04o", st.st_mode & 07777),
+                                                    "); chmod 600 it"));
   }
   return absl::OkStatus();
 }
@@ -51,7 +51,8 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 
 std::string Unquote(absl::string_view v) {
   v = absl::StripAsciiWhitespace(v);
-  if (v.size() >= 2 && ((v.front() == '"' && v.back() == '"') || (v.front() == '\'' && v.back() == '\''))) {
+  if (v.size() >= 2 &&
+      ((v.front() == '"' && v.back() == '"') || (v.front() == '\'' && v.back() == '\''))) {
     v = v.substr(1, v.size() - 2);
   }
   return std::string(v);
@@ -95,7 +96,8 @@ absl::StatusOr<Settings> Settings::Load(int argc, char** argv, const std::vector
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv(*e);
     size_t eq = kv.find('=');
-    if (eq != absl::string_view::npos) env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    if (eq != absl::string_view::npos)
+      env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
   auto s = LoadFrom(args, env, specs);
   if (absl::IsNotFound(s.status()) && absl::StartsWith(s.status().message(), "usage")) {
@@ -117,7 +119,8 @@ absl::StatusOr<Settings> Settings::LoadFrom(const std::vector<std::string>& args
   std::map<std::string, std::string> flags;
   std::vector<std::string> env_files;
   if (auto it = env.find("POCKETMAIL_ENV_FILES"); it != env.end()) {
-    for (absl::string_view f : absl::StrSplit(it->second, ':', absl::SkipEmpty())) env_files.emplace_back(f);
+    for (absl::string_view f : absl::StrSplit(it->second, ':', absl::SkipEmpty()))
+      env_files.emplace_back(f);
   }
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];
@@ -132,7 +135,8 @@ absl::StatusOr<Settings> Settings::LoadFrom(const std::vector<std::string>& args
       value = std::string(arg.substr(eq + 1));
     } else {
       name = std::string(arg);
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      if (i + 1 >= args.size())
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
       value = args[++i];
     }
     if (name == "env-file") {
@@ -140,12 +144,13 @@ absl::StatusOr<Settings> Settings::LoadFrom(const std::vector<std::string>& args
       continue;
     }
     auto spec = by_flag.find(name);
-    if (spec == by_flag.end()) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    if (spec == by_flag.end())
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     if (spec->second->secret) {
       // Refuse even to echo the value back.
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", name, " is a secret and is never accepted on the command line; set ",
-          spec->second->name, " in the environment or a 0600 env file"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " is a secret and is never accepted on the command line; set ",
+                       spec->second->name, " in the environment or a 0600 env file"));
     }
     flags[spec->second->name] = value;
   }
@@ -214,13 +219,15 @@ std::vector<std::string> Settings::Describe() const {
 }
 
 std::string Settings::Usage(absl::string_view program, const std::vector<Spec>& specs) {
-  std::string out = absl::StrCat("usage: ", program, " [--flag=value ...] [--env-file=PATH ...]\n\n",
-                                 "Each setting is read from the environment (NAME) and can be\n",
-                                 "overridden by --name-in-lowercase. Secrets are never flags.\n\n");
+  std::string out =
+      absl::StrCat("usage: ", program, " [--flag=value ...] [--env-file=PATH ...]\n\n",
+                   "Each setting is read from the environment (NAME) and can be\n",
+                   "overridden by --name-in-lowercase. Secrets are never flags.\n\n");
   for (const Spec& s : specs) {
     absl::StrAppend(&out, "  ", s.name, s.secret ? "" : absl::StrCat(" / --", FlagName(s.name)),
                     s.default_value.empty() ? "" : absl::StrCat(" (default ", s.default_value, ")"),
-                    s.secret ? " [secret: env or 0600 env file only]" : "", "\n      ", s.help, "\n");
+                    s.secret ? " [secret: env or 0600 env file only]" : "", "\n      ", s.help,
+                    "\n");
   }
   return out;
 }

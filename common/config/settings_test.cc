@@ -54,7 +54,8 @@ TEST(Settings, UnknownFlagIsAnError) {
 }
 
 TEST(Settings, EnvFileIsReadBelowTheEnvironment) {
-  std::string path = WriteFile("r2.env", "# comment\nexport R2_SECRET_ACCESS_KEY=\"s3cr3t\"\nMAIL_POLL=7\n", 0600);
+  std::string path =
+      WriteFile("r2.env", "# comment\nexport R2_SECRET_ACCESS_KEY=\"s3cr3t\"\nMAIL_POLL=7\n", 0600);
   auto s = Settings::LoadFrom({"--env-file=" + path}, {{"MAIL_POLL", "9"}}, kSpecs);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->Get("R2_SECRET_ACCESS_KEY"), "s3cr3t");

@@ -254,9 +254,10 @@ absl::StatusOr<std::map<uint32_t, std::string>> ImapClient::FetchSection(
   if (!responses.ok()) return responses.status();
   // The item comes back named BODY[] or BODY[HEADER.FIELDS (...)], its field
   // list spelled as the server likes: match up to the section's first word.
-  const std::string item = section.empty()
-                               ? "BODY[]"
-                               : absl::StrCat("BODY[", absl::AsciiStrToUpper(section.substr(0, section.find(' '))));
+  const std::string item =
+      section.empty()
+          ? "BODY[]"
+          : absl::StrCat("BODY[", absl::AsciiStrToUpper(section.substr(0, section.find(' '))));
   for (const Response& r : *responses) {
     if (r.kind != ResponseKind::kUntagged) continue;
     auto data = ParseFetchData(r.rest, r.literals);

@@ -34,8 +34,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/net/transport.h"
 #include "common/imap/response.h"
+#include "common/net/transport.h"
 
 namespace pocketmail::imap {
 
@@ -99,7 +99,8 @@ class ImapClient {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  ImapClient(const ClientOptions& options, std::unique_ptr<net::Transport> conn, absl::Time deadline)
+  ImapClient(const ClientOptions& options, std::unique_ptr<net::Transport> conn,
+             absl::Time deadline)
       : options_(options), conn_(std::move(conn)), deadline_(deadline) {}
 
   absl::Duration OpTimeout() const;

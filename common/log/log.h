@@ -39,10 +39,18 @@ void SetMinLevel(Level level);
 
 void Write(Level level, absl::string_view msg, std::initializer_list<Field> fields = {});
 
-inline void Debug(absl::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kDebug, msg, f); }
-inline void Info(absl::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kInfo, msg, f); }
-inline void Warn(absl::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kWarn, msg, f); }
-inline void Error(absl::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kError, msg, f); }
+inline void Debug(absl::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kDebug, msg, f);
+}
+inline void Info(absl::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kInfo, msg, f);
+}
+inline void Warn(absl::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kWarn, msg, f);
+}
+inline void Error(absl::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kError, msg, f);
+}
 
 // Formats one line without the trailing newline (exposed for tests).
 std::string FormatLine(Level level, absl::string_view service, absl::string_view msg,

@@ -44,8 +44,10 @@ bool IsForbiddenInULabel(char32_t c) {
 absl::Status CheckLdhLabel(absl::string_view label) {
   for (char c : label) {
     if (!IsLdh(static_cast<unsigned char>(c))) {
-      return Invalid(absl::StrCat("domain label has a character other than letters, digits "
-                                  "and '-' (0x", absl::Hex(static_cast<unsigned char>(c)), ")"));
+      return Invalid(
+          absl::StrCat("domain label has a character other than letters, digits "
+                       "and '-' (0x",
+                       absl::Hex(static_cast<unsigned char>(c)), ")"));
     }
   }
   if (label.front() == '-' || label.back() == '-') {
@@ -115,7 +117,8 @@ absl::Status NormalizeLabel(absl::string_view raw, std::string* unicode, std::st
   absl::StatusOr<std::string> encoded = PunycodeEncode(cps);
   if (!encoded.ok()) return Invalid(encoded.status().message());
   *ascii = absl::StrCat("xn--", *encoded);
-  if (ascii->size() > kMaxLabelOctets) return Invalid("domain label longer than 63 octets as an A-label");
+  if (ascii->size() > kMaxLabelOctets)
+    return Invalid("domain label longer than 63 octets as an A-label");
   *unicode = EncodeUtf8(cps);
   return absl::OkStatus();
 }

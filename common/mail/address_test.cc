@@ -89,8 +89,14 @@ TEST(ParseEnvelopeAddressTest, RejectsControlCharacters) {
   ExpectRejected("alice@example.org\nRCPT TO:<x@y>", "CR or LF");
   ExpectRejected(std::string("ali\0ce@example.org", 18), "NUL");
   ExpectRejected("ali\tce@example.org", "control");
-  ExpectRejected("ali\x7f" "ce@example.org", "control");
-  ExpectRejected("ali\xc2\x85" "ce@example.org", "control");  // U+0085 NEL
+  ExpectRejected(
+      "ali\x7f"
+      "ce@example.org",
+      "control");
+  ExpectRejected(
+      "ali\xc2\x85"
+      "ce@example.org",
+      "control");  // U+0085 NEL
   ExpectRejected("\"a\tb\"@example.org", "control");
 }
 
@@ -119,8 +125,8 @@ TEST(ParseEnvelopeAddressTest, EnforcesLengthLimits) {
   ParseOk("a@" + label63 + ".org");
   ExpectRejected("a@" + label63 + "b.org", "longer than 63");
   // 64 + 1 + 189 = 254 octets is the longest accepted address.
-  std::string domain189 = absl::StrCat(std::string(63, 'c'), ".", std::string(63, 'd'), ".",
-                                       std::string(61, 'e'));
+  std::string domain189 =
+      absl::StrCat(std::string(63, 'c'), ".", std::string(63, 'd'), ".", std::string(61, 'e'));
   ASSERT_EQ(domain189.size(), 189u);
   ParseOk(local64 + "@" + domain189);
   ExpectRejected(local64 + "@" + domain189 + "e", "longer than 254");
@@ -132,32 +138,49 @@ TEST(ParseEnvelopeAddressTest, RejectsInvalidDomains) {
   ExpectRejected("alice@-example.org", "starts or ends with '-'");
   ExpectRejected("alice@example-.org", "starts or ends with '-'");
   ExpectRejected("alice@exa\"mple.org", "domain label");
-  ExpectRejected("alice@ex\xc2\xa0" "ample.org", "forbidden");  // NBSP
-  ExpectRejected("alice@ex\xe2\x80\x8b" "ample.org", "forbidden");  // zero-width space
+  ExpectRejected(
+      "alice@ex\xc2\xa0"
+      "ample.org",
+      "forbidden");  // NBSP
+  ExpectRejected(
+      "alice@ex\xe2\x80\x8b"
+      "ample.org",
+      "forbidden");  // zero-width space
 }
 
 TEST(ParseEnvelopeAddressTest, RejectsInvalidUtf8) {
   ExpectRejected("al\xffice@example.org", "UTF-8");
-  ExpectRejected("alice@b\xc3" ".example", "UTF-8");
+  ExpectRejected(
+      "alice@b\xc3"
+      ".example",
+      "UTF-8");
   ExpectRejected("alice@\xed\xa0\x80.example", "UTF-8");
 }
 
 TEST(IdnTest, UnicodeAndALabelFormsCompareEqual) {
-  EnvelopeAddress u = ParseOk("user@b\xc3\xbc" "cher.example");
+  EnvelopeAddress u = ParseOk(
+      "user@b\xc3\xbc"
+      "cher.example");
   EnvelopeAddress a = ParseOk("user@xn--bcher-kva.example");
   EnvelopeAddress upper = ParseOk("user@XN--BCHER-KVA.EXAMPLE");
-  EnvelopeAddress mixed = ParseOk("user@B\xc3\x9c" "CHER.example");  // BÜCHER
+  EnvelopeAddress mixed = ParseOk(
+      "user@B\xc3\x9c"
+      "CHER.example");  // BÜCHER
   EXPECT_EQ(u.domain.ascii, "xn--bcher-kva.example");
   EXPECT_EQ(a.domain.ascii, u.domain.ascii);
   EXPECT_EQ(upper.domain.ascii, u.domain.ascii);
   EXPECT_EQ(mixed.domain.ascii, u.domain.ascii);
-  EXPECT_EQ(a.domain.unicode, "b\xc3\xbc" "cher.example");
-  EXPECT_EQ(a.ToString(), "user@b\xc3\xbc" "cher.example");
+  EXPECT_EQ(a.domain.unicode,
+            "b\xc3\xbc"
+            "cher.example");
+  EXPECT_EQ(a.ToString(),
+            "user@b\xc3\xbc"
+            "cher.example");
 }
 
 TEST(IdnTest, RejectsBrokenOrNonCanonicalALabels) {
   ExpectRejected("user@xn--.example", "A-label");
-  ExpectRejected("user@xn--abc.example", "A-label");      // decodes to nothing non-ASCII
+  ExpectRejected("user@xn--abc.example", "A-label");       // decodes to nothing non-ASCII
   ExpectRejected("user@xn--bcher-kv.example", "A-label");  // truncated
   ExpectRejected("user@xn--bcher-k!a.example", "A-label");
   ExpectRejected("user@xn--tda-.example", "A-label");  // basic part only

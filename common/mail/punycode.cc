@@ -51,10 +51,12 @@ bool IsScalarValue(char32_t cp) { return cp <= 0x10FFFF && !(cp >= 0xD800 && cp 
 }  // namespace
 
 absl::StatusOr<std::string> PunycodeEncode(const std::u32string& input) {
-  if (input.size() > kMaxPunycodeInput) return absl::InvalidArgumentError("punycode: input too long");
+  if (input.size() > kMaxPunycodeInput)
+    return absl::InvalidArgumentError("punycode: input too long");
   std::string output;
   for (char32_t cp : input) {
-    if (!IsScalarValue(cp)) return absl::InvalidArgumentError("punycode: not a Unicode scalar value");
+    if (!IsScalarValue(cp))
+      return absl::InvalidArgumentError("punycode: not a Unicode scalar value");
     if (cp < kInitialN) output.push_back(static_cast<char>(cp));
   }
   const uint32_t basic = static_cast<uint32_t>(output.size());
@@ -69,7 +71,8 @@ absl::StatusOr<std::string> PunycodeEncode(const std::u32string& input) {
     for (char32_t cp : input) {
       if (cp >= n && cp < m) m = cp;
     }
-    if (m - n > (kMaxInt - delta) / (handled + 1)) return absl::InvalidArgumentError("punycode: overflow");
+    if (m - n > (kMaxInt - delta) / (handled + 1))
+      return absl::InvalidArgumentError("punycode: overflow");
     delta += (m - n) * (handled + 1);
     n = m;
     for (char32_t cp : input) {
@@ -94,14 +97,16 @@ absl::StatusOr<std::string> PunycodeEncode(const std::u32string& input) {
 }
 
 absl::StatusOr<std::u32string> PunycodeDecode(absl::string_view input) {
-  if (input.size() > kMaxPunycodeInput) return absl::InvalidArgumentError("punycode: input too long");
+  if (input.size() > kMaxPunycodeInput)
+    return absl::InvalidArgumentError("punycode: input too long");
   std::u32string output;
   size_t last_delimiter = input.rfind(kDelimiter);
   size_t pos = 0;
   if (last_delimiter != absl::string_view::npos && last_delimiter > 0) {
     for (size_t j = 0; j < last_delimiter; ++j) {
       unsigned char c = static_cast<unsigned char>(input[j]);
-      if (c >= kInitialN) return absl::InvalidArgumentError("punycode: non-basic code point before delimiter");
+      if (c >= kInitialN)
+        return absl::InvalidArgumentError("punycode: non-basic code point before delimiter");
       output.push_back(c);
     }
     pos = last_delimiter + 1;
@@ -130,7 +135,8 @@ absl::StatusOr<std::u32string> PunycodeDecode(absl::string_view input) {
     n += i / length;
     i %= length;
     if (n < kInitialN || !IsScalarValue(n)) {
-      return absl::InvalidArgumentError(absl::StrCat("punycode: decodes to invalid code point ", n));
+      return absl::InvalidArgumentError(
+          absl::StrCat("punycode: decodes to invalid code point ", n));
     }
     output.insert(output.begin() + i, static_cast<char32_t>(n));
     ++i;

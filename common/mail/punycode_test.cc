@@ -110,16 +110,25 @@ TEST(Utf8Test, RejectsMalformedSequences) {
 }
 
 TEST(Utf8Test, LowercasesCommonScripts) {
-  EXPECT_EQ(LowercaseUtf8("B\xc3\x9c" "CHER"), "b\xc3\xbc" "cher");  // BÜCHER
+  EXPECT_EQ(LowercaseUtf8("B\xc3\x9c"
+                          "CHER"),
+            "b\xc3\xbc"
+            "cher");                                                                 // BÜCHER
   EXPECT_EQ(LowercaseUtf8("\xd0\x9c\xd0\x98\xd0\xa0"), "\xd0\xbc\xd0\xb8\xd1\x80");  // МИР → мир
-  EXPECT_EQ(LowercaseUtf8("\xce\xa3"), "\xcf\x83");  // Σ → σ
-  EXPECT_EQ(LowercaseUtf8("\xc3\x97"), "\xc3\x97");  // × unchanged
+  EXPECT_EQ(LowercaseUtf8("\xce\xa3"), "\xcf\x83");                                  // Σ → σ
+  EXPECT_EQ(LowercaseUtf8("\xc3\x97"), "\xc3\x97");                                  // × unchanged
 }
 
 TEST(Utf8Test, TruncatesOnlyAtCodePointBoundaries) {
   EXPECT_EQ(TruncateUtf8("abc", 5), "abc");
-  EXPECT_EQ(TruncateUtf8("ab\xc3\xbc" "c", 3), "ab");
-  EXPECT_EQ(TruncateUtf8("ab\xc3\xbc" "c", 4), "ab\xc3\xbc");
+  EXPECT_EQ(TruncateUtf8("ab\xc3\xbc"
+                         "c",
+                         3),
+            "ab");
+  EXPECT_EQ(TruncateUtf8("ab\xc3\xbc"
+                         "c",
+                         4),
+            "ab\xc3\xbc");
   EXPECT_EQ(TruncateUtf8("\xe7\x94\xa8", 2), "");
 }
 

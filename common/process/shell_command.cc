@@ -28,7 +28,10 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   ~Fd() { Close(); }
   int get() const { return fd_; }
-  void Reset(int fd) { Close(); fd_ = fd; }
+  void Reset(int fd) {
+    Close();
+    fd_ = fd;
+  }
   void Close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -89,12 +92,13 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
   sigset_t no_signals, default_signals;
   sigemptyset(&no_signals);
   sigemptyset(&default_signals);
-  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&default_signals, sig);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD})
+    sigaddset(&default_signals, sig);
   posix_spawnattr_setsigmask(&attr, &no_signals);
   posix_spawnattr_setsigdefault(&attr, &default_signals);
   posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a timeout kills all of it
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::string shell = "/bin/sh", dash_c = "-c", line = command;
   std::vector<char*> argv = {shell.data(), dash_c.data(), line.data(), nullptr};
@@ -102,7 +106,8 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv(*e);
-    if (limits.extra_env.count(kv.substr(0, kv.find('='))) == 0) env_strings.push_back(std::move(kv));
+    if (limits.extra_env.count(kv.substr(0, kv.find('='))) == 0)
+      env_strings.push_back(std::move(kv));
   }
   for (const auto& [k, v] : limits.extra_env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
@@ -153,8 +158,8 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
         }
         result.stdout_text.append(buffer, n);
       } else {
-        size_t room = limits.max_stderr_bytes - std::min(limits.max_stderr_bytes,
-                                                         result.stderr_text.size());
+        size_t room =
+            limits.max_stderr_bytes - std::min(limits.max_stderr_bytes, result.stderr_text.size());
         result.stderr_text.append(buffer, std::min(room, static_cast<size_t>(n)));
       }
     }

@@ -20,8 +20,8 @@
 namespace pocketmail::process {
 
 struct CommandResult {
-  int exit_code = -1;    // exit status when the shell exited normally, else -1
-  int term_signal = 0;   // the signal that killed it, else 0
+  int exit_code = -1;   // exit status when the shell exited normally, else -1
+  int term_signal = 0;  // the signal that killed it, else 0
   std::string stdout_text;
   std::string stderr_text;  // at most max_stderr_bytes; the rest is dropped
   bool succeeded() const { return exit_code == 0; }

@@ -152,8 +152,7 @@ HttpTransport::HttpTransport(TransportOptions options)
 HttpTransport::~HttpTransport() = default;
 
 absl::StatusOr<HttpResponse> HttpTransport::Send(const HttpRequest& request,
-                                                 absl::string_view operation,
-                                                 absl::string_view key,
+                                                 absl::string_view operation, absl::string_view key,
                                                  AttemptResult* attempt) {
   if (attempt != nullptr) {
     *attempt = AttemptResult{};

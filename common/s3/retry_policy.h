@@ -26,19 +26,19 @@ enum class Idempotency {
 
 // What one attempt came to, as far as the retry decision needs.
 struct AttemptResult {
-  int curl_code = 0;        // a CURLcode; CURLE_OK when an HTTP response arrived
-  long http_status = 0;     // when curl_code is CURLE_OK
+  int curl_code = 0;          // a CURLcode; CURLE_OK when an HTTP response arrived
+  long http_status = 0;       // when curl_code is CURLE_OK
   absl::string_view s3_code;  // <Error><Code> of a non-2xx body, if any
   // Headers or body bytes were handed to the caller's streaming callbacks: they
   // cannot be taken back, so such an attempt is never repeated.
   bool delivered_to_caller = false;
-  bool connected = false;   // TCP and TLS were up (a timeout after that is not retried)
+  bool connected = false;  // TCP and TLS were up (a timeout after that is not retried)
   // A callback said stop, a body was too large, or the request was never built.
   bool aborted_locally = false;
 };
 
 struct RetryOptions {
-  int max_attempts = 3;                             // 1 = no retry
+  int max_attempts = 3;  // 1 = no retry
   absl::Duration base_delay = absl::Milliseconds(100);
   absl::Duration max_delay = absl::Seconds(2);
 };

@@ -24,7 +24,8 @@ AttemptResult Http(long status, absl::string_view s3_code = "") {
 }
 
 TEST(RetryPolicyTest, FailuresBeforeAnyByteWasSentAreRetriedForEveryRequest) {
-  for (CURLcode code : {CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR}) {
+  for (CURLcode code :
+       {CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR}) {
     EXPECT_TRUE(ShouldRetry(Idempotency::kIdempotent, Transport(code))) << code;
     EXPECT_TRUE(ShouldRetry(Idempotency::kUnlessSent, Transport(code))) << code;
   }
@@ -37,7 +38,8 @@ TEST(RetryPolicyTest, ConnectTimeoutIsRetriedButATimeoutAfterConnectingIsNot) {
 }
 
 TEST(RetryPolicyTest, ConnectionLostAfterSendingIsRetriedOnlyForIdempotentRequests) {
-  for (CURLcode code : {CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE}) {
+  for (CURLcode code :
+       {CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE}) {
     EXPECT_TRUE(ShouldRetry(Idempotency::kIdempotent, Transport(code, true))) << code;
     EXPECT_FALSE(ShouldRetry(Idempotency::kUnlessSent, Transport(code, true))) << code;
   }

@@ -211,7 +211,8 @@ absl::StatusOr<ObjectHead> S3Client::HeadObject(const std::string& key) {
   request.method = "HEAD";
   request.path = *std::move(path);
   request.payload_hash = kEmptyPayloadSha256;
-  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, "HeadObject", key);
+  absl::StatusOr<HttpResponse> response =
+      Send(request, Idempotency::kIdempotent, "HeadObject", key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error("HeadObject", key, response->status, response->body, false);
@@ -292,7 +293,8 @@ absl::Status S3Client::PutObject(const std::string& key, absl::string_view body,
   request.headers.insert(request.headers.end(), meta->begin(), meta->end());
   request.body = body;
   request.payload_hash = Sha256Hex(body);
-  absl::StatusOr<HttpResponse> response = Send(request, if_none_match ? Idempotency::kUnlessSent : Idempotency::kIdempotent,
+  absl::StatusOr<HttpResponse> response =
+      Send(request, if_none_match ? Idempotency::kUnlessSent : Idempotency::kIdempotent,
            "PutObject", key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
@@ -357,7 +359,8 @@ absl::Status S3Client::DeleteObject(const std::string& key) {
   request.method = "DELETE";
   request.path = *std::move(path);
   request.payload_hash = kEmptyPayloadSha256;
-  absl::StatusOr<HttpResponse> response = Send(request, Idempotency::kIdempotent, "DeleteObject", key);
+  absl::StatusOr<HttpResponse> response =
+      Send(request, Idempotency::kIdempotent, "DeleteObject", key);
   if (!response.ok()) return response.status();
   if (!Is2xx(response->status)) {
     return StatusForS3Error("DeleteObject", key, response->status, response->body, false);

@@ -85,8 +85,8 @@ class S3Client : public ObjectStore {
                           const std::map<std::string, std::string>& replace_metadata) override;
   absl::Status DeleteObject(const std::string& key) override;
   absl::Status PutObject(const std::string& key, absl::string_view body,
-                         const std::map<std::string, std::string>& metadata,
-                         bool if_none_match, const std::string& content_type) override;
+                         const std::map<std::string, std::string>& metadata, bool if_none_match,
+                         const std::string& content_type) override;
 
   // HEAD: the object's size, ETag, content type and metadata, without the body.
   absl::StatusOr<ObjectHead> HeadObject(const std::string& key) override;

@@ -146,8 +146,8 @@ TEST_F(S3ClientRetryTest, ConnectionCutAfterBodyBytesStreamedIsNotRetried) {
   const int64_t cuts = ProxyStat("cuts");
   auto client = ProxiedClient();
   int64_t streamed = 0;
-  absl::StatusOr<ObjectHead> head = client->GetObjectStreaming(
-      Key("big.eml"), nullptr, [&](absl::string_view piece) {
+  absl::StatusOr<ObjectHead> head =
+      client->GetObjectStreaming(Key("big.eml"), nullptr, [&](absl::string_view piece) {
         streamed += static_cast<int64_t>(piece.size());
         return true;
       });
@@ -176,7 +176,8 @@ TEST_F(S3ClientRetryTest, SlowDownIsRetriedInsideTheCall) {
 }
 
 TEST_F(S3ClientRetryTest, PersistentServerErrorsGiveUpAfterMaxAttempts) {
-  ASSERT_TRUE(PeerFaults(R"({"error_pct": 100, "error_codes": [500], "error_ops": ["LIST"]})").ok());
+  ASSERT_TRUE(
+      PeerFaults(R"({"error_pct": 100, "error_codes": [500], "error_ops": ["LIST"]})").ok());
   const int64_t lists = PeerStat("LIST");
   absl::StatusOr<ListPage> page = client_->ListObjectsV2(Key(""), "");
   EXPECT_EQ(page.status().code(), StatusCode::kUnavailable) << page.status();

@@ -13,7 +13,8 @@
 namespace pocketmail::server {
 namespace {
 
-std::optional<absl::string_view> Find(const grpc::AuthMetadataProcessor::InputMetadata& md, const char* key) {
+std::optional<absl::string_view> Find(const grpc::AuthMetadataProcessor::InputMetadata& md,
+                                      const char* key) {
   auto it = md.find(key);
   if (it == md.end()) return std::nullopt;
   return absl::string_view(it->second.data(), it->second.size());
@@ -23,9 +24,12 @@ std::optional<absl::string_view> Find(const grpc::AuthMetadataProcessor::InputMe
 
 const char* ScopeName(Scope scope) {
   switch (scope) {
-    case Scope::kOperator: return "operator";
-    case Scope::kGateway: return "gateway";
-    case Scope::kNone: break;
+    case Scope::kOperator:
+      return "operator";
+    case Scope::kGateway:
+      return "gateway";
+    case Scope::kNone:
+      break;
   }
   return "none";
 }
@@ -37,7 +41,8 @@ bool ScopeAllows(Scope scope, absl::string_view method) {
          std::end(kGatewayMethods);
 }
 
-BearerTokenAuth::BearerTokenAuth(const std::string& operator_token, const std::string& gateway_token)
+BearerTokenAuth::BearerTokenAuth(const std::string& operator_token,
+                                 const std::string& gateway_token)
     : operator_digest_(Sha256(operator_token)),
       gateway_digest_(Sha256(gateway_token)),
       has_gateway_(!gateway_token.empty()) {}
@@ -53,22 +58,26 @@ Scope BearerTokenAuth::ScopeOf(absl::string_view header_value) const {
   if (!absl::StartsWith(header_value, kPrefix)) return Scope::kNone;
   const Digest presented = Sha256(header_value.substr(kPrefix.size()));
   // Both comparisons always run, so timing does not tell which token was close.
-  const bool is_operator = CRYPTO_memcmp(presented.data(), operator_digest_.data(), presented.size()) == 0;
-  const bool is_gateway = CRYPTO_memcmp(presented.data(), gateway_digest_.data(), presented.size()) == 0;
+  const bool is_operator =
+      CRYPTO_memcmp(presented.data(), operator_digest_.data(), presented.size()) == 0;
+  const bool is_gateway =
+      CRYPTO_memcmp(presented.data(), gateway_digest_.data(), presented.size()) == 0;
   if (is_operator) return Scope::kOperator;
   if (is_gateway && has_gateway_) return Scope::kGateway;
   return Scope::kNone;
 }
 
-grpc::Status BearerTokenAuth::Authorize(std::optional<absl::string_view> header, absl::string_view method,
-                                        Scope* scope) const {
+grpc::Status BearerTokenAuth::Authorize(std::optional<absl::string_view> header,
+                                        absl::string_view method, Scope* scope) const {
   if (!header) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing bearer token");
   *scope = ScopeOf(*header);
-  if (*scope == Scope::kNone) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token");
+  if (*scope == Scope::kNone)
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token");
   if (!ScopeAllows(*scope, method)) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("the ", ScopeName(*scope), " token may not call ", method,
-                                     "; it is limited to the gateway's read-only methods (docs/GRPC.md)"));
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("the ", ScopeName(*scope), " token may not call ", method,
+                     "; it is limited to the gateway's read-only methods (docs/GRPC.md)"));
   }
   return grpc::Status::OK;
 }
@@ -84,10 +93,13 @@ grpc::Status BearerTokenAuth::Process(const InputMetadata& auth_metadata, grpc::
     // The processor is not told the peer's address; the user-agent is what
     // there is. Both it and the method come from the client: fields only.
     log::Warn("call refused: outside its token's scope",
-              {{"method", method}, {"scope", ScopeName(scope)}, {"transport", "tcp"},
+              {{"method", method},
+               {"scope", ScopeName(scope)},
+               {"transport", "tcp"},
                {"user_agent", Find(auth_metadata, "user-agent").value_or("")}});
   }
-  if (status.ok()) consumed_auth_metadata->insert(std::make_pair("authorization", std::string(*header)));
+  if (status.ok())
+    consumed_auth_metadata->insert(std::make_pair("authorization", std::string(*header)));
   return status;
 }
 

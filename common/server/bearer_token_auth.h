@@ -69,7 +69,8 @@ class BearerTokenAuth : public grpc::AuthMetadataProcessor {
   // The whole decision for one call to `method` with the `authorization`
   // header `header` (nullopt: none sent): OK, UNAUTHENTICATED or
   // PERMISSION_DENIED. Sets *scope whenever a header was sent.
-  grpc::Status Authorize(std::optional<absl::string_view> header, absl::string_view method, Scope* scope) const;
+  grpc::Status Authorize(std::optional<absl::string_view> header, absl::string_view method,
+                         Scope* scope) const;
 
  private:
   using Digest = std::array<unsigned char, 32>;

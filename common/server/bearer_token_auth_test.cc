@@ -14,20 +14,15 @@ constexpr char kGateway[] = "gateway-token-4567";
 // Every method of the four pocketmail APIs that changes state or does work
 // on demand: none of them is the gateway's business.
 const char* const kWriteMethods[] = {
-    "/pocketmail.ledger.v1.Ledger/Begin",
-    "/pocketmail.ledger.v1.Ledger/Advance",
-    "/pocketmail.ledger.v1.Ledger/Apply",
-    "/pocketmail.ledger.v1.Ledger/AcquireLease",
-    "/pocketmail.ledger.v1.Ledger/ReleaseLease",
-    "/pocketmail.fetcher.v1.Fetcher/DrainNow",
-    "/pocketmail.fetcher.v1.Fetcher/Replay",
-    "/pocketmail.fetcher.v1.Fetcher/ListBucket",
-    "/pocketmail.injector.v1.Injector/Inject",
-    "/pocketmail.injector.v1.Injector/Probe",
+    "/pocketmail.ledger.v1.Ledger/Begin",        "/pocketmail.ledger.v1.Ledger/Advance",
+    "/pocketmail.ledger.v1.Ledger/Apply",        "/pocketmail.ledger.v1.Ledger/AcquireLease",
+    "/pocketmail.ledger.v1.Ledger/ReleaseLease", "/pocketmail.fetcher.v1.Fetcher/DrainNow",
+    "/pocketmail.fetcher.v1.Fetcher/Replay",     "/pocketmail.fetcher.v1.Fetcher/ListBucket",
+    "/pocketmail.injector.v1.Injector/Inject",   "/pocketmail.injector.v1.Injector/Probe",
 };
 
-grpc::Status Decide(const BearerTokenAuth& auth, std::optional<std::string> header, const std::string& method,
-                    Scope* scope = nullptr) {
+grpc::Status Decide(const BearerTokenAuth& auth, std::optional<std::string> header,
+                    const std::string& method, Scope* scope = nullptr) {
   Scope ignored = Scope::kNone;
   std::optional<absl::string_view> view;
   if (header) view = *header;
@@ -42,8 +37,9 @@ TEST(BearerTokenScope, EachTokenGrantsItsOwnScope) {
 
 TEST(BearerTokenScope, AnythingButTheExactTokenGrantsNothing) {
   BearerTokenAuth auth("abc123", "def456");
-  for (const char* header : {"Bearer abc124", "bearer abc123", "Bearer abc1234", "Bearer abc12", "abc123",
-                             "Bearer  abc123", "Bearer ", "", "Basic abc123", "Bearer def456abc123"}) {
+  for (const char* header :
+       {"Bearer abc124", "bearer abc123", "Bearer abc1234", "Bearer abc12", "abc123",
+        "Bearer  abc123", "Bearer ", "", "Basic abc123", "Bearer def456abc123"}) {
     EXPECT_EQ(auth.ScopeOf(header), Scope::kNone) << header;
   }
 }
@@ -58,7 +54,8 @@ TEST(BearerTokenScope, GatewayMayCallEveryListedMethod) {
   BearerTokenAuth auth(kOperator, kGateway);
   for (absl::string_view method : kGatewayMethods) {
     Scope scope = Scope::kNone;
-    EXPECT_TRUE(Decide(auth, std::string("Bearer ") + kGateway, std::string(method), &scope).ok()) << method;
+    EXPECT_TRUE(Decide(auth, std::string("Bearer ") + kGateway, std::string(method), &scope).ok())
+        << method;
     EXPECT_EQ(scope, Scope::kGateway);
   }
 }
@@ -76,9 +73,10 @@ TEST(BearerTokenScope, GatewayOnAWriteMethodIsPermissionDeniedNamingMethodAndSco
 
 TEST(BearerTokenScope, GatewayMethodsMatchExactly) {
   BearerTokenAuth auth(kOperator, kGateway);
-  for (const char* method : {"/pocketmail.ledger.v1.Ledger/GetX", "/pocketmail.ledger.v1.Ledger/get",
-                             "pocketmail.ledger.v1.Ledger/Get", "/pocketmail.ledger.v2.Ledger/Get",
-                             "/pocketmail.ledger.v1.Ledger/Get/", ""}) {
+  for (const char* method :
+       {"/pocketmail.ledger.v1.Ledger/GetX", "/pocketmail.ledger.v1.Ledger/get",
+        "pocketmail.ledger.v1.Ledger/Get", "/pocketmail.ledger.v2.Ledger/Get",
+        "/pocketmail.ledger.v1.Ledger/Get/", ""}) {
     EXPECT_EQ(Decide(auth, std::string("Bearer ") + kGateway, method).error_code(),
               grpc::StatusCode::PERMISSION_DENIED)
         << method;
@@ -91,13 +89,15 @@ TEST(BearerTokenScope, OperatorMayCallEverything) {
     EXPECT_TRUE(Decide(auth, std::string("Bearer ") + kOperator, method).ok()) << method;
   }
   for (absl::string_view method : kGatewayMethods) {
-    EXPECT_TRUE(Decide(auth, std::string("Bearer ") + kOperator, std::string(method)).ok()) << method;
+    EXPECT_TRUE(Decide(auth, std::string("Bearer ") + kOperator, std::string(method)).ok())
+        << method;
   }
 }
 
 TEST(BearerTokenScope, MissingOrWrongTokenIsUnauthenticatedWhateverTheMethod) {
   BearerTokenAuth auth(kOperator, kGateway);
-  for (const char* method : {"/grpc.health.v1.Health/Check", "/pocketmail.ledger.v1.Ledger/Begin"}) {
+  for (const char* method :
+       {"/grpc.health.v1.Health/Check", "/pocketmail.ledger.v1.Ledger/Begin"}) {
     EXPECT_EQ(Decide(auth, std::nullopt, method).error_code(), grpc::StatusCode::UNAUTHENTICATED);
     EXPECT_EQ(Decide(auth, "Bearer guess", method).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   }

@@ -28,7 +28,8 @@ inline absl::Status FromGrpcStatus(const grpc::Status& status) {
 
 // The caller's deadline, or InfiniteFuture when it set none.
 inline absl::Time DeadlineOf(const grpc::ServerContext& context) {
-  if (context.deadline() == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  if (context.deadline() == std::chrono::system_clock::time_point::max())
+    return absl::InfiniteFuture();
   return absl::FromChrono(context.deadline());
 }
 

@@ -1,6 +1,5 @@
 #include "common/server/health_client.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/server/grpc_status.h"
@@ -17,7 +16,8 @@ absl::StatusOr<Health> CheckHealth(const std::shared_ptr<grpc::Channel>& channel
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-  if (!bearer_token.empty()) ctx.AddMetadata("authorization", absl::StrCat("Bearer ", bearer_token));
+  if (!bearer_token.empty())
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", bearer_token));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
   grpc::health::v1::HealthCheckResponse reply;
@@ -26,7 +26,8 @@ absl::StatusOr<Health> CheckHealth(const std::shared_ptr<grpc::Channel>& channel
   return static_cast<Health>(reply.status());
 }
 
-absl::Status WaitUntilServing(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout) {
+absl::Status WaitUntilServing(const std::shared_ptr<grpc::Channel>& channel,
+                              absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   absl::Status last = absl::DeadlineExceededError("not serving yet");
   while (absl::Now() < deadline) {

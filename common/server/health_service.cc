@@ -20,7 +20,8 @@ HealthCheckResponse::ServingStatus StatusOf(bool serving) {
 
 }  // namespace
 
-HealthService::HealthService(std::vector<std::string> service_names) : names_(std::move(service_names)) {}
+HealthService::HealthService(std::vector<std::string> service_names)
+    : names_(std::move(service_names)) {}
 
 void HealthService::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
@@ -40,15 +41,18 @@ bool HealthService::Knows(const std::string& name) const {
   return name.empty() || std::find(names_.begin(), names_.end(), name) != names_.end();
 }
 
-grpc::Status HealthService::Check(grpc::ServerContext*, const grpc::health::v1::HealthCheckRequest* request,
+grpc::Status HealthService::Check(grpc::ServerContext*,
+                                  const grpc::health::v1::HealthCheckRequest* request,
                                   HealthCheckResponse* response) {
-  if (!Knows(request->service())) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service");
+  if (!Knows(request->service()))
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service");
   absl::MutexLock lock(&mu_);
   response->set_status(StatusOf(serving_));
   return grpc::Status::OK;
 }
 
-grpc::Status HealthService::Watch(grpc::ServerContext* context, const grpc::health::v1::HealthCheckRequest* request,
+grpc::Status HealthService::Watch(grpc::ServerContext* context,
+                                  const grpc::health::v1::HealthCheckRequest* request,
                                   grpc::ServerWriter<HealthCheckResponse>* writer) {
   const bool known = Knows(request->service());
   int seen = -1;
@@ -56,7 +60,8 @@ grpc::Status HealthService::Watch(grpc::ServerContext* context, const grpc::heal
     HealthCheckResponse response;
     {
       absl::MutexLock lock(&mu_);
-      auto changed = [this, &seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return generation_ != seen; };
+      auto changed = [this, &seen]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return generation_ != seen; };
       mu_.AwaitWithTimeout(absl::Condition(&changed), kWatchCancelCheck);
       if (seen == generation_) continue;  // timed out: only look at the client again
       seen = generation_;

@@ -99,7 +99,8 @@ absl::Status CheckLoopback(const std::string& address) {
 
 // The TCP listener's credentials: every call must carry the operator or the
 // gateway token (bearer_token_auth.h).
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const ServerOptions& options) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
+    const ServerOptions& options) {
   if (options.token_file.empty()) {
     return absl::InvalidArgumentError("TCP listening requires POCKETMAIL_TOKEN_FILE");
   }
@@ -114,13 +115,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const Se
   // One token in both files would give the gateway the operator's power.
   if (gateway_token == *operator_token) {
     return absl::InvalidArgumentError(
-        "POCKETMAIL_GATEWAY_TOKEN_FILE holds the same token as POCKETMAIL_TOKEN_FILE; the two must differ");
+        "POCKETMAIL_GATEWAY_TOKEN_FILE holds the same token as POCKETMAIL_TOKEN_FILE; the two must "
+        "differ");
   }
   // Local credentials: plaintext on the wire (grpcurl -plaintext works), but
   // gRPC treats the channel as authenticated-capable, so the metadata
   // processor runs on every call arriving over TCP.
   auto creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
-  creds->SetAuthMetadataProcessor(std::make_shared<BearerTokenAuth>(*operator_token, gateway_token));
+  creds->SetAuthMetadataProcessor(
+      std::make_shared<BearerTokenAuth>(*operator_token, gateway_token));
   return creds;
 }
 
@@ -129,7 +132,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const Se
 // "in-flight calls are done" apart from "idle clients are still connected".
 class CallCounter : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo*) override {
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
     return new CallGuard(this);
   }
   // True once no call is running; false if `timeout` passed first.
@@ -150,7 +154,9 @@ class CallCounter : public grpc::experimental::ServerInterceptorFactoryInterface
       absl::MutexLock lock(&counter_->mu_);
       --counter_->running_;
     }
-    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override { methods->Proceed(); }
+    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+      methods->Proceed();
+    }
 
    private:
     CallCounter* const counter_;
@@ -175,7 +181,8 @@ std::vector<config::Spec> StandardSpecs(const std::string& service_name,
   std::string upper;
   for (char c : service_name) upper.push_back(static_cast<char>(std::toupper(c)));
   std::vector<config::Spec> specs = {
-      {"POCKETMAIL_RUNTIME_DIR", DefaultRuntimeDir(), "directory (mode 0700) holding the service sockets"},
+      {"POCKETMAIL_RUNTIME_DIR", DefaultRuntimeDir(),
+       "directory (mode 0700) holding the service sockets"},
       {absl::StrCat("POCKETMAIL_", upper, "_TCP"), "",
        "optional 127.0.0.1:PORT to also listen on TCP (bearer token required)"},
       {"POCKETMAIL_TOKEN_FILE", "", "0600 file with the bearer token TCP callers must present"},
@@ -203,8 +210,9 @@ ServerOptions OptionsFromSettings(const std::string& service_name, const config:
   return o;
 }
 
-std::optional<config::Settings> LoadServiceSettings(const std::string& service_name, int argc, char** argv,
-                                                    std::vector<config::Spec> specs, int* exit_code) {
+std::optional<config::Settings> LoadServiceSettings(const std::string& service_name, int argc,
+                                                    char** argv, std::vector<config::Spec> specs,
+                                                    int* exit_code) {
   log::SetService(service_name);
   // Message bodies (up to 25 MiB) are allocated and freed in big pieces;
   // served from mmap they go back to the OS when freed instead of staying in
@@ -264,10 +272,12 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   log::SetService(options.service_name);
   if (absl::Status s = InstallSignalHandlers(); !s.ok()) return s;
   // The runtime dir holds the sockets: anyone who can reach a socket can call the service.
-  if (absl::Status s = config::EnsurePrivateDir(options.runtime_dir, "runtime dir"); !s.ok()) return s;
+  if (absl::Status s = config::EnsurePrivateDir(options.runtime_dir, "runtime dir"); !s.ok())
+    return s;
   std::vector<std::string> socket_paths;
-  for (const std::string& name : options.socket_names.empty() ? std::vector<std::string>{options.service_name}
-                                                              : options.socket_names) {
+  for (const std::string& name : options.socket_names.empty()
+                                     ? std::vector<std::string>{options.service_name}
+                                     : options.socket_names) {
     socket_paths.push_back(SocketPath(options.runtime_dir, name));
     if (absl::Status s = ClaimSocketPath(socket_paths.back()); !s.ok()) return s;
   }
@@ -308,9 +318,9 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Start(
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   host->impl_->server = builder.BuildAndStart();
   if (host->impl_->server == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", absl::StrJoin(socket_paths, ", "),
-                                               options.tcp_address.empty() ? "" : " or ",
-                                               options.tcp_address));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", absl::StrJoin(socket_paths, ", "),
+                     options.tcp_address.empty() ? "" : " or ", options.tcp_address));
   }
   for (const std::string& path : socket_paths) chmod(path.c_str(), 0600);
   host->socket_paths_ = socket_paths;
@@ -361,7 +371,8 @@ void ServiceHost::Wait(std::function<void()> before_drain) {
 
 int ExitForStartupError(const absl::Status& status) {
   const bool config = absl::IsInvalidArgument(status);
-  log::Error(config ? "bad configuration" : "cannot start", {{"error", std::string(status.message())}});
+  log::Error(config ? "bad configuration" : "cannot start",
+             {{"error", std::string(status.message())}});
   return config ? 2 : 1;
 }
 

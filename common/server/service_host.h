@@ -5,14 +5,15 @@
 //
 //   auto settings = config::Settings::Load(argc, argv, server::StandardSpecs("ledger", own_specs));
 //   LedgerServiceImpl impl(...);
-//   auto host = server::ServiceHost::Start(server::OptionsFromSettings("ledger", *settings), {&impl});
+//   auto host = server::ServiceHost::Start(server::OptionsFromSettings("ledger", *settings),
+//   {&impl});
 //   (*host)->Wait();   // returns after SIGTERM, once in-flight calls finished
 #ifndef POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_
 #define POCKETMAIL_COMMON_SERVER_SERVICE_HOST_H_
 
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,8 @@ struct ServerOptions {
   std::string service_name;  // "ledger", "router", "injector", "fetcher"
   std::string runtime_dir;   // created 0700 if missing; refused if group/other-accessible
   std::string tcp_address;   // "" = unix socket only; else "127.0.0.1:PORT" (loopback only)
-  std::string token_file;    // required when tcp_address is set; 0600; the operator token (all methods)
+  std::string
+      token_file;  // required when tcp_address is set; 0600; the operator token (all methods)
   // Optional, 0600: the gateway token, limited to kGatewayMethods
   // (bearer_token_auth.h). Must differ from the operator token.
   std::string gateway_token_file;
@@ -47,8 +49,9 @@ ServerOptions OptionsFromSettings(const std::string& service_name, const config:
 // argv and the environment and logs the effective settings (secrets masked).
 // Returns nullopt when main should return *exit_code right away: 0 after
 // printing --help, 2 after logging a configuration error.
-std::optional<config::Settings> LoadServiceSettings(const std::string& service_name, int argc, char** argv,
-                                                    std::vector<config::Spec> specs, int* exit_code);
+std::optional<config::Settings> LoadServiceSettings(const std::string& service_name, int argc,
+                                                    char** argv, std::vector<config::Spec> specs,
+                                                    int* exit_code);
 
 // The default runtime dir: $POCKETMAIL_RUNTIME_DIR, else $XDG_RUNTIME_DIR/pocketmail,
 // else /tmp/pocketmail-<uid>.
@@ -65,7 +68,7 @@ class ServiceHost {
   // runtime dir is unsafe, the socket can't be bound, or TCP is requested without
   // a readable 0600 token file (or with a gateway token equal to it).
   static absl::StatusOr<std::unique_ptr<ServiceHost>> Start(const ServerOptions& options,
-                                                           std::vector<grpc::Service*> services);
+                                                            std::vector<grpc::Service*> services);
   ~ServiceHost();
 
   // Blocks until SIGTERM/SIGINT or Shutdown(); then stops accepting calls, lets

@@ -74,7 +74,8 @@ TEST_F(ServiceHostTest, HealthStartsNoCallbackApiThreads) {
   auto health = CheckHealth(ConnectToService(runtime_dir_, "ledger"));
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, Health::kServing);
-  for (const std::string& name : ThreadNames()) EXPECT_EQ(name.rfind("nexting", 0), std::string::npos) << name;
+  for (const std::string& name : ThreadNames())
+    EXPECT_EQ(name.rfind("nexting", 0), std::string::npos) << name;
 }
 
 TEST_F(ServiceHostTest, HealthOfAnUnknownServiceIsNotFoundAndShutdownIsNotServing) {
@@ -216,10 +217,12 @@ TEST_F(ServiceHostTest, ShutdownDoesNotWaitForIdleClients) {
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", (*host)->socket_path().c_str());
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  static const char kHello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-                               "\x00\x00\x00\x04\x00\x00\x00\x00\x00";  // preface + empty SETTINGS
+  static const char kHello[] =
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+      "\x00\x00\x00\x04\x00\x00\x00\x00\x00";  // preface + empty SETTINGS
   ASSERT_EQ(write(fd, kHello, sizeof(kHello) - 1), static_cast<ssize_t>(sizeof(kHello) - 1));
-  ASSERT_TRUE(CheckHealth(ConnectToService(runtime_dir_, "ledger")).ok());  // the server is up and serving
+  ASSERT_TRUE(
+      CheckHealth(ConnectToService(runtime_dir_, "ledger")).ok());  // the server is up and serving
 
   absl::Time start = absl::Now();
   std::thread stopper([&] { (*host)->Shutdown(); });
@@ -374,9 +377,11 @@ TEST_F(ServiceHostTest, TcpRequiresAPrivateGatewayTokenFile) {
 }
 
 TEST(OptionsFromSettings, ReadsBothTokenFiles) {
-  auto settings = config::Settings::LoadFrom(
-      {}, {{"POCKETMAIL_TOKEN_FILE", "/s/grpc-token"}, {"POCKETMAIL_GATEWAY_TOKEN_FILE", "/s/grpc-gateway-token"}},
-      StandardSpecs("ledger", {}));
+  auto settings =
+      config::Settings::LoadFrom({},
+                                 {{"POCKETMAIL_TOKEN_FILE", "/s/grpc-token"},
+                                  {"POCKETMAIL_GATEWAY_TOKEN_FILE", "/s/grpc-gateway-token"}},
+                                 StandardSpecs("ledger", {}));
   ASSERT_TRUE(settings.ok()) << settings.status();
   ServerOptions options = OptionsFromSettings("ledger", *settings);
   EXPECT_EQ(options.token_file, "/s/grpc-token");

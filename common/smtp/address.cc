@@ -25,8 +25,8 @@ absl::Status ValidateEnvelopeAddress(absl::string_view address, bool allow_empty
     size_t n = mail::DecodeUtf8Sequence(address, i, &c);
     if (n == 0) return absl::InvalidArgumentError("envelope address is not valid UTF-8");
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {  // C0, DEL and C1 controls
-      return absl::InvalidArgumentError(
-          absl::StrCat("control character 0x", absl::Hex(static_cast<uint32_t>(c)), " in envelope address"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "control character 0x", absl::Hex(static_cast<uint32_t>(c)), " in envelope address"));
     }
     if (c == ' ' || c == '<' || c == '>') {
       return absl::InvalidArgumentError(

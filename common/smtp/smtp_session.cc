@@ -11,8 +11,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/smtp/address.h"
 #include "common/mail/utf8.h"
+#include "common/smtp/address.h"
 
 namespace pocketmail::smtp {
 

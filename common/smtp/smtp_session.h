@@ -44,10 +44,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/net/transport.h"
 #include "common/smtp/body_encoder.h"
 #include "common/smtp/delivery_result.h"
 #include "common/smtp/reply.h"
-#include "common/net/transport.h"
 #include "common/time/clock.h"
 
 namespace pocketmail::smtp {

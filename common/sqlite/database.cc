@@ -49,8 +49,8 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
                                                         : "PRAGMA synchronous=NORMAL");
     if (!st.ok()) return st;
   }
-  absl::Status st = db->Exec(options.foreign_keys ? "PRAGMA foreign_keys=ON"
-                                                  : "PRAGMA foreign_keys=OFF");
+  absl::Status st =
+      db->Exec(options.foreign_keys ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF");
   if (!st.ok()) return st;
   return db;
 }
@@ -68,9 +68,9 @@ absl::Status Database::Exec(absl::string_view sql) {
   if (rc == SQLITE_OK) return absl::OkStatus();
   std::string detail = message != nullptr ? message : "";
   sqlite3_free(message);
-  return absl::Status(CodeForSqliteResult(sqlite3_extended_errcode(db_)),
-                      absl::StrCat("exec [", text, "]: ", detail, " (rc=",
-                                   sqlite3_extended_errcode(db_), ")"));
+  return absl::Status(
+      CodeForSqliteResult(sqlite3_extended_errcode(db_)),
+      absl::StrCat("exec [", text, "]: ", detail, " (rc=", sqlite3_extended_errcode(db_), ")"));
 }
 
 absl::StatusOr<Statement> Database::Prepare(absl::string_view sql) {

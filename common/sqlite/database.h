@@ -27,7 +27,7 @@
 namespace pocketmail::sqlite {
 
 struct DatabaseOptions {
-  bool read_only = false;        // SQLITE_OPEN_READONLY; no pragmas that write
+  bool read_only = false;  // SQLITE_OPEN_READONLY; no pragmas that write
   bool create_if_missing = true;
   int busy_timeout_ms = 5000;
   bool wal = true;               // journal_mode=WAL (ignored for :memory:)

@@ -165,8 +165,7 @@ TEST(ConstraintTest, CheckAndForeignKeyViolationsAreFailedPrecondition) {
                   .ok());
   EXPECT_EQ(db->Exec("INSERT INTO c VALUES (NULL, 0)").code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(db->Exec("INSERT INTO c VALUES (42, 1)").code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(db->Exec("INSERT INTO c VALUES (42, 1)").code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(StatusMappingTest, MapsTheCodesCallersBranchOn) {

@@ -47,8 +47,8 @@ class RealClock final : public Clock {
 
   absl::Time Now() override;
   void SleepFor(absl::Duration d) override;
-  bool WaitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, absl::Duration timeout,
-               const std::function<bool()>& done) override;
+  bool WaitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+               absl::Duration timeout, const std::function<bool()>& done) override;
 
  private:
   RealClock() = default;

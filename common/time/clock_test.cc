@@ -118,7 +118,8 @@ TEST(FakeClockTest, WaitForReturnsTrueOnceDoneWithoutTimeMoving) {
 TEST(FakeClockTest, WaitForTimesOutWhenTimeIsAdvancedPastItsTimeout) {
   FakeClock clock;
   Flag flag;
-  auto waiter = std::async(std::launch::async, [&] { return flag.WaitOn(clock, absl::Seconds(5)); });
+  auto waiter =
+      std::async(std::launch::async, [&] { return flag.WaitOn(clock, absl::Seconds(5)); });
   ASSERT_TRUE(clock.AwaitWaitsBegun(1));
   clock.Advance(absl::Seconds(4));
   EXPECT_EQ(waiter.wait_for(kNotYet), std::future_status::timeout);

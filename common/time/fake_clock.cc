@@ -67,7 +67,8 @@ int64_t FakeClock::waits_begun() const {
 
 bool FakeClock::AwaitWaitsBegun(int64_t n, absl::Duration real_timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return changed_.wait_for(lock, absl::ToChronoNanoseconds(real_timeout), [&] { return waits_begun_ >= n; });
+  return changed_.wait_for(lock, absl::ToChronoNanoseconds(real_timeout),
+                           [&] { return waits_begun_ >= n; });
 }
 
 }  // namespace pocketmail

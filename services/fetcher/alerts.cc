@@ -63,10 +63,11 @@ bool Alerter::Send(const std::string& kind, const std::string& message) {
   run.extra_env = {{"MAIL_ALERT_MSG", text}, {"MAIL_ALERT_KIND", kind}};
   auto result = process::RunShellCommand(options_.command, run);
   if (!result.ok() || !result->succeeded()) {
-    log::Error("alert command failed; will retry", {
-        {"kind", kind},
-        {"error", result.ok() ? absl::StrCat("exit ", result->exit_code, ": ", result->stderr_text)
-                              : std::string(result.status().message())}});
+    log::Error(
+        "alert command failed; will retry",
+        {{"kind", kind},
+         {"error", result.ok() ? absl::StrCat("exit ", result->exit_code, ": ", result->stderr_text)
+                               : std::string(result.status().message())}});
     return false;
   }
   return true;
@@ -81,9 +82,10 @@ void Alerter::OnListing(int pending_count, absl::Time oldest) {
   absl::Duration age = pending_count > 0 ? now_() - oldest : absl::ZeroDuration();
   if (pending_count > 0 && age > options_.backlog_age) {
     if (!SentinelExists(kBacklog)) {
-      std::string message = absl::StrCat(pending_count, " message(s) waiting in pending/, the oldest for ",
-                                          Age(age), ". R2 deletes pending/ objects after ~30 days: ",
-                                          "check the phone's services and credentials.");
+      std::string message =
+          absl::StrCat(pending_count, " message(s) waiting in pending/, the oldest for ", Age(age),
+                       ". R2 deletes pending/ objects after ~30 days: ",
+                       "check the phone's services and credentials.");
       if (Send(kBacklog, message)) WriteSentinel(kBacklog, message);
     }
   } else if (SentinelExists(kBacklog)) {
@@ -95,7 +97,8 @@ void Alerter::OnListingFailed(const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
   ++consecutive_failures_;
   if (consecutive_failures_ >= options_.pass_failures && !SentinelExists(kPassFailures)) {
-    std::string message = absl::StrCat(consecutive_failures_, " passes in a row could not list pending/: ", error);
+    std::string message =
+        absl::StrCat(consecutive_failures_, " passes in a row could not list pending/: ", error);
     if (Send(kPassFailures, message)) WriteSentinel(kPassFailures, message);
   }
 }
@@ -103,8 +106,9 @@ void Alerter::OnListingFailed(const std::string& error) {
 void Alerter::OnDeadLetters(int count, const std::vector<std::string>& sample_reasons) {
   if (count <= 0) return;
   std::lock_guard<std::mutex> lock(mu_);
-  Send("dead_letters", absl::StrCat(count, " message(s) moved to failed/ (replay with `pocketmailctl replay`): ",
-                                    absl::StrJoin(sample_reasons, "; ")));
+  Send("dead_letters",
+       absl::StrCat(count, " message(s) moved to failed/ (replay with `pocketmailctl replay`): ",
+                    absl::StrJoin(sample_reasons, "; ")));
 }
 
 std::vector<std::string> Alerter::sent() const {

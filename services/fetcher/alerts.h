@@ -28,11 +28,11 @@
 namespace pocketmail::fetcher {
 
 struct AlertOptions {
-  std::string command;            // MAIL_ALERT_CMD; "" = log only
-  std::string sentinel_dir;       // where the sentinel files live (the state dir)
+  std::string command;       // MAIL_ALERT_CMD; "" = log only
+  std::string sentinel_dir;  // where the sentinel files live (the state dir)
   absl::Duration backlog_age = absl::Hours(24 * 3);  // ALERT_DAYS
-  int pass_failures = 5;          // ALERT_PASS_FAILURES
-  std::string host_label;         // prefixed to every message
+  int pass_failures = 5;                             // ALERT_PASS_FAILURES
+  std::string host_label;                            // prefixed to every message
 };
 
 class Alerter {

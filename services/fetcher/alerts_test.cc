@@ -47,7 +47,9 @@ TEST_F(AlerterTest, OldBacklogAlertsOnceWithTheMessageInTheEnvironment) {
   alerter.OnListing(5, kNow - absl::Hours(101));
   auto lines = Delivered();
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(lines[0].rfind("backlog|test: 4 message(s) waiting in pending/, the oldest for 4 days", 0), 0u)
+  EXPECT_EQ(
+      lines[0].rfind("backlog|test: 4 message(s) waiting in pending/, the oldest for 4 days", 0),
+      0u)
       << lines[0];
 }
 

@@ -49,7 +49,8 @@ absl::StatusOr<HashedObject> GetAndHash(s3::ObjectStore& store, const std::strin
   absl::StatusOr<s3::ObjectHead> head = store.GetObjectStreaming(
       key,
       [&](const s3::ObjectHead& h) {
-        got.object.body.reserve(static_cast<size_t>(std::clamp<int64_t>(h.size, 0, kMaxReserveBytes)));
+        got.object.body.reserve(
+            static_cast<size_t>(std::clamp<int64_t>(h.size, 0, kMaxReserveBytes)));
       },
       [&](absl::string_view piece) {
         hash.Update(piece);
@@ -64,20 +65,23 @@ absl::StatusOr<HashedObject> GetAndHash(s3::ObjectStore& store, const std::strin
 
 absl::Status CheckContent(const PendingKey& key, const HashedObject& got) {
   if (got.sha256 != key.sha256) {
-    return absl::DataLossError(absl::StrCat("content hash mismatch: the bytes hash to ", Short(got.sha256),
-                                            "..., the key names ", Short(key.sha256), "..."));
+    return absl::DataLossError(absl::StrCat("content hash mismatch: the bytes hash to ",
+                                            Short(got.sha256), "..., the key names ",
+                                            Short(key.sha256), "..."));
   }
   std::string claimed_sha = absl::AsciiStrToLower(got.object.head.MetadataValue("sha256"));
   if (!claimed_sha.empty() && claimed_sha != got.sha256) {
-    return absl::DataLossError(absl::StrCat("content hash mismatch: the bytes hash to ", Short(got.sha256),
-                                            "..., the sha256 metadata says ", Short(claimed_sha), "..."));
+    return absl::DataLossError(absl::StrCat("content hash mismatch: the bytes hash to ",
+                                            Short(got.sha256), "..., the sha256 metadata says ",
+                                            Short(claimed_sha), "..."));
   }
   std::string claimed_size = got.object.head.MetadataValue("rawsize");
   int64_t size = 0;
-  if (!claimed_size.empty() &&
-      (!absl::SimpleAtoi(claimed_size, &size) || size != static_cast<int64_t>(got.object.body.size()))) {
+  if (!claimed_size.empty() && (!absl::SimpleAtoi(claimed_size, &size) ||
+                                size != static_cast<int64_t>(got.object.body.size()))) {
     return absl::DataLossError(absl::StrCat("content hash mismatch: ", got.object.body.size(),
-                                            " bytes arrived, the rawsize metadata says ", claimed_size));
+                                            " bytes arrived, the rawsize metadata says ",
+                                            claimed_size));
   }
   return absl::OkStatus();
 }

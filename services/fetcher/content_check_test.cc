@@ -34,7 +34,8 @@ TEST(StreamingSha256Test, MatchesKnownDigestsWhateverThePieces) {
 }
 
 TEST(ContentCheckTest, BytesMatchingKeyAndMetadataPass) {
-  HashedObject got = Got(kBody, {{"sha256", Sha(kBody)}, {"rawsize", std::to_string(kBody.size())}});
+  HashedObject got =
+      Got(kBody, {{"sha256", Sha(kBody)}, {"rawsize", std::to_string(kBody.size())}});
   EXPECT_TRUE(CheckContent(KeyNaming(kBody), got).ok());
 }
 
@@ -64,7 +65,8 @@ TEST(ContentCheckTest, MetadataHashDisagreeingWithTheBytesFails) {
 }
 
 TEST(ContentCheckTest, RawsizeDisagreeingWithTheBytesFails) {
-  for (std::string size : {std::to_string(kBody.size() + 1), std::string("12x"), std::string("-1")}) {
+  for (std::string size :
+       {std::to_string(kBody.size() + 1), std::string("12x"), std::string("-1")}) {
     absl::Status st = CheckContent(KeyNaming(kBody), Got(kBody, {{"rawsize", size}}));
     EXPECT_TRUE(absl::IsDataLoss(st)) << size << ": " << st;
     EXPECT_NE(st.message().find("rawsize"), std::string::npos) << st;

@@ -49,7 +49,8 @@ fetcherpb::ReplayOutcome DeadLetterReplay::ReplayOne(const std::string& key) {
   std::map<std::string, std::string> metadata = object->head.metadata;
   metadata.erase("reason");
   metadata.erase("failedms");
-  absl::Status copied = store_.CopyObject(failed_key, pending_key, s3::MetadataDirective::kReplace, metadata);
+  absl::Status copied =
+      store_.CopyObject(failed_key, pending_key, s3::MetadataDirective::kReplace, metadata);
   if (!copied.ok()) return fail(absl::StrCat("copy to pending/: ", copied.message()));
   absl::Status deleted = store_.DeleteObject(failed_key);
   if (!deleted.ok() && !absl::IsNotFound(deleted)) {

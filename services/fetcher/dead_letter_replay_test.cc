@@ -45,8 +45,11 @@ TEST_F(DeadLetterReplayTest, RecordsPendingBeforeTheObjectReappears) {
   DeadLetter(kName);
   DeadLetterReplay(store_, ledger_).ReplayOne("pending/" + kName);
   auto& events = log_.events;
-  auto at = [&](const std::string& e) { return std::find(events.begin(), events.end(), e) - events.begin(); };
-  EXPECT_LT(at("ledger STATE_DEAD_LETTERED->STATE_PENDING"), at("copy failed/" + kName + " pending/" + kName));
+  auto at = [&](const std::string& e) {
+    return std::find(events.begin(), events.end(), e) - events.begin();
+  };
+  EXPECT_LT(at("ledger STATE_DEAD_LETTERED->STATE_PENDING"),
+            at("copy failed/" + kName + " pending/" + kName));
   EXPECT_LT(at("copy failed/" + kName + " pending/" + kName), at("delete failed/" + kName));
 }
 

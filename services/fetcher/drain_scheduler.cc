@@ -16,12 +16,13 @@ namespace fetcherpb = ::pocketmail::fetcher::v1;
 struct DrainScheduler::Pass {
   fetcherpb::PassSummary summary;
   std::vector<std::string> dead_letter_reasons;  // the first few, for the alert
-  int outstanding = 0;  // dispatched items not yet finished
+  int outstanding = 0;                           // dispatched items not yet finished
   bool listing_done = false;
   bool finished() const { return listing_done && outstanding == 0; }
 };
 
-DrainScheduler::DrainScheduler(s3::ObjectStore& store, MessagePipeline& pipeline, SchedulerOptions options)
+DrainScheduler::DrainScheduler(s3::ObjectStore& store, MessagePipeline& pipeline,
+                               SchedulerOptions options)
     : store_(store), pipeline_(pipeline), options_(options), clock_(*options.clock) {
   options_.concurrency = std::max(1, options_.concurrency);
 }
@@ -174,7 +175,8 @@ void DrainScheduler::Dispatch(const std::shared_ptr<Pass>& pass, Listing listing
   // Objects listed before a failed page are dispatched all the same.
   const absl::Time pass_started = absl::FromUnixMillis(pass->summary.started_ms());
   for (auto it = recently_finished_.begin(); it != recently_finished_.end();) {
-    it = it->second < pass_started - absl::Minutes(10) ? recently_finished_.erase(it) : std::next(it);
+    it = it->second < pass_started - absl::Minutes(10) ? recently_finished_.erase(it)
+                                                       : std::next(it);
   }
   for (auto& object : listing.objects) {
     auto done = recently_finished_.find(object.key);
@@ -210,9 +212,11 @@ void DrainScheduler::WorkerLoop() {
       queue_.pop_front();
       // Admit the body into the memory budget; a message larger than the whole
       // budget runs alone rather than never.
-      reserved = std::min<int64_t>(std::max<int64_t>(item.object.size, 1), options_.memory_budget_bytes);
+      reserved =
+          std::min<int64_t>(std::max<int64_t>(item.object.size, 1), options_.memory_budget_bytes);
       budget_cv_.wait(lock, [&] {
-        return stopping_ || budget_in_use_ == 0 || budget_in_use_ + reserved <= options_.memory_budget_bytes;
+        return stopping_ || budget_in_use_ == 0 ||
+               budget_in_use_ + reserved <= options_.memory_budget_bytes;
       });
       if (stopping_) return;
       budget_in_use_ += reserved;
@@ -240,13 +244,20 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
   }
   auto& s = item.pass->summary;
   switch (result.outcome) {
-    case ItemOutcome::kDelivered: s.set_delivered(s.delivered() + 1); break;
-    case ItemOutcome::kRetryLater: s.set_retried(s.retried() + 1); break;
+    case ItemOutcome::kDelivered:
+      s.set_delivered(s.delivered() + 1);
+      break;
+    case ItemOutcome::kRetryLater:
+      s.set_retried(s.retried() + 1);
+      break;
     case ItemOutcome::kDeadLettered:
       s.set_dead_lettered(s.dead_lettered() + 1);
-      if (item.pass->dead_letter_reasons.size() < 3) item.pass->dead_letter_reasons.push_back(result.detail);
+      if (item.pass->dead_letter_reasons.size() < 3)
+        item.pass->dead_letter_reasons.push_back(result.detail);
       break;
-    case ItemOutcome::kSkipped: s.set_skipped(s.skipped() + 1); break;
+    case ItemOutcome::kSkipped:
+      s.set_skipped(s.skipped() + 1);
+      break;
     case ItemOutcome::kError:
       s.set_retried(s.retried() + 1);
       NoteError(absl::StrCat(item.object.key, ": ", result.detail));
@@ -255,8 +266,10 @@ void DrainScheduler::Finish(const WorkItem& item, const ItemResult& result) {
   if (--item.pass->outstanding == 0 && item.pass->listing_done) {
     s.set_finished_ms(absl::ToUnixMillis(clock_.Now()));
     last_finished_pass_ = item.pass;
-    log::Info("pass finished", {{"listed", s.listed()}, {"delivered", s.delivered()},
-                                {"retried", s.retried()}, {"dead_lettered", s.dead_lettered()},
+    log::Info("pass finished", {{"listed", s.listed()},
+                                {"delivered", s.delivered()},
+                                {"retried", s.retried()},
+                                {"dead_lettered", s.dead_lettered()},
                                 {"skipped", s.skipped()}});
     pass_cv_.notify_all();
     int dead = s.dead_lettered();
@@ -280,13 +293,15 @@ fetcherpb::StatusResponse DrainScheduler::Status() const {
   if (last_pass_) *out.mutable_last_pass() = last_pass_->summary;
   out.set_pending_count(pending_count_);
   if (pending_count_ > 0 && oldest_pending_ != absl::InfinitePast()) {
-    out.set_oldest_pending_age_s(std::max<int64_t>(0, absl::ToInt64Seconds(clock_.Now() - oldest_pending_)));
+    out.set_oldest_pending_age_s(
+        std::max<int64_t>(0, absl::ToInt64Seconds(clock_.Now() - oldest_pending_)));
   }
   out.set_in_flight(static_cast<int>(in_flight_.size()));
   out.set_passes_total(static_cast<int64_t>(passes_started_));
   out.set_pass_errors_total(pass_errors_total_);
   for (const auto& e : recent_errors_) out.add_recent_errors(e);
-  if (next_pass_at_ != absl::InfinitePast()) out.set_next_pass_ms(absl::ToUnixMillis(next_pass_at_));
+  if (next_pass_at_ != absl::InfinitePast())
+    out.set_next_pass_ms(absl::ToUnixMillis(next_pass_at_));
   out.set_instance_guard(options_.instance_guard);
   return out;
 }

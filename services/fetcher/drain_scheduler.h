@@ -78,12 +78,14 @@ class DrainScheduler {
   struct Listing {
     std::vector<s3::ObjectSummary> objects;
     std::string error;
-    absl::Time oldest() const { return objects.empty() ? absl::InfinitePast() : objects.front().last_modified; }
+    absl::Time oldest() const {
+      return objects.empty() ? absl::InfinitePast() : objects.front().last_modified;
+    }
   };
 
   void PollLoop();
   absl::Duration NextInterval() const;  // REQUIRES: mu_ held
-  void NoteError(std::string error);     // REQUIRES: mu_ held; keeps the newest 20
+  void NoteError(std::string error);    // REQUIRES: mu_ held; keeps the newest 20
   void WorkerLoop();
   // A pass: list pending/, then dispatch what it found.
   std::shared_ptr<Pass> RunPass();
@@ -99,9 +101,9 @@ class DrainScheduler {
   Clock& clock_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // workers wait for items
-  std::condition_variable poll_cv_;   // poll loop waits for the interval or a wake-up
-  std::condition_variable pass_cv_;   // DrainNow(wait) waits for its pass
+  std::condition_variable work_cv_;  // workers wait for items
+  std::condition_variable poll_cv_;  // poll loop waits for the interval or a wake-up
+  std::condition_variable pass_cv_;  // DrainNow(wait) waits for its pass
   std::condition_variable budget_cv_;
   std::deque<WorkItem> queue_;
   std::set<std::string> in_flight_;
@@ -121,7 +123,7 @@ class DrainScheduler {
   absl::Time next_pass_at_ = absl::InfinitePast();
   absl::Time last_activity_ = absl::InfinitePast();
   uint64_t activity_generation_ = 0;  // bumped with last_activity_: re-plan the next poll
-  std::mutex pass_run_mu_;  // one listing at a time
+  std::mutex pass_run_mu_;            // one listing at a time
 
   std::vector<std::thread> workers_;
   std::thread poller_;

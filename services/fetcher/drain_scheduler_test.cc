@@ -180,7 +180,9 @@ TEST_F(DrainSchedulerTest, PollsFastAfterActivityAndBacksOffWhenIdle) {
   scheduler.Start(/*poll=*/true);
   // The start-up pass finds mail: the loop now polls every 50 ms.
   ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
-  ASSERT_TRUE(Eventually([&] { return scheduler.Status().in_flight() == 0; }));  // delivered: later passes find nothing
+  ASSERT_TRUE(Eventually([&] {
+    return scheduler.Status().in_flight() == 0;
+  }));  // delivered: later passes find nothing
   EXPECT_EQ(scheduler.Status().next_pass_ms(), NowMs() + 50);
   for (int i = 0; i < 3; ++i) AdvancePollLoop(absl::Milliseconds(50));
   EXPECT_EQ(scheduler.Status().passes_total(), 4);

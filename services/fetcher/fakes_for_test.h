@@ -22,7 +22,8 @@ namespace pocketmail::fetcher::testing {
 
 // The bucket contract's per-recipient key for `body`: the fetcher checks the
 // downloaded bytes against the hash it names.
-inline std::string ContractKey(absl::string_view body, uint64_t recipient_hash = 0x0123456789abcdef) {
+inline std::string ContractKey(absl::string_view body,
+                               uint64_t recipient_hash = 0x0123456789abcdef) {
   StreamingSha256 sha;
   sha.Update(body);
   return absl::StrFormat("pending/%s-%016x.eml", sha.HexDigest(), recipient_hash);
@@ -37,7 +38,8 @@ struct EventLog {
   }
   bool Contains(const std::string& e) {
     std::lock_guard<std::mutex> lock(mu);
-    for (const auto& x : events) if (x == e) return true;
+    for (const auto& x : events)
+      if (x == e) return true;
     return false;
   }
 };
@@ -48,7 +50,9 @@ class FakeObjectStore : public s3::ObjectStore {
 
   void Put(const std::string& key, std::string body, std::map<std::string, std::string> metadata) {
     std::lock_guard<std::mutex> lock(mu_);
-    objects_[key] = {{static_cast<int64_t>(body.size()), "etag", "message/rfc822", std::move(metadata)}, std::move(body)};
+    objects_[key] = {
+        {static_cast<int64_t>(body.size()), "etag", "message/rfc822", std::move(metadata)},
+        std::move(body)};
   }
   bool Has(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -101,7 +105,8 @@ class FakeObjectStore : public s3::ObjectStore {
     if (!sink(o->body)) return absl::CancelledError("sink");
     return o->head;
   }
-  absl::Status CopyObject(const std::string& src, const std::string& dst, s3::MetadataDirective directive,
+  absl::Status CopyObject(const std::string& src, const std::string& dst,
+                          s3::MetadataDirective directive,
                           const std::map<std::string, std::string>& metadata) override {
     log_.Add(absl::StrCat("copy ", src, " ", dst));
     std::lock_guard<std::mutex> lock(mu_);
@@ -119,7 +124,8 @@ class FakeObjectStore : public s3::ObjectStore {
     return absl::OkStatus();
   }
   absl::Status PutObject(const std::string& key, absl::string_view body,
-                         const std::map<std::string, std::string>& metadata, bool, const std::string&) override {
+                         const std::map<std::string, std::string>& metadata, bool,
+                         const std::string&) override {
     Put(key, std::string(body), metadata);
     return absl::OkStatus();
   }
@@ -162,8 +168,9 @@ class FakeLedger : public LedgerClient {
     std::lock_guard<std::mutex> lock(mu_);
     ledgerpb::Message& m = rows[r.key()];
     if (!ledger::IsLegalTransition(r.from_state(), r.to_state())) {
-      return absl::FailedPreconditionError(absl::StrCat("illegal transition ", ledger::StateName(r.from_state()),
-                                                        " → ", ledger::StateName(r.to_state())));
+      return absl::FailedPreconditionError(absl::StrCat("illegal transition ",
+                                                        ledger::StateName(r.from_state()), " → ",
+                                                        ledger::StateName(r.to_state())));
     }
     // Like the ledger: an applied transition repeated changes nothing.
     if (m.state() == r.to_state() && r.from_state() != r.to_state()) return m;
@@ -195,7 +202,8 @@ class FakeLedger : public LedgerClient {
 
   // A single lease, like the ledger's (expiry ignored: tests release explicitly).
   std::string lease_holder;
-  absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(const ledgerpb::AcquireLeaseRequest& r) override {
+  absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
+      const ledgerpb::AcquireLeaseRequest& r) override {
     if (!down.ok()) return down;
     std::lock_guard<std::mutex> lock(mu_);
     ledgerpb::AcquireLeaseResponse resp;
@@ -234,17 +242,21 @@ class FakeRouter : public RouterClient {
 
 class FakeInjector : public InjectorClient {
  public:
-  explicit FakeInjector(EventLog& log) : log_(log) { reply.set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED); reply.set_smtp_code(250); }
+  explicit FakeInjector(EventLog& log) : log_(log) {
+    reply.set_outcome(injectorpb::OUTCOME_CLASS_DELIVERED);
+    reply.set_smtp_code(250);
+  }
   injectorpb::InjectResponse reply;
   absl::Status transport_error;  // the call fails with it
   bool handed_over = true;       // ... before or after the whole message reached the injector
   std::vector<injectorpb::Envelope> envelopes;
   std::function<void(const injectorpb::Envelope&)> on_inject;  // e.g. block one key
-  injectorpb::ProbeResponse probe;     // what Probe answers
+  injectorpb::ProbeResponse probe;                             // what Probe answers
   absl::Status probe_error;
   int probes = 0;
 
-  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key, const std::string& mailbox) override {
+  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,
+                                                  const std::string& mailbox) override {
     log_.Add(absl::StrCat("probe ", key, " ", mailbox));
     std::lock_guard<std::mutex> lock(mu_);
     ++probes;

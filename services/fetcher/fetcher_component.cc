@@ -11,43 +11,51 @@
 namespace pocketmail::fetcher {
 
 std::vector<config::Spec> FetcherSpecs() {
-  return std::vector<config::Spec>(
-      {
-          {"MAIL_DOMAIN", "", "the mail domain (required); fallback sender is ingest@MAIL_DOMAIN"},
-          {"MAIL_POLL", "180", "seconds between polls of pending/ when idle"},
-          {"FAST_POLL_S", "3", "seconds between polls for a while after activity (0 = always MAIL_POLL)"},
-          {"ACTIVE_WINDOW_S", "300", "how long after the last activity (mail found, wake ping) to poll fast"},
-          {"ONESHOT", "0", "1: run one pass, wait for it, and exit (no gRPC server)"},
-          {"R2_ACCOUNT_ID", "", "Cloudflare account id (endpoint https://<id>.r2.cloudflarestorage.com)"},
-          {"R2_ENDPOINT", "", "S3 endpoint override, https://host[:port]"},
-          {"R2_BUCKET", "", "bucket name (required)"},
-          {"R2_CA_FILE", "", "extra CA certificate to trust for the endpoint"},
-          {"R2_ACCESS_KEY_ID", "", "R2 access key id", /*secret=*/true},
-          {"R2_SECRET_ACCESS_KEY", "", "R2 secret access key", /*secret=*/true},
-          {"FETCH_CONCURRENCY", absl::StrCat(kDefaultFetchConcurrency), "messages processed at once"},
-          {"FETCH_MEMORY_BUDGET_MB", "32", "message bodies held in memory at once, summed (one larger message still runs, alone)"},
-          {"KEEP_PROCESSED_COPY", "1", "copy delivered objects to processed/ before deleting"},
-          {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
-          {"ROUTE_CACHE_S", "10", "seconds a router answer is reused for the same recipient (0 = ask every time)"},
-          {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
-          {"RETRY_MAX_S", "3600", "longest retry delay"},
-          {"PROBE_DELAY_S", "5", "wait this long after an ambiguous attempt before probing the mailbox"},
-          {"UNTYPED_FAILURE_MAX_ATTEMPTS", "3",
-           "attempts for a 5xx with enhanced code X.0.0 or none (Maddy's untyped internal error) before dead-lettering"},
-          {"CONTENT_MISMATCH_MAX_ATTEMPTS", "3",
-           "downloads whose bytes fail the sha256/rawsize check before the object is dead-lettered"},
-          {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
-          {"R2_REQUEST_TIMEOUT_S", "120", "S3 whole-request timeout (a stalled transfer fails after this)"},
-          {"R2_MAX_ATTEMPTS", "3",
-           "tries per S3 request (1..10): a connect failure, reset before any byte or 5xx is retried inside the request"},
-          {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
-           "directory (mode 0700) for the single-instance lock and alert sentinels"},
-          {"MAIL_ALERT_CMD", "", "shell command run for alerts; the text is in $MAIL_ALERT_MSG"},
-          {"ALERT_DAYS", "3", "alert when the oldest pending object is older than this (days)"},
-          {"ALERT_PASS_FAILURES", "5", "alert after this many passes in a row fail to list pending/"},
-          {"WAKE_LISTEN", "", "127.0.0.1:PORT for the Worker's signed wake-up ping (off when empty)"},
-          {"WAKE_SECRET", "", "HMAC key shared with the Worker's WAKE_SECRET", /*secret=*/true},
-      });
+  return std::vector<config::Spec>({
+      {"MAIL_DOMAIN", "", "the mail domain (required); fallback sender is ingest@MAIL_DOMAIN"},
+      {"MAIL_POLL", "180", "seconds between polls of pending/ when idle"},
+      {"FAST_POLL_S", "3",
+       "seconds between polls for a while after activity (0 = always MAIL_POLL)"},
+      {"ACTIVE_WINDOW_S", "300",
+       "how long after the last activity (mail found, wake ping) to poll fast"},
+      {"ONESHOT", "0", "1: run one pass, wait for it, and exit (no gRPC server)"},
+      {"R2_ACCOUNT_ID", "",
+       "Cloudflare account id (endpoint https://<id>.r2.cloudflarestorage.com)"},
+      {"R2_ENDPOINT", "", "S3 endpoint override, https://host[:port]"},
+      {"R2_BUCKET", "", "bucket name (required)"},
+      {"R2_CA_FILE", "", "extra CA certificate to trust for the endpoint"},
+      {"R2_ACCESS_KEY_ID", "", "R2 access key id", /*secret=*/true},
+      {"R2_SECRET_ACCESS_KEY", "", "R2 secret access key", /*secret=*/true},
+      {"FETCH_CONCURRENCY", absl::StrCat(kDefaultFetchConcurrency), "messages processed at once"},
+      {"FETCH_MEMORY_BUDGET_MB", "32",
+       "message bodies held in memory at once, summed (one larger message still runs, alone)"},
+      {"KEEP_PROCESSED_COPY", "1", "copy delivered objects to processed/ before deleting"},
+      {"MAIL_CATCHALL_LOCALPART", "inbox", "where mail without a `to` is delivered"},
+      {"ROUTE_CACHE_S", "10",
+       "seconds a router answer is reused for the same recipient (0 = ask every time)"},
+      {"RETRY_BASE_S", "30", "first retry delay after a temporary failure (doubles each time)"},
+      {"RETRY_MAX_S", "3600", "longest retry delay"},
+      {"PROBE_DELAY_S", "5",
+       "wait this long after an ambiguous attempt before probing the mailbox"},
+      {"UNTYPED_FAILURE_MAX_ATTEMPTS", "3",
+       "attempts for a 5xx with enhanced code X.0.0 or none (Maddy's untyped internal error) "
+       "before dead-lettering"},
+      {"CONTENT_MISMATCH_MAX_ATTEMPTS", "3",
+       "downloads whose bytes fail the sha256/rawsize check before the object is dead-lettered"},
+      {"R2_CONNECT_TIMEOUT_S", "10", "S3 connect timeout"},
+      {"R2_REQUEST_TIMEOUT_S", "120",
+       "S3 whole-request timeout (a stalled transfer fails after this)"},
+      {"R2_MAX_ATTEMPTS", "3",
+       "tries per S3 request (1..10): a connect failure, reset before any byte or 5xx is retried "
+       "inside the request"},
+      {"POCKETMAIL_STATE_DIR", config::DefaultStateDir(),
+       "directory (mode 0700) for the single-instance lock and alert sentinels"},
+      {"MAIL_ALERT_CMD", "", "shell command run for alerts; the text is in $MAIL_ALERT_MSG"},
+      {"ALERT_DAYS", "3", "alert when the oldest pending object is older than this (days)"},
+      {"ALERT_PASS_FAILURES", "5", "alert after this many passes in a row fail to list pending/"},
+      {"WAKE_LISTEN", "", "127.0.0.1:PORT for the Worker's signed wake-up ping (off when empty)"},
+      {"WAKE_SECRET", "", "HMAC key shared with the Worker's WAKE_SECRET", /*secret=*/true},
+  });
 }
 
 absl::StatusOr<absl::Duration> RouteCacheTtl(const config::Settings& s) {
@@ -62,14 +70,14 @@ absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& s) {
   const std::string runtime_dir = s.Get("POCKETMAIL_RUNTIME_DIR");
   FetcherClients clients;
   clients.ledger = MakeGrpcLedgerClient(server::ConnectToService(runtime_dir, "ledger"));
-  clients.router =
-      MakeCachingRouterClient(MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router")), *route_cache);
+  clients.router = MakeCachingRouterClient(
+      MakeGrpcRouterClient(server::ConnectToService(runtime_dir, "router")), *route_cache);
   clients.injector = MakeGrpcInjectorClient(server::ConnectToService(runtime_dir, "injector"));
   return clients;
 }
 
-absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const config::Settings& s,
-                                                                          FetcherClients clients) {
+absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(
+    const config::Settings& s, FetcherClients clients) {
   auto poll = s.GetInt("MAIL_POLL");
   auto oneshot = s.GetBool("ONESHOT");
   auto concurrency = s.GetInt("FETCH_CONCURRENCY");
@@ -87,12 +95,12 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   auto max_attempts = s.GetInt("R2_MAX_ATTEMPTS");
   auto alert_days = s.GetDouble("ALERT_DAYS");
   auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
-  for (const absl::Status& st : {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
-                                 keep_copy.status(), retry_base.status(), retry_max.status(),
-                                 probe_delay.status(), untyped_attempts.status(), mismatch_attempts.status(),
-                                 connect_timeout.status(),
-                                 request_timeout.status(), max_attempts.status(), fast_poll.status(), active_window.status(),
-                                 alert_days.status(), alert_failures.status()}) {
+  for (const absl::Status& st :
+       {poll.status(), oneshot.status(), concurrency.status(), budget_mb.status(),
+        keep_copy.status(), retry_base.status(), retry_max.status(), probe_delay.status(),
+        untyped_attempts.status(), mismatch_attempts.status(), connect_timeout.status(),
+        request_timeout.status(), max_attempts.status(), fast_poll.status(), active_window.status(),
+        alert_days.status(), alert_failures.status()}) {
     if (!st.ok()) return absl::InvalidArgumentError(st.ToString());
   }
   if (s.Get("MAIL_DOMAIN").empty() || s.Get("R2_BUCKET").empty()) {
@@ -121,7 +129,8 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   s3_options.max_attempts = static_cast<int>(*max_attempts);
   auto store = s3::S3Client::Create(s3_options);
   if (!store.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot create S3 client: ", store.status().ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create S3 client: ", store.status().ToString()));
   }
   f->store_ = *std::move(store);
 
@@ -134,8 +143,9 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   pipeline_options.probe_delay = absl::Seconds(*probe_delay);
   pipeline_options.untyped_failure_max_attempts = static_cast<int>(*untyped_attempts);
   pipeline_options.content_mismatch_max_attempts = static_cast<int>(*mismatch_attempts);
-  f->pipeline_ = std::make_unique<MessagePipeline>(*f->store_, *f->clients_.ledger, *f->clients_.router,
-                                                   *f->clients_.injector, pipeline_options);
+  f->pipeline_ =
+      std::make_unique<MessagePipeline>(*f->store_, *f->clients_.ledger, *f->clients_.router,
+                                        *f->clients_.injector, pipeline_options);
 
   const std::string state_dir = s.Get("POCKETMAIL_STATE_DIR");
   if (absl::Status st = config::EnsurePrivateDir(state_dir, "state dir"); !st.ok()) {
@@ -153,8 +163,8 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   guard_options.lease_name = absl::StrCat("fetcher:", s3_options.bucket);
   auto guard = InstanceGuard::Acquire(guard_options, *f->clients_.ledger, nullptr);
   if (!guard.ok()) {
-    return absl::Status(guard.status().code(),
-                        absl::StrCat("cannot become the draining instance: ", guard.status().ToString()));
+    return absl::Status(guard.status().code(), absl::StrCat("cannot become the draining instance: ",
+                                                            guard.status().ToString()));
   }
   f->guard_ = *std::move(guard);
 
@@ -171,8 +181,10 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(const
   f->replay_ = std::make_unique<DeadLetterReplay>(*f->store_, *f->clients_.ledger);
   f->service_ = std::make_unique<FetcherService>(*f->scheduler_, *f->replay_, *f->store_);
 
-  log::Info("starting", {{"endpoint", s3_options.endpoint}, {"bucket", s3_options.bucket},
-                         {"poll_s", static_cast<long long>(*poll)}, {"oneshot", *oneshot},
+  log::Info("starting", {{"endpoint", s3_options.endpoint},
+                         {"bucket", s3_options.bucket},
+                         {"poll_s", static_cast<long long>(*poll)},
+                         {"oneshot", *oneshot},
                          {"concurrency", static_cast<long long>(*concurrency)}});
   return f;
 }
@@ -183,8 +195,10 @@ int FetcherComponent::RunOnePass() {
   scheduler_->Start(/*poll=*/false);
   auto pass = scheduler_->DrainNow(/*wait=*/true);
   Stop();
-  log::Info("oneshot pass done", {{"listed", pass.listed()}, {"delivered", pass.delivered()},
-                                  {"retried", pass.retried()}, {"dead_lettered", pass.dead_lettered()},
+  log::Info("oneshot pass done", {{"listed", pass.listed()},
+                                  {"delivered", pass.delivered()},
+                                  {"retried", pass.retried()},
+                                  {"dead_lettered", pass.dead_lettered()},
                                   {"error", pass.error()}});
   return pass.error().empty() ? 0 : 1;
 }
@@ -193,10 +207,11 @@ absl::Status FetcherComponent::Start() {
   scheduler_->Start(/*poll=*/true);
   if (wake_listen_.empty()) return absl::OkStatus();
   DrainScheduler* scheduler = scheduler_.get();
-  auto started = WakeListener::Start(wake_listen_, wake_secret_, [scheduler](const std::string& key) {
-    log::Info("wake ping", {{"key", key}});
-    scheduler->Wake();
-  });
+  auto started =
+      WakeListener::Start(wake_listen_, wake_secret_, [scheduler](const std::string& key) {
+        log::Info("wake ping", {{"key", key}});
+        scheduler->Wake();
+      });
   if (!started.ok()) {
     scheduler_->Stop();
     return absl::Status(started.status().code(),

@@ -45,7 +45,7 @@ class FetcherComponent {
   // Validates the settings (INVALID_ARGUMENT), builds everything, then waits
   // to become the one draining instance (see instance_guard.h).
   static absl::StatusOr<std::unique_ptr<FetcherComponent>> Create(const config::Settings& settings,
-                                                                   FetcherClients clients);
+                                                                  FetcherClients clients);
   ~FetcherComponent();
 
   bool oneshot() const { return oneshot_; }

@@ -30,7 +30,8 @@ grpc::Status FetcherService::Replay(grpc::ServerContext*, const v1::ReplayReques
       break;
     }
     case v1::ReplayRequest::kAllFailed:
-      if (!request->all_failed()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "all_failed must be true");
+      if (!request->all_failed())
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "all_failed must be true");
       *response = replay_.ReplayAll();
       break;
     default:
@@ -40,14 +41,23 @@ grpc::Status FetcherService::Replay(grpc::ServerContext*, const v1::ReplayReques
   return grpc::Status::OK;
 }
 
-grpc::Status FetcherService::ListBucket(grpc::ServerContext* context, const v1::ListBucketRequest* request,
+grpc::Status FetcherService::ListBucket(grpc::ServerContext* context,
+                                        const v1::ListBucketRequest* request,
                                         v1::ListBucketResponse* response) {
   std::string prefix;
   switch (request->area()) {
-    case v1::BUCKET_AREA_PENDING: prefix = std::string(kPendingPrefix); break;
-    case v1::BUCKET_AREA_PROCESSED: prefix = std::string(kProcessedPrefix); break;
-    case v1::BUCKET_AREA_FAILED: prefix = std::string(kFailedPrefix); break;
-    default: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "area must be pending, processed or failed");
+    case v1::BUCKET_AREA_PENDING:
+      prefix = std::string(kPendingPrefix);
+      break;
+    case v1::BUCKET_AREA_PROCESSED:
+      prefix = std::string(kProcessedPrefix);
+      break;
+    case v1::BUCKET_AREA_FAILED:
+      prefix = std::string(kFailedPrefix);
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "area must be pending, processed or failed");
   }
   int limit = request->limit() <= 0 ? 1000 : std::min(request->limit(), 10000);
   std::vector<s3::ObjectSummary> all;
@@ -59,7 +69,8 @@ grpc::Status FetcherService::ListBucket(grpc::ServerContext* context, const v1::
     for (auto& o : page->objects) all.push_back(std::move(o));
     token = page->truncated ? page->next_continuation_token : "";
   } while (!token.empty() && static_cast<int>(all.size()) <= limit * 4);
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.last_modified < b.last_modified; });
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a.last_modified < b.last_modified; });
   response->set_truncated(static_cast<int>(all.size()) > limit || !token.empty());
   if (static_cast<int>(all.size()) > limit) all.resize(limit);
   for (const auto& o : all) {

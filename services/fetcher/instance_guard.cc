@@ -27,9 +27,8 @@ std::string DefaultHolderId() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(InstanceGuardOptions options,
-                                                                      LedgerClient& ledger,
-                                                                      std::function<bool()> give_up) {
+absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(
+    InstanceGuardOptions options, LedgerClient& ledger, std::function<bool()> give_up) {
   if (!options.flock_fn) options.flock_fn = [](int fd, int op) { return ::flock(fd, op); };
   if (options.holder_id.empty()) options.holder_id = DefaultHolderId();
   auto guard = std::unique_ptr<InstanceGuard>(new InstanceGuard(std::move(options), ledger));
@@ -52,7 +51,8 @@ absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(InstanceGu
     }
     int err = errno;
     if (FlockUnsupported(err)) {
-      log::Info("flock unsupported here; using a ledger lease", {{"path", o.lock_path}, {"error", std::strerror(err)}});
+      log::Info("flock unsupported here; using a ledger lease",
+                {{"path", o.lock_path}, {"error", std::strerror(err)}});
       close(guard->fd_);
       guard->fd_ = -1;
       use_lease = true;
@@ -74,14 +74,16 @@ absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(InstanceGu
     auto granted = guard->TryLease();
     if (granted.ok() && *granted) break;
     if (!told_waiting) {
-      log::Warn("the drain lease is held elsewhere (or the ledger is down); standing by",
-                {{"lease", o.lease_name}, {"error", granted.ok() ? "" : granted.status().ToString()}});
+      log::Warn(
+          "the drain lease is held elsewhere (or the ledger is down); standing by",
+          {{"lease", o.lease_name}, {"error", granted.ok() ? "" : granted.status().ToString()}});
       told_waiting = true;
     }
     if (give_up && give_up()) return absl::CancelledError("stopped while waiting for the lease");
     absl::SleepFor(o.retry_every);
   }
-  log::Info("single instance: holding ledger lease", {{"lease", o.lease_name}, {"holder", o.holder_id}});
+  log::Info("single instance: holding ledger lease",
+            {{"lease", o.lease_name}, {"holder", o.holder_id}});
   guard->renewer_ = std::thread([g = guard.get()] { g->RenewLoop(); });
   return guard;
 }
@@ -100,14 +102,16 @@ absl::StatusOr<bool> InstanceGuard::TryLease() {
 void InstanceGuard::RenewLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease_ttl / 3), [this] { return stopping_; });
+    stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease_ttl / 3),
+                      [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     bool was_held = held_;
     auto granted = TryLease();
     // A ledger hiccup doesn't lose the lease before it expires; only a refusal does.
     if (granted.ok() && !*granted && was_held) {
-      log::Error("lost the drain lease to another instance; pausing", {{"lease", options_.lease_name}});
+      log::Error("lost the drain lease to another instance; pausing",
+                 {{"lease", options_.lease_name}});
     } else if (granted.ok() && *granted && !was_held) {
       log::Info("drain lease regained", {{"lease", options_.lease_name}});
     }

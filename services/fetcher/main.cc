@@ -20,7 +20,8 @@ int Run(int argc, char** argv) {
 
   if (f.oneshot()) return f.RunOnePass();
 
-  auto host = server::ServiceHost::Start(server::OptionsFromSettings("fetcher", *settings), {&f.service()});
+  auto host =
+      server::ServiceHost::Start(server::OptionsFromSettings("fetcher", *settings), {&f.service()});
   if (!host.ok()) return server::ExitForStartupError(host.status());
   if (absl::Status st = f.Start(); !st.ok()) return server::ExitForStartupError(st);
   (*host)->Wait([&] { f.Stop(); });

@@ -13,10 +13,11 @@ s3::Object ObjectWith(std::string body, std::map<std::string, std::string> metad
 }
 
 TEST(MessageFactsTest, MetadataFillsTheRecord) {
-  s3::Object object = ObjectWith("Subject: ignored\r\n\r\nhi\r\n", {{"to", "alice@example.org"},
-                                                                    {"from", "bob@outside.test"},
-                                                                    {"subject", "Lunch?"},
-                                                                    {"receivedms", "1800000000123"}});
+  s3::Object object =
+      ObjectWith("Subject: ignored\r\n\r\nhi\r\n", {{"to", "alice@example.org"},
+                                                    {"from", "bob@outside.test"},
+                                                    {"subject", "Lunch?"},
+                                                    {"receivedms", "1800000000123"}});
   ledger::v1::MessageFacts facts = FactsFor(object, std::string(64, 'a'));
   EXPECT_EQ(facts.recipient(), "alice@example.org");
   EXPECT_EQ(facts.sender(), "bob@outside.test");
@@ -28,7 +29,8 @@ TEST(MessageFactsTest, MetadataFillsTheRecord) {
 
 TEST(MessageFactsTest, WithoutSubjectMetadataTheDecodedSubjectFieldIsUsed) {
   s3::Object object = ObjectWith(
-      "From: a@b.test\r\nsubject : =?UTF-8?B?R3LDvMOfZQ==?=\r\n =?utf-8?q?_aus_K=C3=B6ln?=\r\n\r\nSubject: body\r\n",
+      "From: a@b.test\r\nsubject : =?UTF-8?B?R3LDvMOfZQ==?=\r\n "
+      "=?utf-8?q?_aus_K=C3=B6ln?=\r\n\r\nSubject: body\r\n",
       {{"to", "alice@example.org"}});
   EXPECT_EQ(FactsFor(object, "").subject(), "Grüße aus Köln");
 }
@@ -61,7 +63,8 @@ TEST(HeaderFieldValueTest, FindsTheFirstFieldInTheHeaderSectionOnly) {
   // A message with no body at all, and no line end after the last field.
   EXPECT_EQ(HeaderFieldValue("Subject: last", "Subject").value(), " last");
   // Folded: the line ends go, the white space that starts each continuation stays.
-  EXPECT_EQ(HeaderFieldValue("Subject: a\r\n b\r\n\tc\r\nX: y\r\n\r\n", "Subject").value(), " a b\tc");
+  EXPECT_EQ(HeaderFieldValue("Subject: a\r\n b\r\n\tc\r\nX: y\r\n\r\n", "Subject").value(),
+            " a b\tc");
 }
 
 }  // namespace

@@ -98,25 +98,35 @@ ItemResult LedgerError(const absl::Status& status) {
 
 const char* ItemOutcomeName(ItemOutcome outcome) {
   switch (outcome) {
-    case ItemOutcome::kDelivered: return "delivered";
-    case ItemOutcome::kRetryLater: return "retry_later";
-    case ItemOutcome::kDeadLettered: return "dead_lettered";
-    case ItemOutcome::kSkipped: return "skipped";
-    case ItemOutcome::kError: return "error";
+    case ItemOutcome::kDelivered:
+      return "delivered";
+    case ItemOutcome::kRetryLater:
+      return "retry_later";
+    case ItemOutcome::kDeadLettered:
+      return "dead_lettered";
+    case ItemOutcome::kSkipped:
+      return "skipped";
+    case ItemOutcome::kError:
+      return "error";
   }
   return "unknown";
 }
 
 MessagePipeline::MessagePipeline(s3::ObjectStore& store, LedgerClient& ledger, RouterClient& router,
                                  InjectorClient& injector, PipelineOptions options)
-    : store_(store), ledger_(ledger), router_(router), injector_(injector), options_(std::move(options)) {
+    : store_(store),
+      ledger_(ledger),
+      router_(router),
+      injector_(injector),
+      options_(std::move(options)) {
   if (!options_.jitter) {
     options_.jitter = [] {
       thread_local std::mt19937_64 rng{std::random_device{}()};
       return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
     };
   }
-  if (options_.fallback_sender.empty()) options_.fallback_sender = absl::StrCat("ingest@", options_.mail_domain);
+  if (options_.fallback_sender.empty())
+    options_.fallback_sender = absl::StrCat("ingest@", options_.mail_domain);
 }
 
 absl::Time MessagePipeline::NextAttemptAt(int attempts) const {
@@ -136,7 +146,8 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
   // the download, is more exact and replaces it.
   if (object.last_modified > absl::UnixEpoch()) begin.set_received_ms(ToMs(object.last_modified));
   auto begun = ledger_.Begin(begin);
-  if (!begun.ok()) return {ItemOutcome::kError, absl::StrCat("ledger begin: ", begun.status().message())};
+  if (!begun.ok())
+    return {ItemOutcome::kError, absl::StrCat("ledger begin: ", begun.status().message())};
   const ledgerpb::Message& row = begun->message();
 
   switch (row.state()) {
@@ -158,15 +169,17 @@ ItemResult MessagePipeline::Process(const s3::ObjectSummary& object) {
       // We died (or the ledger lost our outcome) between recording INJECTING
       // and recording the reply: the mail may already be in the mailbox.
       // Give a server that was still committing it time to finish first.
-      if (ToMs(options_.clock->Now()) - row.updated_ms() < absl::ToInt64Milliseconds(options_.probe_delay)) {
+      if (ToMs(options_.clock->Now()) - row.updated_ms() <
+          absl::ToInt64Milliseconds(options_.probe_delay)) {
         return {ItemOutcome::kSkipped, "interrupted injection; probing shortly"};
       }
       log::Warn("interrupted injection; outcome unknown", {{"key", object.key}});
-      auto moved = ledger_.Advance(AdvanceRequestBuilder(object.key, State::STATE_INJECTING, State::STATE_RETRY_WAIT)
-                                       .Error("interrupted during injection; outcome unknown")
-                                       .NextAttempt(options_.clock->Now())
-                                       .Ambiguous()
-                                       .request());
+      auto moved = ledger_.Advance(
+          AdvanceRequestBuilder(object.key, State::STATE_INJECTING, State::STATE_RETRY_WAIT)
+              .Error("interrupted during injection; outcome unknown")
+              .NextAttempt(options_.clock->Now())
+              .Ambiguous()
+              .request());
       if (!moved.ok()) return LedgerError(moved.status());
       return ResolveAmbiguous(*moved);
     }
@@ -189,10 +202,12 @@ ItemResult MessagePipeline::ResolveAmbiguous(const ledgerpb::Message& row) {
   }
   switch (probe->result()) {
     case injectorpb::PROBE_RESULT_FOUND: {
-      log::Info("probe found the message; not injecting again", {{"key", row.key()}, {"mailbox", row.mailbox()}});
-      auto done = ledger_.Advance(AdvanceRequestBuilder(row.key(), State::STATE_RETRY_WAIT, State::STATE_DELIVERED)
-                                      .Path(ledgerpb::DELIVERY_PATH_PROBE_FOUND)
-                                      .request());
+      log::Info("probe found the message; not injecting again",
+                {{"key", row.key()}, {"mailbox", row.mailbox()}});
+      auto done = ledger_.Advance(
+          AdvanceRequestBuilder(row.key(), State::STATE_RETRY_WAIT, State::STATE_DELIVERED)
+              .Path(ledgerpb::DELIVERY_PATH_PROBE_FOUND)
+              .request());
       if (!done.ok()) return LedgerError(done.status());
       return FinishDelivery(row.key());
     }
@@ -205,13 +220,15 @@ ItemResult MessagePipeline::ResolveAmbiguous(const ledgerpb::Message& row) {
   }
 }
 
-ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::DeliveryPath path_if_delivered) {
+ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row,
+                                    ledgerpb::DeliveryPath path_if_delivered) {
   const std::string& key = row.key();
   const State from = row.state();
 
   auto parsed = ParsePendingKey(key);
   if (!parsed.ok()) {
-    return DeadLetter(row, from, absl::StrCat("unrecognised key: ", parsed.status().message()), nullptr);
+    return DeadLetter(row, from, absl::StrCat("unrecognised key: ", parsed.status().message()),
+                      nullptr);
   }
 
   auto got = GetAndHash(store_, key);
@@ -245,8 +262,10 @@ ItemResult MessagePipeline::Attempt(const ledgerpb::Message& row, ledgerpb::Deli
 
   // The record is complete from here on: the gateway sees who, from whom
   // and about what as soon as the message is on its way into Maddy.
-  auto recorded = ledger_.Advance(
-      AdvanceRequestBuilder(key, from, State::STATE_INJECTING).Route(*route).Facts(facts).request());
+  auto recorded = ledger_.Advance(AdvanceRequestBuilder(key, from, State::STATE_INJECTING)
+                                      .Route(*route)
+                                      .Facts(facts)
+                                      .request());
   if (!recorded.ok()) return LedgerError(recorded.status());
   return Inject(*recorded, route->mailbox(), object, notes, path_if_delivered);
 }
@@ -264,18 +283,22 @@ ItemResult MessagePipeline::Inject(const ledgerpb::Message& injecting, const std
   envelope.set_rcpt_to(rcpt_to);
   envelope.set_size_bytes(static_cast<int64_t>(object.body.size()));
   const InjectResult result = injector_.Inject(envelope, object.body);
-  const Decision decision = Classify(result, injecting.attempts(), options_.untyped_failure_max_attempts);
+  const Decision decision =
+      Classify(result, injecting.attempts(), options_.untyped_failure_max_attempts);
   notes.facts = nullptr;  // recorded with INJECTING
   if (decision.record_reply) notes.reply = &result.reply;
 
   switch (decision.verdict) {
     case Verdict::kDelivered: {
-      auto done = ledger_.Advance(AdvanceRequestBuilder(key, State::STATE_INJECTING, State::STATE_DELIVERED)
-                                      .Notes(notes)
-                                      .Path(path_if_delivered)
-                                      .request());
+      auto done =
+          ledger_.Advance(AdvanceRequestBuilder(key, State::STATE_INJECTING, State::STATE_DELIVERED)
+                              .Notes(notes)
+                              .Path(path_if_delivered)
+                              .request());
       if (!done.ok()) return LedgerError(done.status());
-      log::Info("delivered", {{"key", key}, {"mailbox", rcpt_to}, {"rule", injecting.route_rule()},
+      log::Info("delivered", {{"key", key},
+                              {"mailbox", rcpt_to},
+                              {"rule", injecting.route_rule()},
                               {"code", result.reply.smtp_code()}});
       return FinishDelivery(key);
     }
@@ -305,15 +328,16 @@ ItemResult MessagePipeline::ContentMismatch(const ledgerpb::Message& row, const 
   return DeadLetter(row, row.state(), std::string(why.message()), &head, notes);
 }
 
-std::optional<ItemResult> MessagePipeline::MoveOutOfPending(const std::string& key, const std::string& copy_to,
-                                                           s3::MetadataDirective directive,
-                                                           const std::map<std::string, std::string>& metadata) {
+std::optional<ItemResult> MessagePipeline::MoveOutOfPending(
+    const std::string& key, const std::string& copy_to, s3::MetadataDirective directive,
+    const std::map<std::string, std::string>& metadata) {
   if (!copy_to.empty()) {
     absl::Status copied = store_.CopyObject(key, copy_to, directive, metadata);
     // NOT_FOUND: an earlier attempt already deleted pending/ (after copying)
     // but died before recording the final state.
     if (!copied.ok() && !absl::IsNotFound(copied)) {
-      return ItemResult{ItemOutcome::kError, absl::StrCat("copy to ", copy_to, ": ", copied.message())};
+      return ItemResult{ItemOutcome::kError,
+                        absl::StrCat("copy to ", copy_to, ": ", copied.message())};
     }
   }
   absl::Status deleted = store_.DeleteObject(key);
@@ -336,10 +360,14 @@ ItemResult MessagePipeline::FinishDelivery(const std::string& key) {
   return {ItemOutcome::kDelivered, ""};
 }
 
-ItemResult MessagePipeline::DeadLetter(const ledgerpb::Message& row, State from, const std::string& reason,
-                                       const s3::ObjectHead* head, StepNotes notes) {
-  auto recorded = ledger_.Advance(
-      AdvanceRequestBuilder(row.key(), from, State::STATE_DEAD_LETTERING).Error(reason).Notes(notes).request());
+ItemResult MessagePipeline::DeadLetter(const ledgerpb::Message& row, State from,
+                                       const std::string& reason, const s3::ObjectHead* head,
+                                       StepNotes notes) {
+  auto recorded =
+      ledger_.Advance(AdvanceRequestBuilder(row.key(), from, State::STATE_DEAD_LETTERING)
+                          .Error(reason)
+                          .Notes(notes)
+                          .request());
   if (!recorded.ok()) return LedgerError(recorded.status());
   log::Warn("dead-lettering", {{"key", row.key()}, {"reason", reason}});
   return FinishDeadLetter(row.key(), reason, head);
@@ -351,7 +379,8 @@ ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::
   if (head == nullptr) {  // resuming after a crash: only the metadata is needed
     auto object = store_.HeadObject(key);
     if (!object.ok() && !absl::IsNotFound(object.status())) {
-      return {ItemOutcome::kError, absl::StrCat("head for dead-letter: ", object.status().message())};
+      return {ItemOutcome::kError,
+              absl::StrCat("head for dead-letter: ", object.status().message())};
     }
     // NOT_FOUND: pending/ is deleted only after the failed/ copy succeeded.
     if (object.ok()) fetched = *std::move(object);
@@ -360,25 +389,30 @@ ItemResult MessagePipeline::FinishDeadLetter(const std::string& key, const std::
   std::map<std::string, std::string> metadata = head->metadata;
   metadata["reason"] = Sanitize(reason);
   metadata["failedms"] = std::to_string(ToMs(options_.clock->Now()));
-  if (auto error = MoveOutOfPending(key, FailedKeyFor(key), s3::MetadataDirective::kReplace, metadata)) {
+  if (auto error =
+          MoveOutOfPending(key, FailedKeyFor(key), s3::MetadataDirective::kReplace, metadata)) {
     return *error;
   }
-  if (auto error = Step(key, State::STATE_DEAD_LETTERING, State::STATE_DEAD_LETTERED)) return *error;
+  if (auto error = Step(key, State::STATE_DEAD_LETTERING, State::STATE_DEAD_LETTERED))
+    return *error;
   return {ItemOutcome::kDeadLettered, reason};
 }
 
-ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from, const std::string& error,
-                                       StepNotes notes) {
-  absl::Time next = notes.ambiguous ? options_.clock->Now() + options_.probe_delay
-                                    : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
+ItemResult MessagePipeline::RetryLater(const ledgerpb::Message& row, State from,
+                                       const std::string& error, StepNotes notes) {
+  absl::Time next = notes.ambiguous
+                        ? options_.clock->Now() + options_.probe_delay
+                        : NextAttemptAt(row.attempts() + (from == State::STATE_INJECTING ? 0 : 1));
   auto recorded = ledger_.Advance(AdvanceRequestBuilder(row.key(), from, State::STATE_RETRY_WAIT)
                                       .Error(error)
                                       .NextAttempt(next)
                                       .Notes(notes)
                                       .request());
   if (!recorded.ok()) return LedgerError(recorded.status());
-  log::Info("will retry", {{"key", row.key()}, {"error", error},
-                           {"in_s", static_cast<long long>(absl::ToInt64Seconds(next - options_.clock->Now()))}});
+  log::Info("will retry",
+            {{"key", row.key()},
+             {"error", error},
+             {"in_s", static_cast<long long>(absl::ToInt64Seconds(next - options_.clock->Now()))}});
   return {ItemOutcome::kRetryLater, error};
 }
 

@@ -40,10 +40,10 @@
 namespace pocketmail::fetcher {
 
 struct PipelineOptions {
-  std::string mail_domain;                   // MAIL_DOMAIN
+  std::string mail_domain;                    // MAIL_DOMAIN
   std::string catch_all_localpart = "inbox";  // where mail without a `to` goes
-  std::string fallback_sender;               // MAIL FROM when `from` is missing/invalid
-  bool keep_processed_copy = true;           // COPY to processed/ before DELETE
+  std::string fallback_sender;                // MAIL FROM when `from` is missing/invalid
+  bool keep_processed_copy = true;            // COPY to processed/ before DELETE
   absl::Duration retry_base = absl::Seconds(30);
   absl::Duration retry_max = absl::Hours(1);
   // An ambiguous attempt is probed only after this long, so a server still
@@ -58,8 +58,8 @@ struct PipelineOptions {
   // content_check.h) before the object is dead-lettered: a damaged transfer
   // passes on a later one, a replaced object never does.
   int content_mismatch_max_attempts = 3;
-  Clock* clock = RealClock::Get();          // not owned
-  std::function<double()> jitter;            // in [0,1); default: random
+  Clock* clock = RealClock::Get();  // not owned
+  std::function<double()> jitter;   // in [0,1); default: random
 };
 
 enum class ItemOutcome {
@@ -96,16 +96,18 @@ class MessagePipeline {
   ItemResult Attempt(const ledgerpb::Message& row, ledgerpb::DeliveryPath path_if_delivered);
   ItemResult ResolveAmbiguous(const ledgerpb::Message& row);
   ItemResult FinishDelivery(const std::string& key);
-  ItemResult Inject(const ledgerpb::Message& injecting, const std::string& rcpt_to, const s3::Object& object,
-                    StepNotes notes, ledgerpb::DeliveryPath path_if_delivered);
-  ItemResult ContentMismatch(const ledgerpb::Message& row, const absl::Status& why, const s3::ObjectHead& head,
-                             StepNotes notes);
-  ItemResult DeadLetter(const ledgerpb::Message& row, ledgerpb::State from, const std::string& reason,
-                        const s3::ObjectHead* head, StepNotes notes = {});
+  ItemResult Inject(const ledgerpb::Message& injecting, const std::string& rcpt_to,
+                    const s3::Object& object, StepNotes notes,
+                    ledgerpb::DeliveryPath path_if_delivered);
+  ItemResult ContentMismatch(const ledgerpb::Message& row, const absl::Status& why,
+                             const s3::ObjectHead& head, StepNotes notes);
+  ItemResult DeadLetter(const ledgerpb::Message& row, ledgerpb::State from,
+                        const std::string& reason, const s3::ObjectHead* head,
+                        StepNotes notes = {});
   ItemResult FinishDeadLetter(const std::string& key, const std::string& reason,
                               const s3::ObjectHead* head);
-  ItemResult RetryLater(const ledgerpb::Message& row, ledgerpb::State from, const std::string& error,
-                        StepNotes notes = {});
+  ItemResult RetryLater(const ledgerpb::Message& row, ledgerpb::State from,
+                        const std::string& error, StepNotes notes = {});
   ItemResult RemoveDuplicate(const std::string& key, const char* why);
   // COPY to `copy_to` (skipped when empty), then DELETE; an error result on failure.
   std::optional<ItemResult> MoveOutOfPending(const std::string& key, const std::string& copy_to,

@@ -29,8 +29,9 @@ class MessagePipelineTest : public ::testing::Test {
     return pipeline.Process({key, 10, kNow, "etag"});
   }
 
-  void PutMail(const std::string& key = kKey, std::map<std::string, std::string> meta = {
-                   {"to", "alice@example.org"}, {"from", "bob@outside.test"}}) {
+  void PutMail(const std::string& key = kKey,
+               std::map<std::string, std::string> meta = {{"to", "alice@example.org"},
+                                                          {"from", "bob@outside.test"}}) {
     store_.Put(key, kBody, std::move(meta));
   }
 
@@ -198,8 +199,8 @@ TEST_P(UntypedFailureTest, IsRetriedABoundedNumberOfTimesThenDeadLettered) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Replies, UntypedFailureTest,
-                         ::testing::Values(std::make_pair(554, "5.0.0"), std::make_pair(550, "5.0.0"),
-                                           std::make_pair(554, "")));
+                         ::testing::Values(std::make_pair(554, "5.0.0"),
+                                           std::make_pair(550, "5.0.0"), std::make_pair(554, "")));
 
 // A 5xx that names its cause is final at once.
 class TypedRejectionTest : public MessagePipelineTest,
@@ -215,8 +216,10 @@ TEST_P(TypedRejectionTest, IsDeadLetteredAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Replies, TypedRejectionTest,
-                         ::testing::Values(std::make_pair(501, "5.1.1"), std::make_pair(550, "5.1.1"),
-                                           std::make_pair(552, "5.3.4"), std::make_pair(554, "5.6.0"),
+                         ::testing::Values(std::make_pair(501, "5.1.1"),
+                                           std::make_pair(550, "5.1.1"),
+                                           std::make_pair(552, "5.3.4"),
+                                           std::make_pair(554, "5.6.0"),
                                            std::make_pair(550, "5.7.1")));
 
 TEST_F(MessagePipelineTest, TemporaryReplyIsRetriedWithoutLimit) {
@@ -326,7 +329,8 @@ TEST_F(MessagePipelineTest, KeyOutsideTheContractIsDeadLettered) {
   PutMail(odd);
   EXPECT_EQ(Run(odd).outcome, ItemOutcome::kDeadLettered);
   EXPECT_TRUE(store_.Has("failed/../notes.txt"));
-  EXPECT_NE(store_.MetadataOf("failed/../notes.txt")["reason"].find("unrecognised key"), std::string::npos);
+  EXPECT_NE(store_.MetadataOf("failed/../notes.txt")["reason"].find("unrecognised key"),
+            std::string::npos);
   EXPECT_TRUE(injector_.envelopes.empty());
 }
 
@@ -350,8 +354,11 @@ TEST_F(MessagePipelineTest, AnInjectorThatNeverGotTheWholeMessageIsRetriedWithou
 }
 
 TEST_F(MessagePipelineTest, TheRecordIsCompleteFromTheInjectingStepOn) {
-  PutMail(kKey, {{"to", "Alice+news@example.org"}, {"from", "bob@outside.test"}, {"subject", "Lunch?"},
-                 {"receivedms", "1799999999000"}, {"rawsize", std::to_string(kBody.size())}});
+  PutMail(kKey, {{"to", "Alice+news@example.org"},
+                 {"from", "bob@outside.test"},
+                 {"subject", "Lunch?"},
+                 {"receivedms", "1799999999000"},
+                 {"rawsize", std::to_string(kBody.size())}});
   injector_.on_inject = [&](const injectorpb::Envelope&) {
     // The gateway can already answer "for whom, from whom, about what".
     const ledgerpb::Message& row = ledger_.rows[kKey];

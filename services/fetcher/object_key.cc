@@ -42,7 +42,11 @@ absl::StatusOr<PendingKey> ParsePendingKey(absl::string_view key) {
       "key matches neither pending/<sha256>-<rcpt16>.eml nor pending/<sha256>.eml");
 }
 
-std::string ProcessedKeyFor(absl::string_view pending_key) { return Rebase(pending_key, kProcessedPrefix); }
-std::string FailedKeyFor(absl::string_view pending_key) { return Rebase(pending_key, kFailedPrefix); }
+std::string ProcessedKeyFor(absl::string_view pending_key) {
+  return Rebase(pending_key, kProcessedPrefix);
+}
+std::string FailedKeyFor(absl::string_view pending_key) {
+  return Rebase(pending_key, kFailedPrefix);
+}
 
 }  // namespace pocketmail::fetcher

@@ -14,10 +14,14 @@ bool IsUntypedFailure(const injectorpb::InjectResponse& r) {
 
 const char* VerdictName(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kDelivered: return "delivered";
-    case Verdict::kRetry: return "retry";
-    case Verdict::kProbeFirst: return "probe_first";
-    case Verdict::kDeadLetter: return "dead_letter";
+    case Verdict::kDelivered:
+      return "delivered";
+    case Verdict::kRetry:
+      return "retry";
+    case Verdict::kProbeFirst:
+      return "probe_first";
+    case Verdict::kDeadLetter:
+      return "dead_letter";
   }
   return "unknown";
 }
@@ -45,12 +49,14 @@ Decision Classify(const InjectResult& result, int attempts, int untyped_failure_
     // client's half-close arrived: before that nothing can have been
     // delivered, whatever the status says.
     if (!result.handed_over) {
-      return {Verdict::kRetry, absl::StrCat("injector unreachable before the message was handed over: ",
-                                            result.call.message())};
+      return {Verdict::kRetry,
+              absl::StrCat("injector unreachable before the message was handed over: ",
+                           result.call.message())};
     }
     // It checks the envelope and the byte count before the final ".".
     if (absl::IsInvalidArgument(result.call)) {
-      return {Verdict::kDeadLetter, absl::StrCat("injector refused envelope: ", result.call.message())};
+      return {Verdict::kDeadLetter,
+              absl::StrCat("injector refused envelope: ", result.call.message())};
     }
     // It may have died after the final ".": the outcome is unknown.
     return {Verdict::kProbeFirst, absl::StrCat("injector: ", result.call.message())};
@@ -62,11 +68,12 @@ Decision Classify(const InjectResult& result, int attempts, int untyped_failure_
     case injectorpb::OUTCOME_CLASS_PERMANENT:
       if (IsUntypedFailure(reply) && attempts < untyped_failure_max_attempts) {
         return {Verdict::kRetry,
-                absl::StrCat("untyped failure (attempt ", attempts, " of ", untyped_failure_max_attempts,
-                             "): ", ReplyText(reply)),
+                absl::StrCat("untyped failure (attempt ", attempts, " of ",
+                             untyped_failure_max_attempts, "): ", ReplyText(reply)),
                 true};
       }
-      return {Verdict::kDeadLetter, absl::StrCat("rejected by mail server: ", ReplyText(reply)), true};
+      return {Verdict::kDeadLetter, absl::StrCat("rejected by mail server: ", ReplyText(reply)),
+              true};
     case injectorpb::OUTCOME_CLASS_AMBIGUOUS:
       return {Verdict::kProbeFirst, ReplyText(reply), true};
     case injectorpb::OUTCOME_CLASS_TEMPORARY:

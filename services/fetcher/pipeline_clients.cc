@@ -23,7 +23,8 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds d) {
 // The ledger's RPCs over gRPC, each with the control deadline.
 class GrpcLedgerCalls : public LedgerCalls {
  public:
-  explicit GrpcLedgerCalls(std::shared_ptr<grpc::Channel> ch) : stub_(ledgerpb::Ledger::NewStub(ch)) {}
+  explicit GrpcLedgerCalls(std::shared_ptr<grpc::Channel> ch)
+      : stub_(ledgerpb::Ledger::NewStub(ch)) {}
 
   absl::StatusOr<ledgerpb::ApplyResponse> Apply(const ledgerpb::ApplyRequest& request) override {
     return Call(&Stub::Apply, request);
@@ -31,7 +32,8 @@ class GrpcLedgerCalls : public LedgerCalls {
   absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) override {
     return Call(&Stub::Begin, request);
   }
-  absl::StatusOr<ledgerpb::AdvanceResponse> Advance(const ledgerpb::AdvanceRequest& request) override {
+  absl::StatusOr<ledgerpb::AdvanceResponse> Advance(
+      const ledgerpb::AdvanceRequest& request) override {
     return Call(&Stub::Advance, request);
   }
   absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
@@ -46,7 +48,8 @@ class GrpcLedgerCalls : public LedgerCalls {
   using Stub = ledgerpb::Ledger::Stub;
 
   template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+  absl::StatusOr<Response> Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                             Response*),
                                 const Request& request) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, kControlDeadline);
@@ -185,7 +188,8 @@ class BatchingLedgerClient : public LedgerClient {
 
 class GrpcRouterClient : public RouterClient {
  public:
-  explicit GrpcRouterClient(std::shared_ptr<grpc::Channel> ch) : stub_(routerpb::Router::NewStub(ch)) {}
+  explicit GrpcRouterClient(std::shared_ptr<grpc::Channel> ch)
+      : stub_(routerpb::Router::NewStub(ch)) {}
 
   absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) override {
     grpc::ClientContext ctx;
@@ -257,7 +261,8 @@ class GrpcInjectorClient : public InjectorClient {
     auto writer = stub_->Inject(&ctx, &result.reply);
     const size_t chunks = (body.size() + kChunkBytes - 1) / kChunkBytes;
     auto send = [&writer](const injectorpb::InjectRequest& request, bool last) {
-      return writer->Write(request, last ? grpc::WriteOptions().set_last_message() : grpc::WriteOptions());
+      return writer->Write(request,
+                           last ? grpc::WriteOptions().set_last_message() : grpc::WriteOptions());
     };
     injectorpb::InjectRequest first;
     *first.mutable_envelope() = envelope;

@@ -83,7 +83,8 @@ class LedgerCalls {
   virtual ~LedgerCalls() = default;
   virtual absl::StatusOr<ledgerpb::ApplyResponse> Apply(const ledgerpb::ApplyRequest& request) = 0;
   virtual absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) = 0;
-  virtual absl::StatusOr<ledgerpb::AdvanceResponse> Advance(const ledgerpb::AdvanceRequest& request) = 0;
+  virtual absl::StatusOr<ledgerpb::AdvanceResponse> Advance(
+      const ledgerpb::AdvanceRequest& request) = 0;
   virtual absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
       const ledgerpb::AcquireLeaseRequest& request) = 0;
   virtual absl::Status ReleaseLease(const ledgerpb::ReleaseLeaseRequest& request) = 0;
@@ -102,9 +103,9 @@ std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel
 // refreshed every few minutes, so a few seconds here add no real staleness;
 // a mailbox that vanished meanwhile is refused by Maddy at RCPT. ttl 0 turns
 // the cache off. Thread-safe; `now` is for tests.
-std::unique_ptr<RouterClient> MakeCachingRouterClient(
-    std::unique_ptr<RouterClient> inner, absl::Duration ttl,
-    std::function<absl::Time()> now = absl::Now);
+std::unique_ptr<RouterClient> MakeCachingRouterClient(std::unique_ptr<RouterClient> inner,
+                                                      absl::Duration ttl,
+                                                      std::function<absl::Time()> now = absl::Now);
 std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel);
 
 }  // namespace pocketmail::fetcher

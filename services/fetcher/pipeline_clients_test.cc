@@ -4,12 +4,13 @@
 // injector client's stream framing against a recording Injector service.
 #include "services/fetcher/pipeline_clients.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -27,7 +28,8 @@ using ledgerpb::State;
 // false it behaves like a ledger built before Apply existed (UNIMPLEMENTED).
 class CountingLedger : public ledgerpb::Ledger::Service {
  public:
-  CountingLedger(ledger::LedgerServiceImpl* real, bool has_apply) : real_(real), has_apply_(has_apply) {}
+  CountingLedger(ledger::LedgerServiceImpl* real, bool has_apply)
+      : real_(real), has_apply_(has_apply) {}
 
   grpc::Status Begin(grpc::ServerContext* ctx, const ledgerpb::BeginRequest* req,
                      ledgerpb::BeginResponse* resp) override {
@@ -61,7 +63,8 @@ class LedgerClientTest : public ::testing::Test {
   void Start(bool has_apply) {
     // A file on disk: real fsyncs, so writes overlap the way they do in service.
     const char* tmp = std::getenv("TEST_TMPDIR");
-    path_ = absl::StrCat(tmp ? tmp : "/tmp", "/clients_test_", getpid(), has_apply ? "_a" : "_b", ".db");
+    path_ = absl::StrCat(tmp ? tmp : "/tmp", "/clients_test_", getpid(), has_apply ? "_a" : "_b",
+                         ".db");
     auto store = ledger::LedgerStore::Open(path_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
@@ -139,7 +142,8 @@ TEST_F(LedgerClientTest, ConcurrentWritesShareApplyCallsAndEachGetsItsOwnResult)
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->total(), kThreads * kPerThread);
   for (const auto& by : stats->by_state()) {
-    EXPECT_EQ(by.count(), by.state() == State::STATE_DONE ? kThreads * kPerThread : 0) << by.state();
+    EXPECT_EQ(by.count(), by.state() == State::STATE_DONE ? kThreads * kPerThread : 0)
+        << by.state();
   }
 }
 
@@ -182,7 +186,8 @@ TEST_F(LedgerClientTest, ALedgerWithoutApplyGetsSingleCalls) {
   DeliverConcurrently(3, 5);
   const int writes = 3 * 5 * 4;
   EXPECT_EQ(counting_->single_calls.load(), writes);
-  EXPECT_GE(counting_->apply_calls.load(), 1);  // tried once (or once per racing batch), then stopped
+  EXPECT_GE(counting_->apply_calls.load(),
+            1);  // tried once (or once per racing batch), then stopped
   EXPECT_LE(counting_->apply_calls.load(), 3);
   auto stats = store_->Stats("");
   ASSERT_TRUE(stats.ok());
@@ -190,8 +195,8 @@ TEST_F(LedgerClientTest, ALedgerWithoutApplyGetsSingleCalls) {
 }
 
 TEST(LedgerClientUnreachableTest, EveryWaitingCallerGetsTheError) {
-  auto client = MakeGrpcLedgerClient(
-      grpc::CreateChannel("unix:/nonexistent/pocketmail/ledger.sock", grpc::InsecureChannelCredentials()));
+  auto client = MakeGrpcLedgerClient(grpc::CreateChannel("unix:/nonexistent/pocketmail/ledger.sock",
+                                                         grpc::InsecureChannelCredentials()));
   std::atomic<int> unavailable{0};
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t) {
@@ -225,7 +230,8 @@ TEST(CachingRouterClientTest, ReusesAnAnswerUntilItExpiresAndNeverCachesErrors) 
   auto scripted = std::make_unique<ScriptedRouter>();
   ScriptedRouter* inner = scripted.get();
   absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-  auto router = MakeCachingRouterClient(std::move(scripted), absl::Seconds(10), [&] { return now; });
+  auto router =
+      MakeCachingRouterClient(std::move(scripted), absl::Seconds(10), [&] { return now; });
 
   inner->fail = true;
   EXPECT_FALSE(router->Resolve("a@x.org").ok());
@@ -278,7 +284,8 @@ class RecordingInjector : public injectorpb::Injector::Service {
     body.clear();
     chunks = 0;
     while (reader->Read(&request)) {
-      if (!request.has_chunk()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "second envelope");
+      if (!request.has_chunk())
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "second envelope");
       body += request.chunk();
       ++chunks;
     }
@@ -318,8 +325,8 @@ TEST(InjectorClientTest, EveryBodySizeArrivesWholeAfterItsEnvelope) {
 }
 
 TEST(InjectorClientTest, AnUnreachableInjectorWasNotHandedTheMessage) {
-  auto client = MakeGrpcInjectorClient(
-      grpc::CreateChannel("unix:/nonexistent/pocketmail/injector.sock", grpc::InsecureChannelCredentials()));
+  auto client = MakeGrpcInjectorClient(grpc::CreateChannel(
+      "unix:/nonexistent/pocketmail/injector.sock", grpc::InsecureChannelCredentials()));
   injectorpb::Envelope envelope;
   envelope.set_key("pending/x.eml");
   InjectResult reply = client->Inject(envelope, "Subject: x\r\n\r\nbody\r\n");

@@ -30,13 +30,15 @@ constexpr int kReadTimeoutMs = 5000;
 
 bool AllDigits(absl::string_view s) {
   if (s.empty() || s.size() > 12) return false;
-  for (char c : s) if (c < '0' || c > '9') return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
   return true;
 }
 
 bool IsHex64(absl::string_view s) {
   if (s.size() != 64) return false;
-  for (char c : s) if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
+  for (char c : s)
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
   return true;
 }
 
@@ -49,7 +51,8 @@ void Reply(int fd, int code, absl::string_view reason) {
 
 }  // namespace
 
-std::string SignWakePing(absl::string_view secret, absl::string_view timestamp, absl::string_view key) {
+std::string SignWakePing(absl::string_view secret, absl::string_view timestamp,
+                         absl::string_view key) {
   std::string message = absl::StrCat(timestamp, "\n", key);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -64,9 +67,11 @@ std::string SignWakePing(absl::string_view secret, absl::string_view timestamp, 
 }
 
 absl::StatusOr<std::string> VerifyWakePing(absl::string_view timestamp_header,
-                                           absl::string_view signature_header, absl::string_view body,
-                                           absl::string_view secret, absl::Time now) {
-  if (!IsHex64(signature_header)) return absl::PermissionDeniedError("missing or malformed signature");
+                                           absl::string_view signature_header,
+                                           absl::string_view body, absl::string_view secret,
+                                           absl::Time now) {
+  if (!IsHex64(signature_header))
+    return absl::PermissionDeniedError("missing or malformed signature");
   if (!AllDigits(timestamp_header)) return absl::InvalidArgumentError("bad timestamp header");
   int64_t ts = 0;
   absl::SimpleAtoi(timestamp_header, &ts);
@@ -81,7 +86,8 @@ absl::StatusOr<std::string> VerifyWakePing(absl::string_view timestamp_header,
   auto key_it = fields.find("key");
   auto ts_it = fields.find("ts");
   if (key_it == fields.end() || !key_it->second.has_string_value() || ts_it == fields.end() ||
-      !ts_it->second.has_number_value() || static_cast<int64_t>(ts_it->second.number_value()) != ts) {
+      !ts_it->second.has_number_value() ||
+      static_cast<int64_t>(ts_it->second.number_value()) != ts) {
     return absl::InvalidArgumentError("body must be {\"key\": string, \"ts\": <the header's ts>}");
   }
   const std::string& key = key_it->second.string_value();
@@ -94,8 +100,10 @@ absl::StatusOr<std::string> VerifyWakePing(absl::string_view timestamp_header,
 }
 
 absl::StatusOr<std::unique_ptr<WakeListener>> WakeListener::Start(
-    const std::string& address, std::string secret, std::function<void(const std::string&)> on_wake) {
-  if (secret.size() < 16) return absl::InvalidArgumentError("WAKE_SECRET must be at least 16 bytes");
+    const std::string& address, std::string secret,
+    std::function<void(const std::string&)> on_wake) {
+  if (secret.size() < 16)
+    return absl::InvalidArgumentError("WAKE_SECRET must be at least 16 bytes");
   std::vector<std::string> parts = absl::StrSplit(address, absl::MaxSplits(':', 1));
   int port = 0;
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port) || port < 0 || port > 65535) {
@@ -115,8 +123,10 @@ absl::StatusOr<std::unique_ptr<WakeListener>> WakeListener::Start(
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(l->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(l->listen_fd_, 16) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", std::strerror(errno)));
+  if (bind(l->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(l->listen_fd_, 16) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, ": ", std::strerror(errno)));
   }
   socklen_t len = sizeof addr;
   getsockname(l->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -134,7 +144,8 @@ WakeListener::~WakeListener() {
     (void)unused;
     thread_.join();
   }
-  for (int fd : {listen_fd_, stop_pipe_[0], stop_pipe_[1]}) if (fd >= 0) close(fd);
+  for (int fd : {listen_fd_, stop_pipe_[0], stop_pipe_[1]})
+    if (fd >= 0) close(fd);
 }
 
 void WakeListener::Serve() {
@@ -167,8 +178,10 @@ void WakeListener::HandleConnection(int fd) {
     if (n <= 0) return;
     request.append(buf, n);
     if (request.size() > kMaxRequestBytes) return Reply(fd, 413, "Payload Too Large");
-    if (header_end == std::string::npos && (header_end = request.find("\r\n\r\n")) != std::string::npos) {
-      for (absl::string_view line : absl::StrSplit(absl::string_view(request).substr(0, header_end), "\r\n")) {
+    if (header_end == std::string::npos &&
+        (header_end = request.find("\r\n\r\n")) != std::string::npos) {
+      for (absl::string_view line :
+           absl::StrSplit(absl::string_view(request).substr(0, header_end), "\r\n")) {
         if (absl::StartsWithIgnoreCase(line, "content-length:")) {
           if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(15)), &content_length) ||
               content_length > kMaxRequestBytes) {
@@ -181,7 +194,8 @@ void WakeListener::HandleConnection(int fd) {
   absl::string_view head = absl::string_view(request).substr(0, header_end);
   absl::string_view body = absl::string_view(request).substr(header_end + 4, content_length);
   std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
-  if (lines.empty() || !absl::StartsWith(lines[0], "POST ")) return Reply(fd, 405, "Method Not Allowed");
+  if (lines.empty() || !absl::StartsWith(lines[0], "POST "))
+    return Reply(fd, 405, "Method Not Allowed");
   std::string ts, sig;
   for (size_t i = 1; i < lines.size(); ++i) {
     size_t colon = lines[i].find(':');

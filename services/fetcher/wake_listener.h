@@ -27,18 +27,20 @@ inline constexpr absl::Duration kWakeFreshness = absl::Minutes(5);
 // bad or missing signature, a stale or future timestamp; INVALID_ARGUMENT for a
 // malformed timestamp or body.
 absl::StatusOr<std::string> VerifyWakePing(absl::string_view timestamp_header,
-                                           absl::string_view signature_header, absl::string_view body,
-                                           absl::string_view secret, absl::Time now);
+                                           absl::string_view signature_header,
+                                           absl::string_view body, absl::string_view secret,
+                                           absl::Time now);
 
 // Hex HMAC-SHA256 over "<ts>\n<key>" (exposed for tests and tools).
-std::string SignWakePing(absl::string_view secret, absl::string_view timestamp, absl::string_view key);
+std::string SignWakePing(absl::string_view secret, absl::string_view timestamp,
+                         absl::string_view key);
 
 class WakeListener {
  public:
   // `on_wake` is called (on the listener's thread) for each accepted ping.
-  static absl::StatusOr<std::unique_ptr<WakeListener>> Start(const std::string& address,
-                                                             std::string secret,
-                                                             std::function<void(const std::string&)> on_wake);
+  static absl::StatusOr<std::unique_ptr<WakeListener>> Start(
+      const std::string& address, std::string secret,
+      std::function<void(const std::string&)> on_wake);
   ~WakeListener();  // stops and joins
   int port() const { return port_; }
 

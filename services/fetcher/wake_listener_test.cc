@@ -24,7 +24,8 @@ std::string Body(const std::string& key, int64_t ts) {
 
 TEST(VerifyWakePing, AcceptsAFreshCorrectlySignedPing) {
   std::string ts = "1800000000";
-  auto key = VerifyWakePing(ts, SignWakePing(kSecret, ts, kKey), Body(kKey, 1800000000), kSecret, kNow);
+  auto key =
+      VerifyWakePing(ts, SignWakePing(kSecret, ts, kKey), Body(kKey, 1800000000), kSecret, kNow);
   ASSERT_TRUE(key.ok()) << key.status();
   EXPECT_EQ(*key, kKey);
 }
@@ -37,26 +38,29 @@ TEST(VerifyWakePing, SignsExactlyTimestampNewlineKey) {
 
 TEST(VerifyWakePing, RejectsAStalePing) {
   std::string ts = "1799999000";  // 1000 s old
-  auto r = VerifyWakePing(ts, SignWakePing(kSecret, ts, kKey), Body(kKey, 1799999000), kSecret, kNow);
+  auto r =
+      VerifyWakePing(ts, SignWakePing(kSecret, ts, kKey), Body(kKey, 1799999000), kSecret, kNow);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(VerifyWakePing, RejectsAPingFromTheFuture) {
   std::string ts = "1800001000";
-  auto r = VerifyWakePing(ts, SignWakePing(kSecret, ts, kKey), Body(kKey, 1800001000), kSecret, kNow);
+  auto r =
+      VerifyWakePing(ts, SignWakePing(kSecret, ts, kKey), Body(kKey, 1800001000), kSecret, kNow);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(VerifyWakePing, RejectsAWrongSecret) {
   std::string ts = "1800000000";
-  auto r = VerifyWakePing(ts, SignWakePing("another-secret-entirely", ts, kKey), Body(kKey, 1800000000),
-                          kSecret, kNow);
+  auto r = VerifyWakePing(ts, SignWakePing("another-secret-entirely", ts, kKey),
+                          Body(kKey, 1800000000), kSecret, kNow);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(VerifyWakePing, RejectsUnsignedAndMalformed) {
   EXPECT_FALSE(VerifyWakePing("1800000000", "", Body(kKey, 1800000000), kSecret, kNow).ok());
-  EXPECT_FALSE(VerifyWakePing("18e8", std::string(64, 'a'), Body(kKey, 1800000000), kSecret, kNow).ok());
+  EXPECT_FALSE(
+      VerifyWakePing("18e8", std::string(64, 'a'), Body(kKey, 1800000000), kSecret, kNow).ok());
   std::string ts = "1800000000";
   std::string sig = SignWakePing(kSecret, ts, kKey);
   EXPECT_FALSE(VerifyWakePing(ts, sig, "not json", kSecret, kNow).ok());
@@ -70,8 +74,9 @@ int Post(int port, const std::string& headers, const std::string& body) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  std::string req = absl::StrCat("POST /wake HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n",
-                                 headers, "Content-Length: ", body.size(), "\r\n\r\n", body);
+  std::string req =
+      absl::StrCat("POST /wake HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n", headers,
+                   "Content-Length: ", body.size(), "\r\n\r\n", body);
   ssize_t unused = write(fd, req.data(), req.size());
   (void)unused;
   char buf[256] = {};
@@ -92,8 +97,9 @@ TEST(WakeListener, SignedPingWakesUnsignedDoesNot) {
   std::string body = absl::StrCat("{\"key\":\"", kKey, "\",\"ts\":", ts, "}");
   EXPECT_EQ(Post((*l)->port(), "", body), 401);
   EXPECT_EQ(wakes.load(), 0);
-  EXPECT_EQ(Post((*l)->port(), absl::StrCat("X-Pocketmail-Timestamp: ", ts, "\r\nX-Pocketmail-Signature: ",
-                                            SignWakePing(kSecret, ts, kKey), "\r\n"),
+  EXPECT_EQ(Post((*l)->port(),
+                 absl::StrCat("X-Pocketmail-Timestamp: ", ts, "\r\nX-Pocketmail-Signature: ",
+                              SignWakePing(kSecret, ts, kKey), "\r\n"),
                  body),
             204);
   EXPECT_EQ(wakes.load(), 1);

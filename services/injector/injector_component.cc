@@ -40,10 +40,13 @@ absl::StatusOr<ProbeCredentials> LoadProbeCredentials(const config::Settings& se
 
 std::vector<config::Spec> InjectorSpecs() {
   return {
-      {"MAIL_INJECT_HOST", "127.0.0.1", "Maddy's SMTP inject (submission) endpoint host, when MAIL_LMTP_SOCKET is unset"},
-      {"MAIL_INJECT_PORT", "9125", "Maddy's SMTP inject (submission) endpoint port, when MAIL_LMTP_SOCKET is unset"},
+      {"MAIL_INJECT_HOST", "127.0.0.1",
+       "Maddy's SMTP inject (submission) endpoint host, when MAIL_LMTP_SOCKET is unset"},
+      {"MAIL_INJECT_PORT", "9125",
+       "Maddy's SMTP inject (submission) endpoint port, when MAIL_LMTP_SOCKET is unset"},
       {"MAIL_HOSTNAME", "localhost", "name sent in EHLO/LHLO"},
-      {"INJECT_USER", "", "SMTP AUTH user for the submission endpoint (mail-inject.env); LMTP sends no AUTH"},
+      {"INJECT_USER", "",
+       "SMTP AUTH user for the submission endpoint (mail-inject.env); LMTP sends no AUTH"},
       {"INJECT_PASS", "", "SMTP AUTH password (mail-inject.env)", /*secret=*/true},
       {"MAIL_INJECT_CA_FILE", "",
        "CA to verify Maddy's STARTTLS cert against; when set, STARTTLS is required"},
@@ -51,7 +54,8 @@ std::vector<config::Spec> InjectorSpecs() {
       {"INJECT_MAX_SESSIONS", "4", "SMTP sessions kept open and shared by concurrent calls"},
       {"MAIL_INJECT_TIMEOUT_S", "60", "timeout for each SMTP command and reply"},
       {"MAIL_LMTP_SOCKET", "",
-       "deliver over LMTP on this unix socket (Maddy's lmtp endpoint; the installer's default) instead of SMTP"},
+       "deliver over LMTP on this unix socket (Maddy's lmtp endpoint; the installer's default) "
+       "instead of SMTP"},
       {"MAIL_IMAP_HOST", "127.0.0.1", "Maddy's IMAP endpoint host, searched by delivery probes"},
       {"MAIL_IMAP_PORT", "9143", "Maddy's IMAP endpoint port (plain IMAP on loopback)"},
       {"INBOX_USER", "",
@@ -67,7 +71,8 @@ std::vector<config::Spec> InjectorSpecs() {
   };
 }
 
-absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(const config::Settings& settings) {
+absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(
+    const config::Settings& settings) {
   auto fail = [](const std::string& why) { return absl::InvalidArgumentError(why); };
   absl::StatusOr<int64_t> port = settings.GetInt("MAIL_INJECT_PORT");
   absl::StatusOr<int64_t> sessions = settings.GetInt("INJECT_MAX_SESSIONS");
@@ -132,10 +137,9 @@ absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(con
   auto component = std::unique_ptr<InjectorComponent>(new InjectorComponent());
   component->probe_ = std::make_unique<DeliveryProbe>(probe_options, std::move(*credentials));
   component->pool_ = std::make_unique<smtp::SessionPool>(smtp, static_cast<int>(*sessions));
-  component->service_ =
-      std::make_unique<InjectorServiceImpl>(component->pool_.get(), InjectorOptions(), component->probe_.get());
+  component->service_ = std::make_unique<InjectorServiceImpl>(
+      component->pool_.get(), InjectorOptions(), component->probe_.get());
   return component;
 }
-
 
 }  // namespace pocketmail::injector

@@ -21,7 +21,8 @@ std::vector<config::Spec> InjectorSpecs();
 class InjectorComponent {
  public:
   // INVALID_ARGUMENT: bad settings. Connects to Maddy lazily, per call.
-  static absl::StatusOr<std::unique_ptr<InjectorComponent>> Create(const config::Settings& settings);
+  static absl::StatusOr<std::unique_ptr<InjectorComponent>> Create(
+      const config::Settings& settings);
 
   InjectorServiceImpl& service() { return *service_; }
 

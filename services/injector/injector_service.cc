@@ -56,7 +56,8 @@ smtp::DeliveryResult NoSession(const absl::Status& why) {
 // Sends one message in one SMTP transaction. Returns the SMTP outcome, or an
 // error when the caller broke the contract (then the message was abandoned
 // before its final ".").
-absl::StatusOr<smtp::DeliveryResult> SendMessage(smtp::SessionPool* pool, const InjectorOptions& options,
+absl::StatusOr<smtp::DeliveryResult> SendMessage(smtp::SessionPool* pool,
+                                                 const InjectorOptions& options,
                                                  const BodySource& body, const v1::Envelope& env,
                                                  int64_t* received) {
   const std::string trace_header = absl::StrCat("X-Pocketmail-Key: ", env.key(), "\r\n");
@@ -205,7 +206,8 @@ grpc::Status InjectorServiceImpl::Inject(grpc::ServerContext* context,
   return server::ToGrpcResponse(core_.Deliver(first.envelope(), body), response);
 }
 
-absl::StatusOr<v1::InjectResponse> InjectorCore::Inject(const v1::Envelope& envelope, absl::string_view message,
+absl::StatusOr<v1::InjectResponse> InjectorCore::Inject(const v1::Envelope& envelope,
+                                                        absl::string_view message,
                                                         absl::Time deadline) {
   BodySource body;
   size_t offset = 0;
@@ -221,7 +223,8 @@ absl::StatusOr<v1::InjectResponse> InjectorCore::Inject(const v1::Envelope& enve
   return Deliver(envelope, body);
 }
 
-absl::StatusOr<v1::InjectResponse> InjectorCore::Deliver(const v1::Envelope& env, const BodySource& body) {
+absl::StatusOr<v1::InjectResponse> InjectorCore::Deliver(const v1::Envelope& env,
+                                                         const BodySource& body) {
   const absl::Time start = options_.clock->Now();
   if (absl::Status s = ValidateEnvelope(env); !s.ok()) {
     log::Warn("inject refused", {{"key", env.key()}, {"error", std::string(s.message())}});
@@ -255,7 +258,8 @@ absl::StatusOr<v1::InjectResponse> InjectorCore::Deliver(const v1::Envelope& env
   return response;
 }
 
-absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& request, absl::Time deadline) {
+absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& request,
+                                                      absl::Time deadline) {
   const absl::Time start = options_.clock->Now();
   if (absl::Status s = ValidateProbeRequest(request); !s.ok()) {
     log::Warn("probe refused", {{"key", request.key()},
@@ -286,7 +290,8 @@ absl::StatusOr<v1::ProbeResponse> InjectorCore::Probe(const v1::ProbeRequest& re
   return response;
 }
 
-grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context, const v1::ProbeRequest* request,
+grpc::Status InjectorServiceImpl::Probe(grpc::ServerContext* context,
+                                        const v1::ProbeRequest* request,
                                         v1::ProbeResponse* response) {
   return server::ToGrpcResponse(core_.Probe(*request, server::DeadlineOf(*context)), response);
 }

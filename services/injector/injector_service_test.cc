@@ -360,8 +360,9 @@ TEST_F(InjectorServiceTest, TheCoreFromABufferDeliversTheSameBytesAndChecksTheEn
   EXPECT_EQ(service_->core().Inject(bad, msg, absl::Now() + absl::Seconds(60)).status().code(),
             absl::StatusCode::kInvalidArgument);
   v1::Envelope short_count = EnvelopeRequest("short", kInbox, msg.size() + 1).envelope();
-  EXPECT_EQ(service_->core().Inject(short_count, msg, absl::Now() + absl::Seconds(60)).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      service_->core().Inject(short_count, msg, absl::Now() + absl::Seconds(60)).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(peer_->FindByKey(kInbox, "short").empty());
 }
 

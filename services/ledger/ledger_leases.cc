@@ -11,7 +11,8 @@ constexpr size_t kMaxNameBytes = 256;
 
 }  // namespace
 
-absl::StatusOr<v1::AcquireLeaseResponse> LedgerStore::AcquireLease(const v1::AcquireLeaseRequest& request) {
+absl::StatusOr<v1::AcquireLeaseResponse> LedgerStore::AcquireLease(
+    const v1::AcquireLeaseRequest& request) {
   if (request.name().empty() || request.holder().empty() || request.name().size() > kMaxNameBytes ||
       request.holder().size() > kMaxNameBytes) {
     return absl::InvalidArgumentError("lease name and holder are required (at most 256 bytes)");
@@ -23,7 +24,8 @@ absl::StatusOr<v1::AcquireLeaseResponse> LedgerStore::AcquireLease(const v1::Acq
   absl::MutexLock lock(&mu_);
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
   if (!tx.ok()) return tx.status();
-  absl::StatusOr<sqlite::Statement> read = db_->Prepare("SELECT holder, expires_ms FROM leases WHERE name = ?1");
+  absl::StatusOr<sqlite::Statement> read =
+      db_->Prepare("SELECT holder, expires_ms FROM leases WHERE name = ?1");
   if (!read.ok()) return read.status();
   read->BindText(1, request.name());
   absl::StatusOr<bool> found = read->Step();
@@ -44,7 +46,9 @@ absl::StatusOr<v1::AcquireLeaseResponse> LedgerStore::AcquireLease(const v1::Acq
       "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3) "
       "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms");
   if (!write.ok()) return write.status();
-  write->BindText(1, request.name()).BindText(2, request.holder()).BindInt64(3, now + request.ttl_ms());
+  write->BindText(1, request.name())
+      .BindText(2, request.holder())
+      .BindInt64(3, now + request.ttl_ms());
   if (absl::Status st = write->Run(); !st.ok()) return st;
   if (absl::Status st = tx->Commit(); !st.ok()) return st;
   response.set_granted(true);
@@ -55,7 +59,8 @@ absl::StatusOr<v1::AcquireLeaseResponse> LedgerStore::AcquireLease(const v1::Acq
 
 absl::Status LedgerStore::ReleaseLease(const std::string& name, const std::string& holder) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<sqlite::Statement> del = db_->Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2");
+  absl::StatusOr<sqlite::Statement> del =
+      db_->Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2");
   if (!del.ok()) return del.status();
   del->BindText(1, name).BindText(2, holder);
   return del->Run();

@@ -62,8 +62,8 @@ absl::Status DecodePageToken(const std::string& token, int64_t* first_seen_ms, s
 
 absl::StatusOr<v1::ListResponse> LedgerStore::List(const v1::ListRequest& request) {
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size is negative");
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize
-                                                 : std::min(request.page_size(), kMaxPageSize);
+  const int page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   QueryArgs args;
   std::string where = "1";
   if (!request.mailbox().empty()) {
@@ -96,9 +96,9 @@ absl::StatusOr<v1::ListResponse> LedgerStore::List(const v1::ListRequest& reques
                     " AND key < ", args.Text(after_key), "))");
   }
   // One row more than the page tells whether another page exists.
-  std::string sql = absl::StrCat("SELECT ", kMessageColumns, " FROM messages WHERE ", where,
-                                 " ORDER BY first_seen_ms DESC, key DESC LIMIT ",
-                                 args.Int(page_size + 1));
+  std::string sql =
+      absl::StrCat("SELECT ", kMessageColumns, " FROM messages WHERE ", where,
+                   " ORDER BY first_seen_ms DESC, key DESC LIMIT ", args.Int(page_size + 1));
 
   absl::MutexLock lock(&mu_);
   absl::StatusOr<sqlite::Statement> stmt = db_->Prepare(sql);
@@ -130,10 +130,9 @@ absl::StatusOr<v1::StatsResponse> LedgerStore::Stats(const std::string& mailbox)
 
   int64_t counts[v1::STATE_DEAD_LETTERED + 1] = {};
   {
-    absl::StatusOr<sqlite::Statement> stmt =
-        db_->Prepare(mailbox.empty()
-                         ? "SELECT state, COUNT(*) FROM messages GROUP BY state"
-                         : "SELECT state, COUNT(*) FROM messages WHERE mailbox = ?1 GROUP BY state");
+    absl::StatusOr<sqlite::Statement> stmt = db_->Prepare(
+        mailbox.empty() ? "SELECT state, COUNT(*) FROM messages GROUP BY state"
+                        : "SELECT state, COUNT(*) FROM messages WHERE mailbox = ?1 GROUP BY state");
     if (!stmt.ok()) return stmt.status();
     if (!mailbox.empty()) stmt->BindText(1, mailbox);
     while (true) {
@@ -166,9 +165,9 @@ absl::StatusOr<v1::StatsResponse> LedgerStore::Stats(const std::string& mailbox)
   };
   auto delivered_since = [&](int64_t since_ms) {
     QueryArgs args;
-    std::string sql = absl::StrCat(
-        "SELECT COUNT(*) FROM messages WHERE delivered_ms > 0 AND delivered_ms >= ",
-        args.Int(since_ms));
+    std::string sql =
+        absl::StrCat("SELECT COUNT(*) FROM messages WHERE delivered_ms > 0 AND delivered_ms >= ",
+                     args.Int(since_ms));
     sql += mailbox_clause(args);
     return scalar(sql, args);
   };
@@ -193,8 +192,8 @@ absl::StatusOr<std::vector<v1::Message>> LedgerStore::DeliveriesAfter(int64_t af
                                                                       const std::string& mailbox,
                                                                       int limit) {
   QueryArgs args;
-  std::string sql = absl::StrCat("SELECT ", kMessageColumns, " FROM messages WHERE seq > ",
-                                 args.Int(after_seq));
+  std::string sql =
+      absl::StrCat("SELECT ", kMessageColumns, " FROM messages WHERE seq > ", args.Int(after_seq));
   if (!mailbox.empty()) absl::StrAppend(&sql, " AND mailbox = ", args.Text(mailbox));
   absl::StrAppend(&sql, " ORDER BY seq LIMIT ", args.Int(limit));
   absl::MutexLock lock(&mu_);

@@ -156,8 +156,8 @@ TEST_F(LedgerStoreTest, StatsCountStatesRecentDeliveriesAndOldestUnfinished) {
   EXPECT_EQ(counts[v1::STATE_DEAD_LETTERED], 1);
   EXPECT_EQ(counts[v1::STATE_DELIVERED], 1);
   EXPECT_EQ(counts[v1::STATE_INJECTING], 0);
-  EXPECT_EQ(stats->delivered_last_hour(), 1);  // "fresh"
-  EXPECT_EQ(stats->delivered_last_day(), 2);   // "fresh" and "done"
+  EXPECT_EQ(stats->delivered_last_hour(), 1);     // "fresh"
+  EXPECT_EQ(stats->delivered_last_day(), 2);      // "fresh" and "done"
   EXPECT_EQ(stats->oldest_unfinished_ms(), kT0);  // DONE and DEAD_LETTERED are finished
 }
 

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
-#include "common/server/grpc_status.h"
 #include "common/mail/utf8.h"
+#include "common/server/grpc_status.h"
 #include "services/ledger/state_machine.h"
 
 namespace pocketmail::ledger {
@@ -50,7 +50,8 @@ absl::Status ValidateKey(const std::string& key) {
   }
   for (char c : key) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) return absl::InvalidArgumentError("key contains a control character");
+    if (u < 0x20 || u == 0x7F)
+      return absl::InvalidArgumentError("key contains a control character");
   }
   if (!mail::IsValidUtf8(key)) return absl::InvalidArgumentError("key is not valid UTF-8");
   return absl::OkStatus();
@@ -159,7 +160,8 @@ absl::StatusOr<v1::StatsResponse> LedgerCore::Stats(const v1::StatsRequest& requ
   return result;
 }
 
-absl::StatusOr<v1::AcquireLeaseResponse> LedgerCore::AcquireLease(const v1::AcquireLeaseRequest& request) {
+absl::StatusOr<v1::AcquireLeaseResponse> LedgerCore::AcquireLease(
+    const v1::AcquireLeaseRequest& request) {
   absl::StatusOr<v1::AcquireLeaseResponse> result = store_->AcquireLease(request);
   if (!result.ok()) return Reply(result.status(), "AcquireLease");
   return result;
@@ -204,12 +206,14 @@ grpc::Status LedgerServiceImpl::Stats(grpc::ServerContext*, const v1::StatsReque
   return ToGrpcResponse(core_.Stats(*request), response);
 }
 
-grpc::Status LedgerServiceImpl::AcquireLease(grpc::ServerContext*, const v1::AcquireLeaseRequest* request,
+grpc::Status LedgerServiceImpl::AcquireLease(grpc::ServerContext*,
+                                             const v1::AcquireLeaseRequest* request,
                                              v1::AcquireLeaseResponse* response) {
   return ToGrpcResponse(core_.AcquireLease(*request), response);
 }
 
-grpc::Status LedgerServiceImpl::ReleaseLease(grpc::ServerContext*, const v1::ReleaseLeaseRequest* request,
+grpc::Status LedgerServiceImpl::ReleaseLease(grpc::ServerContext*,
+                                             const v1::ReleaseLeaseRequest* request,
                                              v1::ReleaseLeaseResponse*) {
   return ToGrpcStatus(core_.ReleaseLease(*request));
 }
@@ -217,7 +221,8 @@ grpc::Status LedgerServiceImpl::ReleaseLease(grpc::ServerContext*, const v1::Rel
 grpc::Status LedgerServiceImpl::WatchDeliveries(grpc::ServerContext* context,
                                                 const v1::WatchDeliveriesRequest* request,
                                                 grpc::ServerWriter<v1::DeliveryEvent>* writer) {
-  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok()) return ToGrpcStatus(st);
+  if (absl::Status st = ValidateMailboxFilter(request->mailbox()); !st.ok())
+    return ToGrpcStatus(st);
   if (request->since_seq() < 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("since_seq must not be negative"));
   }
@@ -225,12 +230,14 @@ grpc::Status LedgerServiceImpl::WatchDeliveries(grpc::ServerContext* context,
   // beyond the latest (the client saw a previous ledger.db) is clamped, so new
   // deliveries still reach it.
   const int64_t latest_at_start = store_->LatestDeliverySeq();
-  int64_t cursor = request->since_seq() > 0 ? std::min(request->since_seq(), latest_at_start)
-                                            : latest_at_start;
+  int64_t cursor =
+      request->since_seq() > 0 ? std::min(request->since_seq(), latest_at_start) : latest_at_start;
   const int batch = std::max(1, options_.watch_batch);
   while (true) {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-    if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "ledger is shutting down");
+    if (context->IsCancelled())
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+    if (shutting_down_)
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "ledger is shutting down");
     const int64_t latest = store_->LatestDeliverySeq();
     if (latest <= cursor) {
       store_->WaitForDeliveryAfter(cursor, options_.watch_poll);

@@ -91,7 +91,9 @@ TEST_F(LedgerServiceTest, RejectsBadKeysWithInvalidArgument) {
   EXPECT_EQ(Begin(std::string(kMaxKeyBytes + 1, 'k')).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(Begin(std::string(kMaxKeyBytes, 'k')).ok());
-  EXPECT_TRUE(Begin("pending/b\xc3\xbc" "cher.eml").ok());
+  EXPECT_TRUE(Begin("pending/b\xc3\xbc"
+                    "cher.eml")
+                  .ok());
 }
 
 TEST_F(LedgerServiceTest, MapsStateMachineErrorsToGrpcCodes) {
@@ -234,7 +236,6 @@ TEST_F(LedgerServiceTest, WatchRejectsNegativeSinceSeq) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-
 TEST_F(LedgerServiceTest, ApplyValidatesEachOpAndKeepsResultsInOrder) {
   v1::ApplyRequest request;
   request.add_ops()->mutable_begin()->set_key("pending/ok.eml");
@@ -269,7 +270,8 @@ TEST_F(LedgerServiceTest, ApplyRefusesOversizedBatchesAndAcceptsEmptyOnes) {
   {
     grpc::ClientContext ctx;
     v1::ApplyResponse response;
-    EXPECT_EQ(stub_->Apply(&ctx, request, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(stub_->Apply(&ctx, request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
   }
   grpc::ClientContext ctx;
   v1::ApplyResponse response;

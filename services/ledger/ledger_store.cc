@@ -61,7 +61,8 @@ class UpdateBuilder {
 // The record the gateway reads (MessageFacts): each field the fetcher learnt
 // overwrites the row's, an empty one leaves it alone.
 void SetFacts(const v1::MessageFacts& facts, UpdateBuilder& update) {
-  if (!facts.recipient().empty()) update.Set("recipient", Bound(facts.recipient(), kMaxAddressText));
+  if (!facts.recipient().empty())
+    update.Set("recipient", Bound(facts.recipient(), kMaxAddressText));
   if (!facts.sender().empty()) update.Set("sender", Bound(facts.sender(), kMaxAddressText));
   if (!facts.subject().empty()) update.Set("subject", Bound(facts.subject(), kMaxSubject));
   if (!facts.sha256().empty()) update.Set("sha256", Bound(facts.sha256(), kMaxShortText));

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "common/sqlite/database.h"
+#include "gtest/gtest.h"
 #include "services/ledger/ledger_test_util.h"
 #include "services/ledger/state_machine.h"
 
@@ -52,12 +52,17 @@ TEST_F(LedgerStoreTest, BeginOnAKnownKeyReturnsTheExistingRowUnchanged) {
 
 TEST_F(LedgerStoreTest, EveryLegalTransitionIsAccepted) {
   const std::pair<v1::State, v1::State> legal[] = {
-      {v1::STATE_PENDING, v1::STATE_INJECTING},      {v1::STATE_PENDING, v1::STATE_DEAD_LETTERING},
-      {v1::STATE_INJECTING, v1::STATE_DELIVERED},    {v1::STATE_INJECTING, v1::STATE_RETRY_WAIT},
-      {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING}, {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
-      {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING}, {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
+      {v1::STATE_PENDING, v1::STATE_INJECTING},
+      {v1::STATE_PENDING, v1::STATE_DEAD_LETTERING},
+      {v1::STATE_INJECTING, v1::STATE_DELIVERED},
+      {v1::STATE_INJECTING, v1::STATE_RETRY_WAIT},
+      {v1::STATE_INJECTING, v1::STATE_DEAD_LETTERING},
+      {v1::STATE_RETRY_WAIT, v1::STATE_INJECTING},
+      {v1::STATE_RETRY_WAIT, v1::STATE_DEAD_LETTERING},
+      {v1::STATE_RETRY_WAIT, v1::STATE_PENDING},
       {v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT},
-      {v1::STATE_DELIVERED, v1::STATE_DONE}, {v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED},
+      {v1::STATE_DELIVERED, v1::STATE_DONE},
+      {v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED},
       {v1::STATE_DEAD_LETTERED, v1::STATE_PENDING},
   };
   int n = 0;
@@ -72,9 +77,9 @@ TEST_F(LedgerStoreTest, EveryLegalTransitionIsAccepted) {
 
 TEST_F(LedgerStoreTest, IllegalTransitionsAreFailedPreconditionNamingBothStates) {
   const std::pair<v1::State, v1::State> illegal[] = {
-      {v1::STATE_PENDING, v1::STATE_DELIVERED},   {v1::STATE_PENDING, v1::STATE_DONE},
-      {v1::STATE_INJECTING, v1::STATE_PENDING},   {v1::STATE_DELIVERED, v1::STATE_INJECTING},
-      {v1::STATE_DONE, v1::STATE_PENDING},        {v1::STATE_DEAD_LETTERED, v1::STATE_INJECTING},
+      {v1::STATE_PENDING, v1::STATE_DELIVERED},      {v1::STATE_PENDING, v1::STATE_DONE},
+      {v1::STATE_INJECTING, v1::STATE_PENDING},      {v1::STATE_DELIVERED, v1::STATE_INJECTING},
+      {v1::STATE_DONE, v1::STATE_PENDING},           {v1::STATE_DEAD_LETTERED, v1::STATE_INJECTING},
       {v1::STATE_DEAD_LETTERING, v1::STATE_PENDING}, {v1::STATE_RETRY_WAIT, v1::STATE_DONE},
   };
   int n = 0;
@@ -116,8 +121,9 @@ TEST_F(LedgerStoreTest, UnknownKeyIsNotFoundAndUnknownStateIsInvalid) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Get("nope").status().code(), absl::StatusCode::kNotFound);
   MustBegin("k");
-  EXPECT_EQ(store_->Advance(Step("k", v1::STATE_PENDING, static_cast<v1::State>(99))).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->Advance(Step("k", v1::STATE_PENDING, static_cast<v1::State>(99))).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->Advance(Step("k", v1::STATE_UNSPECIFIED, v1::STATE_INJECTING)).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -188,8 +194,8 @@ TEST_F(LedgerStoreTest, DeadLetterStoresTheReasonAndReplayResetsTheRetryBudget) 
 
   m = MustAdvance(Step("k", v1::STATE_DEAD_LETTERED, v1::STATE_PENDING));
   EXPECT_EQ(m.state(), v1::STATE_PENDING);
-  EXPECT_EQ(m.attempts(), 0);         // the retry counter starts afresh
-  EXPECT_EQ(m.smtp_code(), 554);      // the history of why it failed is kept
+  EXPECT_EQ(m.attempts(), 0);     // the retry counter starts afresh
+  EXPECT_EQ(m.smtp_code(), 554);  // the history of why it failed is kept
   EXPECT_EQ(m.enhanced_code(), "5.6.0");
   m = MustAdvance(Step("k", v1::STATE_PENDING, v1::STATE_INJECTING));
   EXPECT_EQ(m.attempts(), 1);
@@ -243,7 +249,6 @@ TEST_F(LedgerStoreTest, ANewAttemptClearsAmbiguity) {
   EXPECT_FALSE(MustAdvance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_INJECTING)).ambiguous());
 }
 
-
 // Apply: group commit. Each op has its own outcome; a failing op is undone to
 // its savepoint and the others in the batch still commit.
 TEST_F(LedgerStoreTest, ApplyGivesEachOpItsOwnOutcomeAndUndoesOnlyTheFailedOnes) {
@@ -252,7 +257,8 @@ TEST_F(LedgerStoreTest, ApplyGivesEachOpItsOwnOutcomeAndUndoesOnlyTheFailedOnes)
   *batch.add_ops()->mutable_begin() = BeginFor("new");
   *batch.add_ops()->mutable_advance() = Step("new", v1::STATE_PENDING, v1::STATE_INJECTING);
   // Wrong from_state: the row is DELIVERED.
-  *batch.add_ops()->mutable_advance() = Step("delivered", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
+  *batch.add_ops()->mutable_advance() =
+      Step("delivered", v1::STATE_INJECTING, v1::STATE_RETRY_WAIT);
   *batch.add_ops()->mutable_advance() = Step("missing", v1::STATE_PENDING, v1::STATE_INJECTING);
   *batch.add_ops()->mutable_advance() = Step("delivered", v1::STATE_DELIVERED, v1::STATE_DONE);
   batch.add_ops();  // empty op
@@ -265,7 +271,8 @@ TEST_F(LedgerStoreTest, ApplyGivesEachOpItsOwnOutcomeAndUndoesOnlyTheFailedOnes)
   EXPECT_EQ(applied->results(1).message().state(), v1::STATE_INJECTING);
   EXPECT_EQ(applied->results(1).message().attempts(), 1);
   EXPECT_EQ(applied->results(2).code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
-  EXPECT_NE(applied->results(2).error().find("DELIVERED"), std::string::npos) << applied->results(2).error();
+  EXPECT_NE(applied->results(2).error().find("DELIVERED"), std::string::npos)
+      << applied->results(2).error();
   EXPECT_FALSE(applied->results(2).has_message());
   EXPECT_EQ(applied->results(3).code(), static_cast<int>(absl::StatusCode::kNotFound));
   EXPECT_EQ(applied->results(4).code(), 0);
@@ -363,7 +370,8 @@ TEST_F(LedgerStoreTest, ContentMismatchesAreCountedAndAReplayStartsAfresh) {
   again.set_content_mismatch(true);
   EXPECT_EQ(MustAdvance(again).content_mismatches(), 3);
   MustAdvance(Step("k", v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED));
-  EXPECT_EQ(MustAdvance(Step("k", v1::STATE_DEAD_LETTERED, v1::STATE_PENDING)).content_mismatches(), 0);
+  EXPECT_EQ(MustAdvance(Step("k", v1::STATE_DEAD_LETTERED, v1::STATE_PENDING)).content_mismatches(),
+            0);
   // RETRY_WAIT → RETRY_WAIT on a row in another state is still refused.
   EXPECT_EQ(store_->Advance(Step("k", v1::STATE_RETRY_WAIT, v1::STATE_RETRY_WAIT)).status().code(),
             absl::StatusCode::kFailedPrecondition);

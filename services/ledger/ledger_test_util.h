@@ -68,8 +68,11 @@ class LedgerStoreTest : public ::testing::Test {
     MustBegin(key);
     auto go = [&](v1::State from, v1::State to) { MustAdvance(Step(key, from, to)); };
     switch (state) {
-      case v1::STATE_PENDING: break;
-      case v1::STATE_INJECTING: go(v1::STATE_PENDING, v1::STATE_INJECTING); break;
+      case v1::STATE_PENDING:
+        break;
+      case v1::STATE_INJECTING:
+        go(v1::STATE_PENDING, v1::STATE_INJECTING);
+        break;
       case v1::STATE_DELIVERED:
       case v1::STATE_DONE:
         go(v1::STATE_PENDING, v1::STATE_INJECTING);
@@ -85,7 +88,8 @@ class LedgerStoreTest : public ::testing::Test {
         go(v1::STATE_PENDING, v1::STATE_DEAD_LETTERING);
         if (state == v1::STATE_DEAD_LETTERED) go(v1::STATE_DEAD_LETTERING, v1::STATE_DEAD_LETTERED);
         break;
-      default: FAIL() << "unreachable state";
+      default:
+        FAIL() << "unreachable state";
     }
   }
 

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <set>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -31,10 +31,13 @@ std::set<std::pair<State, State>> TableInLedgerProto() {
     std::vector<std::string> sides = absl::StrSplit(line, " \u2192 ");  // "→"
     if (sides.size() != 2 || !absl::StartsWith(sides[0], "//   ")) continue;
     State from;
-    if (!v1::State_Parse(absl::StrCat("STATE_", absl::StripAsciiWhitespace(sides[0].substr(2))), &from)) continue;
+    if (!v1::State_Parse(absl::StrCat("STATE_", absl::StripAsciiWhitespace(sides[0].substr(2))),
+                         &from))
+      continue;
     for (absl::string_view to_name : absl::StrSplit(sides[1], ", ")) {
       State to;
-      if (v1::State_Parse(absl::StrCat("STATE_", absl::StripAsciiWhitespace(to_name)), &to)) table.insert({from, to});
+      if (v1::State_Parse(absl::StrCat("STATE_", absl::StripAsciiWhitespace(to_name)), &to))
+        table.insert({from, to});
     }
   }
   return table;

@@ -71,7 +71,8 @@ absl::Status SnapshotSqlite(const std::string& source, const std::string& dest) 
   sqlite3* src = nullptr;
   sqlite3* dst = nullptr;
   auto fail = [&](const std::string& what) {
-    std::string err = absl::StrCat(what, ": ", src ? sqlite3_errmsg(src) : "", dst ? sqlite3_errmsg(dst) : "");
+    std::string err =
+        absl::StrCat(what, ": ", src ? sqlite3_errmsg(src) : "", dst ? sqlite3_errmsg(dst) : "");
     sqlite3_close(src);
     sqlite3_close(dst);
     return absl::UnavailableError(err);
@@ -81,7 +82,8 @@ absl::Status SnapshotSqlite(const std::string& source, const std::string& dest) 
   }
   std::string tmp = dest + ".tmp";
   unlink(tmp.c_str());
-  if (sqlite3_open_v2(tmp.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(tmp.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
     return fail(absl::StrCat("create ", tmp));
   }
   chmod(tmp.c_str(), 0600);
@@ -90,14 +92,16 @@ absl::Status SnapshotSqlite(const std::string& source, const std::string& dest) 
   int rc;
   // Small steps with pauses let the live service keep writing between them;
   // a write mid-backup restarts it, which the loop absorbs.
-  while ((rc = sqlite3_backup_step(b, 256)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+  while ((rc = sqlite3_backup_step(b, 256)) == SQLITE_OK || rc == SQLITE_BUSY ||
+         rc == SQLITE_LOCKED) {
     if (rc != SQLITE_OK) sqlite3_sleep(20);
   }
   sqlite3_backup_finish(b);
   if (rc != SQLITE_DONE) return fail(absl::StrCat("backup of ", source));
   sqlite3_close(src);
   sqlite3_close(dst);
-  if (rename(tmp.c_str(), dest.c_str()) != 0) return absl::InternalError(absl::StrCat("rename ", tmp));
+  if (rename(tmp.c_str(), dest.c_str()) != 0)
+    return absl::InternalError(absl::StrCat("rename ", tmp));
   return absl::OkStatus();
 }
 
@@ -126,8 +130,9 @@ absl::StatusOr<BackupReport> Backup(const BackupPaths& paths, const std::string&
                                          report.maddy_snapshot_ms - 1000));
     report.delivered_between_snapshots = between.ok() ? *between : 0;
   }
-  std::string stamp = absl::StrCat("created_ms=", report.ledger_snapshot_ms, "\nmaddy_snapshot_ms=",
-                                   report.maddy_snapshot_ms, "\nledger_snapshot_ms=", report.ledger_snapshot_ms,
+  std::string stamp = absl::StrCat("created_ms=", report.ledger_snapshot_ms,
+                                   "\nmaddy_snapshot_ms=", report.maddy_snapshot_ms,
+                                   "\nledger_snapshot_ms=", report.ledger_snapshot_ms,
                                    "\nledger_last_seq=", report.ledger_last_seq, "\n");
   for (const std::string& f : report.files) {
     auto sum = Sha256File(absl::StrCat(dir, "/", f));
@@ -136,7 +141,8 @@ absl::StatusOr<BackupReport> Backup(const BackupPaths& paths, const std::string&
   }
   std::string stamp_path = dir + "/STAMP";
   int fd = open(stamp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, stamp.data(), stamp.size()) != static_cast<ssize_t>(stamp.size()) || fsync(fd) != 0) {
+  if (fd < 0 || write(fd, stamp.data(), stamp.size()) != static_cast<ssize_t>(stamp.size()) ||
+      fsync(fd) != 0) {
     if (fd >= 0) close(fd);
     return absl::InternalError(absl::StrCat("cannot write ", stamp_path));
   }
@@ -144,7 +150,8 @@ absl::StatusOr<BackupReport> Backup(const BackupPaths& paths, const std::string&
   return report;
 }
 
-absl::StatusOr<BackupReport> Restore(const std::string& dir, const BackupPaths& paths, bool allow_partial) {
+absl::StatusOr<BackupReport> Restore(const std::string& dir, const BackupPaths& paths,
+                                     bool allow_partial) {
   std::ifstream in(dir + "/STAMP");
   if (!in) return absl::NotFoundError(absl::StrCat(dir, "/STAMP missing: not a pocketmail backup"));
   std::map<std::string, std::string> stamp;
@@ -159,19 +166,23 @@ absl::StatusOr<BackupReport> Restore(const std::string& dir, const BackupPaths& 
   bool has_maddy = stamp.count("sha256.imapsql.db") > 0;
   if (!has_maddy && !allow_partial) {
     return absl::FailedPreconditionError(
-        "this backup has no Maddy databases: restoring only the ledger against a newer mailbox could "
+        "this backup has no Maddy databases: restoring only the ledger against a newer mailbox "
+        "could "
         "re-inject mail that is already there; pass --ledger-only to do it anyway");
   }
   std::vector<std::pair<std::string, std::string>> moves = {{"ledger.db", paths.ledger_db}};
   if (has_maddy) {
-    if (paths.maddy_dir.empty()) return absl::InvalidArgumentError("the backup holds Maddy's databases: give --maddy-dir");
-    for (const char* name : kMaddyFiles) moves.push_back({name, absl::StrCat(paths.maddy_dir, "/", name)});
+    if (paths.maddy_dir.empty())
+      return absl::InvalidArgumentError("the backup holds Maddy's databases: give --maddy-dir");
+    for (const char* name : kMaddyFiles)
+      moves.push_back({name, absl::StrCat(paths.maddy_dir, "/", name)});
   }
   for (const auto& [name, target] : moves) {  // verify everything before touching anything
     auto sum = Sha256File(absl::StrCat(dir, "/", name));
     if (!sum.ok()) return sum.status();
     if (*sum != stamp[absl::StrCat("sha256.", name)]) {
-      return absl::DataLossError(absl::StrCat(name, " does not match the STAMP checksum; refusing to restore"));
+      return absl::DataLossError(
+          absl::StrCat(name, " does not match the STAMP checksum; refusing to restore"));
     }
   }
   for (const auto& [name, target] : moves) {

@@ -46,7 +46,8 @@ absl::StatusOr<BackupReport> Backup(const BackupPaths& paths, const std::string&
 
 // Restores what `dir` holds into `paths`. REQUIRES the services (and Maddy) to
 // be stopped. `allow_partial` permits a backup without Maddy's databases.
-absl::StatusOr<BackupReport> Restore(const std::string& dir, const BackupPaths& paths, bool allow_partial);
+absl::StatusOr<BackupReport> Restore(const std::string& dir, const BackupPaths& paths,
+                                     bool allow_partial);
 
 }  // namespace pocketmail::ctl
 

@@ -35,7 +35,8 @@ int64_t Count(const std::string& path, const std::string& table) {
 class BackupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = std::string(std::getenv("TEST_TMPDIR")) + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    base_ = std::string(std::getenv("TEST_TMPDIR")) + "/" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(base_);
     std::filesystem::create_directories(base_ + "/state");
     std::filesystem::create_directories(base_ + "/maddy");
@@ -45,8 +46,11 @@ class BackupTest : public ::testing::Test {
          "INSERT INTO ledger_meta VALUES('last_seq', 2);"
          "CREATE TABLE messages(key TEXT PRIMARY KEY, delivered_ms INTEGER);"
          "INSERT INTO messages VALUES('a', 1), ('b', 2);");
-    Exec(paths_.maddy_dir + "/imapsql.db", "PRAGMA journal_mode=WAL; CREATE TABLE msgs(id INTEGER); INSERT INTO msgs VALUES(1),(2);");
-    Exec(paths_.maddy_dir + "/credentials.db", "CREATE TABLE passwords(key TEXT, value TEXT); INSERT INTO passwords VALUES('u','bcrypt:x');");
+    Exec(paths_.maddy_dir + "/imapsql.db",
+         "PRAGMA journal_mode=WAL; CREATE TABLE msgs(id INTEGER); INSERT INTO msgs VALUES(1),(2);");
+    Exec(paths_.maddy_dir + "/credentials.db",
+         "CREATE TABLE passwords(key TEXT, value TEXT); INSERT INTO passwords "
+         "VALUES('u','bcrypt:x');");
   }
   std::string base_;
   BackupPaths paths_;
@@ -83,7 +87,8 @@ TEST_F(BackupTest, ATamperedBackupIsRefusedBeforeAnythingIsTouched) {
 TEST_F(BackupTest, ALedgerOnlyBackupNeedsExplicitConsentToRestore) {
   BackupPaths ledger_only{paths_.ledger_db, ""};
   ASSERT_TRUE(Backup(ledger_only, base_ + "/backup").ok());
-  EXPECT_EQ(Restore(base_ + "/backup", paths_, false).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Restore(base_ + "/backup", paths_, false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(Restore(base_ + "/backup", paths_, true).ok());
 }
 

@@ -4,11 +4,9 @@
 #include <map>
 #include <set>
 
-#include "absl/strings/str_join.h"
-#include "services/pocketmailctl/backup.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/server/health_client.h"
@@ -17,6 +15,7 @@
 #include "pocketmail/fetcher/v1/fetcher.grpc.pb.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
 #include "pocketmail/router/v1/router.grpc.pb.h"
+#include "services/pocketmailctl/backup.h"
 
 namespace pocketmail::ctl {
 namespace {
@@ -54,18 +53,24 @@ std::string Age(int64_t seconds) {
 }
 
 int64_t CountOf(const ledgerpb::StatsResponse& stats, ledgerpb::State state) {
-  for (const auto& c : stats.by_state()) if (c.state() == state) return c.count();
+  for (const auto& c : stats.by_state())
+    if (c.state() == state) return c.count();
   return 0;
 }
 
 }  // namespace
 
 int Status(const CtlContext& ctx) {
-  struct Health { std::string name; std::string state; };
+  struct Health {
+    std::string name;
+    std::string state;
+  };
   std::vector<Health> health;
   for (const char* name : {"fetcher", "router", "injector", "ledger"}) {
-    auto h = server::CheckHealth(server::ConnectToService(ctx.runtime_dir, name), "", absl::Seconds(2));
-    health.push_back({name, !h.ok() ? "DOWN" : (*h == server::Health::kServing ? "SERVING" : "NOT_SERVING")});
+    auto h =
+        server::CheckHealth(server::ConnectToService(ctx.runtime_dir, name), "", absl::Seconds(2));
+    health.push_back(
+        {name, !h.ok() ? "DOWN" : (*h == server::Health::kServing ? "SERVING" : "NOT_SERVING")});
   }
   fetcherpb::StatusResponse fetcher;
   grpc::Status fetcher_status;
@@ -91,9 +96,9 @@ int Status(const CtlContext& ctx) {
     for (const auto& h : health) {
       absl::StrAppend(&services, services.empty() ? "" : ",", "\"", h.name, "\":\"", h.state, "\"");
     }
-    *ctx.out << "{\"services\":{" << services << "},\"fetcher\":"
-             << (fetcher_status.ok() ? Json(fetcher) : "null") << ",\"ledger\":"
-             << (ledger_status.ok() ? Json(stats) : "null") << "}\n";
+    *ctx.out << "{\"services\":{" << services
+             << "},\"fetcher\":" << (fetcher_status.ok() ? Json(fetcher) : "null")
+             << ",\"ledger\":" << (ledger_status.ok() ? Json(stats) : "null") << "}\n";
     return all_up ? 0 : 1;
   }
   auto& o = *ctx.out;
@@ -105,15 +110,16 @@ int Status(const CtlContext& ctx) {
     o << absl::StrFormat("pending    %d (oldest %s), in flight %d\n", fetcher.pending_count(),
                          Age(fetcher.oldest_pending_age_s()), fetcher.in_flight());
     o << absl::StrFormat("last pass  %s: listed %d, delivered %d, retried %d, dead-lettered %d%s\n",
-                         Ago(p.started_ms()), p.listed(), p.delivered(), p.retried(), p.dead_lettered(),
+                         Ago(p.started_ms()), p.listed(), p.delivered(), p.retried(),
+                         p.dead_lettered(),
                          p.error().empty() ? "" : absl::StrCat(" — error: ", p.error()));
     o << "guard      " << fetcher.instance_guard() << "\n";
   } else {
     o << "fetcher    unreachable: " << fetcher_status.error_message() << "\n";
   }
   if (ledger_status.ok()) {
-    o << absl::StrFormat("delivered  %d in the last hour, %d in the last day\n", stats.delivered_last_hour(),
-                         stats.delivered_last_day());
+    o << absl::StrFormat("delivered  %d in the last hour, %d in the last day\n",
+                         stats.delivered_last_hour(), stats.delivered_last_day());
     o << absl::StrFormat("dead       %d in failed/ (pocketmailctl replay --all-failed)\n",
                          CountOf(stats, ledgerpb::STATE_DEAD_LETTERED));
     o << absl::StrFormat("retrying   %d\n", CountOf(stats, ledgerpb::STATE_RETRY_WAIT));
@@ -139,9 +145,10 @@ int Drain(const CtlContext& ctx) {
   if (ctx.json) {
     *ctx.out << Json(resp) << "\n";
   } else {
-    *ctx.out << absl::StrFormat("listed %d, delivered %d, retried %d, dead-lettered %d, skipped %d%s\n",
-                                p.listed(), p.delivered(), p.retried(), p.dead_lettered(), p.skipped(),
-                                p.error().empty() ? "" : absl::StrCat("; error: ", p.error()));
+    *ctx.out << absl::StrFormat(
+        "listed %d, delivered %d, retried %d, dead-lettered %d, skipped %d%s\n", p.listed(),
+        p.delivered(), p.retried(), p.dead_lettered(), p.skipped(),
+        p.error().empty() ? "" : absl::StrCat("; error: ", p.error()));
   }
   return p.error().empty() ? 0 : 1;
 }
@@ -197,8 +204,8 @@ int Replay(const CtlContext& ctx, const std::vector<std::string>& args) {
     if (ctx.terminal && !ctx.json && requests.size() > 1) {
       int width = 30;
       int done = static_cast<int>((i + 1) * width / requests.size());
-      *ctx.err << "\r[" << std::string(done, '#') << std::string(width - done, ' ') << "] " << (i + 1) << "/"
-               << requests.size() << std::flush;
+      *ctx.err << "\r[" << std::string(done, '#') << std::string(width - done, ' ') << "] "
+               << (i + 1) << "/" << requests.size() << std::flush;
     }
   }
   if (ctx.terminal && !ctx.json && requests.size() > 1) *ctx.err << "\n";
@@ -206,7 +213,8 @@ int Replay(const CtlContext& ctx, const std::vector<std::string>& args) {
     *ctx.out << Json(total) << "\n";
   } else {
     for (const auto& o : total.outcomes()) {
-      *ctx.out << (o.ok() ? "replayed  " : "FAILED    ") << o.key() << (o.ok() ? "" : "  " + o.error()) << "\n";
+      *ctx.out << (o.ok() ? "replayed  " : "FAILED    ") << o.key()
+               << (o.ok() ? "" : "  " + o.error()) << "\n";
     }
     *ctx.out << total.replayed() << " replayed, " << total.failed() << " failed\n";
   }
@@ -241,10 +249,12 @@ int Ls(const CtlContext& ctx, const std::vector<std::string>& args) {
   *ctx.out << absl::StrFormat("%-10s %-6s %-32s %s\n", "SIZE", "AGE", "RECIPIENT", "KEY");
   for (const auto& o : resp.objects()) {
     int64_t age_s = absl::ToInt64Seconds(absl::Now() - absl::FromUnixMillis(o.last_modified_ms()));
-    *ctx.out << absl::StrFormat("%-10d %-6s %-32s %s%s\n", o.size_bytes(), Age(age_s), o.recipient(), o.key(),
+    *ctx.out << absl::StrFormat("%-10d %-6s %-32s %s%s\n", o.size_bytes(), Age(age_s),
+                                o.recipient(), o.key(),
                                 o.reason().empty() ? "" : absl::StrCat("  (", o.reason(), ")"));
   }
-  *ctx.out << resp.objects_size() << " object(s)" << (resp.truncated() ? " (more not shown)" : "") << "\n";
+  *ctx.out << resp.objects_size() << " object(s)" << (resp.truncated() ? " (more not shown)" : "")
+           << "\n";
   return 0;
 }
 
@@ -287,9 +297,11 @@ int Verify(const CtlContext& ctx) {
   std::vector<std::string> finished_but_pending, unfinished_but_gone;
   for (const std::string& key : in_bucket) {
     auto it = rows.find(key);
-    if (it != rows.end() && (it->second == ledgerpb::STATE_DONE || it->second == ledgerpb::STATE_DEAD_LETTERED ||
-                             it->second == ledgerpb::STATE_DELIVERED)) {
-      finished_but_pending.push_back(absl::StrCat(key, " (", ledgerpb::State_Name(it->second), ")"));
+    if (it != rows.end() &&
+        (it->second == ledgerpb::STATE_DONE || it->second == ledgerpb::STATE_DEAD_LETTERED ||
+         it->second == ledgerpb::STATE_DELIVERED)) {
+      finished_but_pending.push_back(
+          absl::StrCat(key, " (", ledgerpb::State_Name(it->second), ")"));
     }
   }
   for (const auto& [key, state] : rows) {
@@ -351,8 +363,8 @@ int BackupCmd(const CtlContext& ctx, const std::vector<std::string>& args) {
     *ctx.out << absl::StrFormat(
         "{\"dir\":\"%s\",\"files\":[\"%s\"],\"maddy_snapshot_ms\":%d,\"ledger_snapshot_ms\":%d,"
         "\"ledger_last_seq\":%d,\"delivered_between_snapshots\":%d}\n",
-        args[0], absl::StrJoin(report->files, "\",\""), report->maddy_snapshot_ms, report->ledger_snapshot_ms,
-        report->ledger_last_seq, report->delivered_between_snapshots);
+        args[0], absl::StrJoin(report->files, "\",\""), report->maddy_snapshot_ms,
+        report->ledger_snapshot_ms, report->ledger_last_seq, report->delivered_between_snapshots);
     return 0;
   }
   *ctx.out << "backed up " << absl::StrJoin(report->files, ", ") << " to " << args[0] << "\n";
@@ -368,9 +380,11 @@ int RestoreCmd(const CtlContext& ctx, const std::vector<std::string>& args) {
     *ctx.err << "usage: pocketmailctl restore DIR [--force]\n";
     return 2;
   }
-  auto health = server::CheckHealth(server::ConnectToService(ctx.runtime_dir, "ledger"), "", absl::Seconds(1));
+  auto health = server::CheckHealth(server::ConnectToService(ctx.runtime_dir, "ledger"), "",
+                                    absl::Seconds(1));
   if (health.ok() && !ctx.force) {
-    *ctx.err << "restore: the ledger is running; stop the services (and Maddy) first, or pass --force\n";
+    *ctx.err
+        << "restore: the ledger is running; stop the services (and Maddy) first, or pass --force\n";
     return 1;
   }
   auto report = Restore(args[0], {ctx.ledger_db, ctx.maddy_dir}, ctx.force);

@@ -6,11 +6,10 @@
 //   pocketmailctl [--json] refresh
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <cstdlib>
 
 #include "common/config/private_dir.h"
 #include "common/server/service_host.h"
@@ -47,7 +46,7 @@ int main(int argc, char** argv) {
   ctx.terminal = isatty(STDERR_FILENO) != 0;
   const char* ledger_db = std::getenv("LEDGER_DB");
   const char* state_dir = std::getenv("POCKETMAIL_STATE_DIR");
-  ctx.ledger_db = ledger_db && *ledger_db ? ledger_db
+  ctx.ledger_db = ledger_db && *ledger_db   ? ledger_db
                   : state_dir && *state_dir ? std::string(state_dir) + "/ledger.db"
                                             : pocketmail::config::DefaultStateDir() + "/ledger.db";
   const char* maddy_dir = std::getenv("MADDY_STATE_DIR");

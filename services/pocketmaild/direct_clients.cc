@@ -19,7 +19,8 @@ class DirectLedgerCalls : public fetcher::LedgerCalls {
   absl::StatusOr<ledgerpb::BeginResponse> Begin(const ledgerpb::BeginRequest& request) override {
     return core_.Begin(request);
   }
-  absl::StatusOr<ledgerpb::AdvanceResponse> Advance(const ledgerpb::AdvanceRequest& request) override {
+  absl::StatusOr<ledgerpb::AdvanceResponse> Advance(
+      const ledgerpb::AdvanceRequest& request) override {
     return core_.Advance(request);
   }
   absl::StatusOr<ledgerpb::AcquireLeaseResponse> AcquireLease(
@@ -52,7 +53,8 @@ class DirectInjector : public fetcher::InjectorClient {
  public:
   explicit DirectInjector(injector::InjectorCore& core) : core_(core) {}
 
-  fetcher::InjectResult Inject(const injectorpb::Envelope& envelope, absl::string_view body) override {
+  fetcher::InjectResult Inject(const injectorpb::Envelope& envelope,
+                               absl::string_view body) override {
     const absl::Time deadline = absl::Now() + fetcher::InjectCallBudget(body.size());
     absl::StatusOr<injectorpb::InjectResponse> reply = core_.Inject(envelope, body, deadline);
     // The whole buffer is the core's from the start: always handed over.
@@ -65,7 +67,8 @@ class DirectInjector : public fetcher::InjectorClient {
     return result;
   }
 
-  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key, const std::string& mailbox) override {
+  absl::StatusOr<injectorpb::ProbeResponse> Probe(const std::string& key,
+                                                  const std::string& mailbox) override {
     injectorpb::ProbeRequest request;
     request.set_key(key);
     request.set_mailbox(mailbox);

@@ -25,8 +25,8 @@ namespace {
 std::vector<config::Spec> CombinedSpecs() {
   std::vector<config::Spec> merged;
   std::map<std::string, size_t> index;
-  for (const auto& specs : {fetcher::FetcherSpecs(), router::RouterSpecs(), injector::InjectorSpecs(),
-                            ledger::LedgerSpecs()}) {
+  for (const auto& specs : {fetcher::FetcherSpecs(), router::RouterSpecs(),
+                            injector::InjectorSpecs(), ledger::LedgerSpecs()}) {
     for (const config::Spec& spec : specs) {
       auto [it, fresh] = index.emplace(spec.name, merged.size());
       if (fresh) {
@@ -56,7 +56,8 @@ int Run(int argc, char** argv) {
   clients.ledger = DirectLedgerClient((*ledger)->service().core());
   auto route_cache = fetcher::RouteCacheTtl(s);  // the setting keeps its meaning here
   if (!route_cache.ok()) return server::ExitForStartupError(route_cache.status());
-  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service().core()), *route_cache);
+  clients.router = fetcher::MakeCachingRouterClient(DirectRouterClient((*router)->service().core()),
+                                                    *route_cache);
   clients.injector = DirectInjectorClient((*injector)->service().core());
   auto fetcher = fetcher::FetcherComponent::Create(s, std::move(clients));
   if (!fetcher.ok()) return server::ExitForStartupError(fetcher.status());
@@ -66,8 +67,8 @@ int Run(int argc, char** argv) {
 
   server::ServerOptions options = server::OptionsFromSettings("pocketmaild", s);
   options.socket_names = {"ledger", "router", "injector", "fetcher"};
-  auto host = server::ServiceHost::Start(
-      options, {&(*ledger)->service(), &(*router)->service(), &(*injector)->service(), &f.service()});
+  auto host = server::ServiceHost::Start(options, {&(*ledger)->service(), &(*router)->service(),
+                                                   &(*injector)->service(), &f.service()});
   if (!host.ok()) return server::ExitForStartupError(host.status());
   if (absl::Status st = f.Start(); !st.ok()) return server::ExitForStartupError(st);
   // The fetcher stops first: its in-flight messages still reach the others.

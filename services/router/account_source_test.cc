@@ -14,8 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gtest/gtest.h"
 #include "common/process/shell_command.h"
+#include "gtest/gtest.h"
 
 namespace pocketmail::router {
 namespace {

@@ -28,7 +28,8 @@ void Drain(int fd) {
 std::unique_ptr<DirectoryWatch> DirectoryWatch::ForFile(const std::string& file) {
   int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (in < 0) return nullptr;
-  constexpr uint32_t kChanges = IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB;
+  constexpr uint32_t kChanges =
+      IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ATTRIB;
   if (inotify_add_watch(in, DirectoryOf(file).c_str(), kChanges) < 0) {
     ::close(in);
     return nullptr;

@@ -14,7 +14,7 @@
 namespace pocketmail::router {
 namespace {
 
-constexpr const char* kRoleLocalparts[] = {"postmaster", "abuse",  "hostmaster", "webmaster",
+constexpr const char* kRoleLocalparts[] = {"postmaster", "abuse", "hostmaster", "webmaster",
                                            "security",   "dmarc", "root"};
 
 bool IsRole(const std::string& localpart) {
@@ -56,22 +56,26 @@ absl::StatusOr<std::unique_ptr<RecipientRouter>> RecipientRouter::Create(
     RouterOptions options, std::unique_ptr<AccountSource> live,
     std::unique_ptr<AccountSource> seed) {
   if (live == nullptr && seed == nullptr) {
-    return absl::InvalidArgumentError("no account source: set MAIL_ACCOUNTS_CMD or MAIL_USERS_FILE");
+    return absl::InvalidArgumentError(
+        "no account source: set MAIL_ACCOUNTS_CMD or MAIL_USERS_FILE");
   }
   mail::Domain domain;
   if (!options.mail_domain.empty()) {
     absl::StatusOr<mail::Domain> d = mail::NormalizeDomain(options.mail_domain);
-    if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat("MAIL_DOMAIN: ", d.status().message()));
+    if (!d.ok())
+      return absl::InvalidArgumentError(absl::StrCat("MAIL_DOMAIN: ", d.status().message()));
     domain = *d;
   }
-  absl::StatusOr<std::string> admin = CheckLocalpart("MAIL_ADMIN_LOCALPART", options.admin_localpart);
+  absl::StatusOr<std::string> admin =
+      CheckLocalpart("MAIL_ADMIN_LOCALPART", options.admin_localpart);
   if (!admin.ok()) return admin.status();
   absl::StatusOr<std::string> catchall =
       CheckLocalpart("MAIL_CATCHALL_LOCALPART", options.catchall_localpart);
   if (!catchall.ok()) return catchall.status();
   options.admin_localpart = *admin;
   options.catchall_localpart = *catchall;
-  if (options.refresh_interval <= absl::ZeroDuration()) options.refresh_interval = absl::Seconds(60);
+  if (options.refresh_interval <= absl::ZeroDuration())
+    options.refresh_interval = absl::Seconds(60);
   if (options.retry_interval <= absl::ZeroDuration()) options.retry_interval = absl::Seconds(5);
   return std::unique_ptr<RecipientRouter>(
       new RecipientRouter(std::move(options), std::move(domain), std::move(live), std::move(seed)));
@@ -124,7 +128,8 @@ void RecipientRouter::StartBackgroundRefresh(absl::Duration tick) {
       const absl::Time looked = absl::Now();
       dir_watch_->Wait(UntilNextRefresh());
       absl::MutexLock lock(&mu_);
-      if (stop_ || mu_.AwaitWithTimeout(absl::Condition(&stop_), tick - (absl::Now() - looked))) return;
+      if (stop_ || mu_.AwaitWithTimeout(absl::Condition(&stop_), tick - (absl::Now() - looked)))
+        return;
     }
   });
 }
@@ -188,15 +193,16 @@ std::map<std::string, std::string> RecipientRouter::Normalise(
     absl::StatusOr<mail::EnvelopeAddress> parsed =
         mail::ParseEnvelopeAddress(bare ? absl::StrCat(name, "@", placeholder) : name);
     if (!parsed.ok()) {
-      log::Warn("skipping unusable account name", {{"name", name},
-                                                  {"error", std::string(parsed.status().message())}});
+      log::Warn("skipping unusable account name",
+                {{"name", name}, {"error", std::string(parsed.status().message())}});
       continue;
     }
     std::string lp = parsed->lookup_localpart();
     if (bare && domain_.ascii.empty()) {
       out[lp + "@"] = lp;  // matches any domain; completed at resolve time
     } else {
-      out[absl::StrCat(lp, "@", parsed->domain.ascii)] = absl::StrCat(lp, "@", parsed->domain.unicode);
+      out[absl::StrCat(lp, "@", parsed->domain.ascii)] =
+          absl::StrCat(lp, "@", parsed->domain.unicode);
     }
   }
   return out;
@@ -278,9 +284,9 @@ absl::StatusOr<Resolution> RecipientRouter::Resolve(absl::string_view address) {
   EnsureLoaded();
   std::shared_ptr<const Snapshot> snap = Current();
   if (!snap->live_ever_ok && !snap->seed_ok) {
-    return absl::UnavailableError(absl::StrCat(
-        "no account list has been read yet; not guessing",
-        snap->last_error.empty() ? "" : ": ", snap->last_error));
+    return absl::UnavailableError(absl::StrCat("no account list has been read yet; not guessing",
+                                               snap->last_error.empty() ? "" : ": ",
+                                               snap->last_error));
   }
   const mail::Domain& domain = domain_.ascii.empty() ? parsed->domain : domain_;
   auto find = [&](const std::string& lp) -> std::optional<std::string> {
@@ -312,7 +318,8 @@ absl::StatusOr<Resolution> RecipientRouter::Resolve(absl::string_view address) {
     if (std::optional<std::string> mailbox = find(base)) {
       r.mailbox = *mailbox;
       r.rule = v1::RULE_SUBADDRESS;
-      r.explanation = absl::StrCat("'", lp, "' is a subaddress of mailbox '", base, "'", stale_note);
+      r.explanation =
+          absl::StrCat("'", lp, "' is a subaddress of mailbox '", base, "'", stale_note);
       return r;
     }
   }
@@ -321,24 +328,27 @@ absl::StatusOr<Resolution> RecipientRouter::Resolve(absl::string_view address) {
     if (std::optional<std::string> admin = find(options_.admin_localpart)) {
       r.mailbox = *admin;
       r.rule = v1::RULE_ROLE_ALIAS;
-      r.explanation = absl::StrCat("'", base, "' is a role address; routed to the admin mailbox",
-                                   stale_note);
+      r.explanation =
+          absl::StrCat("'", base, "' is a role address; routed to the admin mailbox", stale_note);
       return r;
     }
     role_note = absl::StrCat("; '", base, "' is a role address but admin mailbox '",
                              options_.admin_localpart, "' does not exist");
   }
   if (live_ != nullptr && !snap->live_ever_ok) {
-    return absl::UnavailableError(absl::StrCat(
-        "'", lp, "' is not in the users file and the live account list has never been read; "
-        "deferring rather than guessing the catch-all: ", snap->last_error));
+    return absl::UnavailableError(
+        absl::StrCat("'", lp,
+                     "' is not in the users file and the live account list has never been read; "
+                     "deferring rather than guessing the catch-all: ",
+                     snap->last_error));
   }
   const bool catchall_exists = find(options_.catchall_localpart).has_value();
   r.mailbox = absl::StrCat(options_.catchall_localpart, "@", domain.unicode);
   r.rule = v1::RULE_CATCH_ALL;
   r.explanation = absl::StrCat(
       "'", lp, "' is not a mailbox; routed to the catch-all", role_note,
-      catchall_exists ? "" : "; note: the catch-all mailbox is not in the account list", stale_note);
+      catchall_exists ? "" : "; note: the catch-all mailbox is not in the account list",
+      stale_note);
   return r;
 }
 
@@ -352,9 +362,8 @@ std::vector<std::string> RecipientRouter::AllMailboxes(const Snapshot& snap) {
 
 absl::StatusOr<MailboxListing> RecipientRouter::ListingOf(const Snapshot& snap) const {
   if (!snap.live_ever_ok && !snap.seed_ok) {
-    return absl::UnavailableError(absl::StrCat("no account list has been read yet",
-                                               snap.last_error.empty() ? "" : ": ",
-                                               snap.last_error));
+    return absl::UnavailableError(absl::StrCat(
+        "no account list has been read yet", snap.last_error.empty() ? "" : ": ", snap.last_error));
   }
   MailboxListing listing;
   listing.mailboxes = AllMailboxes(snap);

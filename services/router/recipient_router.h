@@ -126,8 +126,8 @@ class RecipientRouter {
     long long mtime_ns = 0, size = -1, inode = 0, wal_mtime_ns = 0, wal_size = -1;
   };
 
-  RecipientRouter(RouterOptions options, mail::Domain domain,
-                  std::unique_ptr<AccountSource> live, std::unique_ptr<AccountSource> seed);
+  RecipientRouter(RouterOptions options, mail::Domain domain, std::unique_ptr<AccountSource> live,
+                  std::unique_ptr<AccountSource> seed);
   std::shared_ptr<const Snapshot> Current();
   void EnsureLoaded();
   void Refresh(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);

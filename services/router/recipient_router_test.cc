@@ -185,14 +185,23 @@ TEST_F(RouterTest, MissingCatchAllMailboxStillRoutesThereAndSaysSo) {
 
 TEST_F(RouterTest, IdnDomainMatchesInUnicodeAndALabelForms) {
   RouterOptions options;
-  options.mail_domain = "B\xc3\x9c" "CHER.example";  // BÜCHER.example
-  auto router = Make({"user@xn--bcher-kva.example", "inbox@b\xc3\xbc" "cher.example"}, options);
-  for (const char* address : {"user@b\xc3\xbc" "cher.example", "User@xn--bcher-kva.example",
-                              "USER@XN--BCHER-KVA.EXAMPLE"}) {
+  options.mail_domain =
+      "B\xc3\x9c"
+      "CHER.example";  // BÜCHER.example
+  auto router = Make({"user@xn--bcher-kva.example",
+                      "inbox@b\xc3\xbc"
+                      "cher.example"},
+                     options);
+  for (const char* address : {"user@b\xc3\xbc"
+                              "cher.example",
+                              "User@xn--bcher-kva.example", "USER@XN--BCHER-KVA.EXAMPLE"}) {
     auto r = router->Resolve(address);
     ASSERT_TRUE(r.ok()) << address << ": " << r.status();
     EXPECT_EQ(r->rule, v1::RULE_EXACT) << address;
-    EXPECT_EQ(r->mailbox, "user@b\xc3\xbc" "cher.example") << address;
+    EXPECT_EQ(r->mailbox,
+              "user@b\xc3\xbc"
+              "cher.example")
+        << address;
   }
   EXPECT_EQ(router->Resolve("user@bucher.example").status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -337,7 +346,7 @@ TEST_F(RouterTest, WatchedFileChangeTriggersAnEarlyRefresh) {
   auto router = Make({"alice@example.org"}, options);
   ASSERT_EQ(router->Resolve("bob@example.org")->rule, v1::RULE_CATCH_ALL);
   live_->Set({"alice@example.org", "bob@example.org"});
-  EXPECT_FALSE(router->RefreshIfDue());  // nothing changed yet
+  EXPECT_FALSE(router->RefreshIfDue());              // nothing changed yet
   std::ofstream(watched + "-wal") << "new account";  // Maddy writes the WAL first
   EXPECT_TRUE(router->RefreshIfDue());
   EXPECT_EQ(router->Resolve("bob@example.org")->rule, v1::RULE_EXACT);
@@ -371,7 +380,10 @@ TEST_F(RouterTest, ConcurrentResolvesWhileRefreshing) {
   std::atomic<bool> stop{false};
   std::thread clock_mover([&] {
     for (int i = 0; i < 50; ++i) {
-      if (i % 2) live_->Fail(absl::UnavailableError("flaky")); else live_->Set(kAccounts);
+      if (i % 2)
+        live_->Fail(absl::UnavailableError("flaky"));
+      else
+        live_->Set(kAccounts);
       absl::SleepFor(absl::Milliseconds(2));
     }
     stop = true;
@@ -454,10 +466,12 @@ TEST_F(RouterTest, RefreshNowDuringARunningReadWaitsForAFreshOneSharedByAllWaite
 TEST_F(RouterTest, RejectsBadConfiguration) {
   RouterOptions bad_domain;
   bad_domain.mail_domain = "exa mple.org";
-  EXPECT_FALSE(RecipientRouter::Create(bad_domain, std::make_unique<FakeSource>(kAccounts), nullptr).ok());
+  EXPECT_FALSE(
+      RecipientRouter::Create(bad_domain, std::make_unique<FakeSource>(kAccounts), nullptr).ok());
   RouterOptions bad_admin;
   bad_admin.admin_localpart = "ad min";
-  EXPECT_FALSE(RecipientRouter::Create(bad_admin, std::make_unique<FakeSource>(kAccounts), nullptr).ok());
+  EXPECT_FALSE(
+      RecipientRouter::Create(bad_admin, std::make_unique<FakeSource>(kAccounts), nullptr).ok());
   EXPECT_FALSE(RecipientRouter::Create({}, nullptr, nullptr).ok());
 }
 

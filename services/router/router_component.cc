@@ -17,11 +17,13 @@ std::vector<config::Spec> RouterSpecs() {
        "shell command printing one account per line (empty: seed file only)"},
       {"MAIL_ACCOUNTS_REFRESH_S", "60", "re-read the account list at most this often"},
       {"MAIL_ACCOUNTS_TIMEOUT_S", "10", "kill the account command after this long"},
-      {"MAIL_ACCOUNTS_WATCH", "", "optional file (e.g. imapsql.db) whose change triggers a re-read"},
+      {"MAIL_ACCOUNTS_WATCH", "",
+       "optional file (e.g. imapsql.db) whose change triggers a re-read"},
   };
 }
 
-absl::StatusOr<std::unique_ptr<RouterComponent>> RouterComponent::Create(const config::Settings& settings) {
+absl::StatusOr<std::unique_ptr<RouterComponent>> RouterComponent::Create(
+    const config::Settings& settings) {
   absl::StatusOr<int64_t> refresh_s = settings.GetInt("MAIL_ACCOUNTS_REFRESH_S");
   absl::StatusOr<int64_t> timeout_s = settings.GetInt("MAIL_ACCOUNTS_TIMEOUT_S");
   for (const auto* value : {&refresh_s, &timeout_s}) {

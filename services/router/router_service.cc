@@ -36,7 +36,8 @@ absl::StatusOr<v1::ResolveResponse> RouterCore::Resolve(const v1::ResolveRequest
   return response;
 }
 
-absl::StatusOr<v1::ListMailboxesResponse> RouterCore::ListMailboxes(const v1::ListMailboxesRequest&) {
+absl::StatusOr<v1::ListMailboxesResponse> RouterCore::ListMailboxes(
+    const v1::ListMailboxesRequest&) {
   absl::StatusOr<MailboxListing> listing = router_->ListMailboxes();
   if (!listing.ok()) return listing.status();
   v1::ListMailboxesResponse response;
@@ -71,7 +72,8 @@ grpc::Status RouterServiceImpl::Resolve(grpc::ServerContext*, const v1::ResolveR
   return server::ToGrpcResponse(core_.Resolve(*request), response);
 }
 
-grpc::Status RouterServiceImpl::ListMailboxes(grpc::ServerContext*, const v1::ListMailboxesRequest* request,
+grpc::Status RouterServiceImpl::ListMailboxes(grpc::ServerContext*,
+                                              const v1::ListMailboxesRequest* request,
                                               v1::ListMailboxesResponse* response) {
   return server::ToGrpcResponse(core_.ListMailboxes(*request), response);
 }

@@ -127,7 +127,8 @@ TEST_F(RouterServiceTest, RefreshRoutesANewAccountAtOnceAndChangesTheVersion) {
   EXPECT_EQ(first.mailbox_count(), 2);
 
   // The gateway created dave; the clock stands still, so no TTL could fire.
-  source_->Set(std::vector<std::string>{"alice@example.org", "dave@example.org", "inbox@example.org"});
+  source_->Set(
+      std::vector<std::string>{"alice@example.org", "dave@example.org", "inbox@example.org"});
   v1::RefreshResponse second;
   ASSERT_TRUE(Refresh(&second).ok());
   EXPECT_EQ(second.mailbox_count(), 3);

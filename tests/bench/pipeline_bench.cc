@@ -28,6 +28,7 @@
 // more passes run both layouts under proot (figures suffixed _proot).
 //        --service-env K=V (repeatable: extra environment for the four services,
 //        for experiments such as MALLOC_ARENA_MAX=2; recorded in the JSON)
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,7 +36,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <atomic>
@@ -82,18 +82,18 @@ namespace {
 // ---------------------------------------------------------------- settings
 
 struct Counts {
-  int small = 2000;          // 4 KiB backlog messages
-  int large = 200;           // 100 KiB backlog messages
-  int ceiling_small = 400;   // S3 / SMTP ceiling samples (rates, so a subset suffices)
+  int small = 2000;         // 4 KiB backlog messages
+  int large = 200;          // 100 KiB backlog messages
+  int ceiling_small = 400;  // S3 / SMTP ceiling samples (rates, so a subset suffices)
   int ceiling_large = 40;
   int latency_messages = 200;
   double latency_mean_gap_s = 0.25;  // exponential inter-arrival times
-  int huge = 10;             // 25 MiB messages for the memory peak
-  int nocopy = 200;          // 4 KiB messages drained with KEEP_PROCESSED_COPY=0
-  int idle_window_s = 20;    // idle LIST count window (MAIL_POLL=2 there)
+  int huge = 10;                     // 25 MiB messages for the memory peak
+  int nocopy = 200;                  // 4 KiB messages drained with KEEP_PROCESSED_COPY=0
+  int idle_window_s = 20;            // idle LIST count window (MAIL_POLL=2 there)
   int startup_repeats = 3;
-  int phone_backlog = 300;   // 4 KiB messages drained before the idle window (and under proot)
-  int phone_idle_s = 60;     // the idle window at the defaults
+  int phone_backlog = 300;  // 4 KiB messages drained before the idle window (and under proot)
+  int phone_idle_s = 60;    // the idle window at the defaults
 };
 
 constexpr size_t kSmall = 4 << 10;
@@ -114,7 +114,7 @@ struct Figure {
   std::optional<double> ratio;
   std::string goal;  // human text, JSON only
   std::optional<bool> met;
-  std::string note;  // JSON only
+  std::string note;             // JSON only
   std::optional<double> floor;  // a lower-bound goal, printed as floor=
 };
 
@@ -133,8 +133,8 @@ constexpr bool kDefaultLayoutCombined = true;
 // proot as proot-distro runs it, minus its Termux-only flags (--kill-on-exit,
 // --link2symlink, --sysvipc): fake root, the host's / as the guest root, and
 // /dev, /proc, /sys bound in. Every system call of the service is traced.
-const std::vector<std::string> kProotWrapper = {"/usr/bin/proot", "-0", "-b", "/dev", "-b", "/proc",
-                                                "-b", "/sys"};
+const std::vector<std::string> kProotWrapper = {"/usr/bin/proot", "-0", "-b",  "/dev", "-b",
+                                                "/proc",          "-b", "/sys"};
 // Per-thread wake-up rows of each idle window, for the JSON.
 std::vector<std::string> g_thread_rows;
 
@@ -227,7 +227,8 @@ pid_t ServicePid(const std::string& name) {
 // The service processes, each once: four, or the one combined process.
 std::vector<std::string> ServiceProcesses() {
   if (g_combined) return {"pocketmaild"};
-  return std::vector<std::string>(std::begin(PipelineHarness::kServices), std::end(PipelineHarness::kServices));
+  return std::vector<std::string>(std::begin(PipelineHarness::kServices),
+                                  std::end(PipelineHarness::kServices));
 }
 
 // user + sys CPU of `pid`, in ms.
@@ -339,8 +340,8 @@ std::unique_ptr<s3::S3Client> MakeClient(const std::map<std::string, std::string
 }
 
 std::string PendingKey(const std::string& raw, const std::string& to) {
-  return absl::StrCat("pending/", Sha256Hex(raw), "-", Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16),
-                      ".eml");
+  return absl::StrCat("pending/", Sha256Hex(raw), "-",
+                      Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
 }
 
 absl::Status PutMessage(s3::S3Client& c, const std::string& key, const std::string& raw,
@@ -417,8 +418,8 @@ std::optional<absl::Time> WaitDelivered(PipelineHarness& h, int64_t target, absl
     if (tick) tick();
     absl::SleepFor(absl::Milliseconds(tick ? 5 : 20));
   }
-  Error(absl::StrCat("timed out waiting for delivery: ", last, " of ", target,
-                     " (no progress for ", absl::FormatDuration(absl::Now() - last_change), ")"));
+  Error(absl::StrCat("timed out waiting for delivery: ", last, " of ", target, " (no progress for ",
+                     absl::FormatDuration(absl::Now() - last_change), ")"));
   return std::nullopt;
 }
 
@@ -488,8 +489,8 @@ double SmtpCeiling(int port, int n, size_t bytes) {
     Error("SMTP ceiling: cannot connect");
     return 0;
   }
-  std::string plain = std::string("\0", 1) + "pocketmail-inject" + std::string("\0", 1) +
-                      "inject-secret-for-tests";
+  std::string plain =
+      std::string("\0", 1) + "pocketmail-inject" + std::string("\0", 1) + "inject-secret-for-tests";
   if (!c.Cmd("AUTH PLAIN " + absl::Base64Escape(plain), '2')) {
     Error("SMTP ceiling: AUTH failed");
     return 0;
@@ -618,9 +619,9 @@ bool SendWake(int port, const std::string& key) {
   std::string body = absl::StrCat("{\"key\":\"", key, "\",\"ts\":", ts, "}");
   std::string req = absl::StrCat(
       "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-      "x-pocketmail-timestamp: ", ts, "\r\nx-pocketmail-signature: ",
-      HmacHex(kWakeSecret, absl::StrCat(ts, "\n", key)), "\r\nContent-Length: ", body.size(),
-      "\r\nConnection: close\r\n\r\n", body);
+      "x-pocketmail-timestamp: ",
+      ts, "\r\nx-pocketmail-signature: ", HmacHex(kWakeSecret, absl::StrCat(ts, "\n", key)),
+      "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -675,9 +676,9 @@ struct Bench {
   Counts n;
   int concurrency = fetcher::kDefaultFetchConcurrency;
   bool skip_mobile = false;
-  std::set<std::string> only;  // sections to run (empty: all)
+  std::set<std::string> only;                    // sections to run (empty: all)
   std::map<std::string, std::string> extra_env;  // --service-env K=V (experiments)
-  std::vector<std::string> wrapper;  // service command prefix (the proot passes)
+  std::vector<std::string> wrapper;              // service command prefix (the proot passes)
   bool Want(const std::string& section) const { return only.empty() || only.count(section) > 0; }
   std::unique_ptr<PipelineHarness> h;
   std::unique_ptr<s3::S3Client> direct;  // our own client, straight to moto
@@ -739,8 +740,9 @@ struct Bench {
           // pool would make us wait out a reconnect backoff (100 ms) instead.
           grpc::ChannelArguments args;
           args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-          auto ch = grpc::CreateCustomChannel(absl::StrCat("unix:", h->runtime_dir(), "/", name, ".sock"),
-                                              grpc::InsecureChannelCredentials(), args);
+          auto ch =
+              grpc::CreateCustomChannel(absl::StrCat("unix:", h->runtime_dir(), "/", name, ".sock"),
+                                        grpc::InsecureChannelCredentials(), args);
           auto health = server::CheckHealth(ch, "", absl::Milliseconds(200));
           if (health.ok() && *health == server::Health::kServing) {
             serving = absl::Now();
@@ -756,10 +758,14 @@ struct Bench {
         ms.push_back(absl::ToDoubleMilliseconds(*serving - t0));
       }
       if (ms.empty()) continue;
-      Figure f{absl::StrCat("startup_", g_combined ? "pocketmaild" : name), Percentile(ms, 50), "ms"};
+      Figure f{absl::StrCat("startup_", g_combined ? "pocketmaild" : name), Percentile(ms, 50),
+               "ms"};
       f.goal = "<= 100 ms";
       f.met = f.value <= 100;
-      f.note = absl::StrCat("median of ", ms.size(), " starts: ", absl::StrJoin(ms, ", ", [](std::string* o, double v) { absl::StrAppend(o, Num(v)); }), " ms");
+      f.note = absl::StrCat(
+          "median of ", ms.size(), " starts: ",
+          absl::StrJoin(ms, ", ", [](std::string* o, double v) { absl::StrAppend(o, Num(v)); }),
+          " ms");
       Emit(f);
     }
   }
@@ -804,11 +810,13 @@ struct Bench {
     WaitPendingEmpty(*h, absl::Seconds(120));
     absl::SleepFor(absl::Milliseconds(300));
     r.cpu_ms = SumCpuMs() + 0 - cpu0;  // the fetcher started at 0
-    r.cpu_each = absl::StrCat("before: ", cpu0_each, "; after: ", PerServiceCpu(), " (ms, cumulative)");
+    r.cpu_each =
+        absl::StrCat("before: ", cpu0_each, "; after: ", PerServiceCpu(), " (ms, cumulative)");
     r.s3_after = S3Stats(*h);
     r.moto_cpu_ms = CpuMs(moto) - moto0;
     Log(absl::StrCat(tag, ": ", count, " in ", Num(r.seconds), " s = ", Num(count / r.seconds),
-                     " msg/s; services CPU ", Num(r.cpu_ms), " ms; moto CPU ", Num(r.moto_cpu_ms), " ms"));
+                     " msg/s; services CPU ", Num(r.cpu_ms), " ms; moto CPU ", Num(r.moto_cpu_ms),
+                     " ms"));
     return r;
   }
 
@@ -827,8 +835,10 @@ struct Bench {
     // The S3 ceiling: our client, same concurrency, same network path.
     Log(profile + ": S3 ceiling");
     auto ceiling_client = MakeClient(h->s3_env(), fetcher_endpoint, 2 * concurrency);
-    auto k_small = PutBacklog(*direct, profile + "-ceil-4k", n.ceiling_small, kSmall, 4, "ceiling/");
-    auto k_large = PutBacklog(*direct, profile + "-ceil-100k", n.ceiling_large, kLarge, 4, "ceiling/");
+    auto k_small =
+        PutBacklog(*direct, profile + "-ceil-4k", n.ceiling_small, kSmall, 4, "ceiling/");
+    auto k_large =
+        PutBacklog(*direct, profile + "-ceil-100k", n.ceiling_large, kLarge, 4, "ceiling/");
     auto s3_before = S3Stats(*h);
     double s3_small = S3Ceiling(*ceiling_client, k_small, concurrency);
     double s3_large = S3Ceiling(*ceiling_client, k_large, concurrency);
@@ -839,14 +849,17 @@ struct Bench {
     Figure f{absl::StrCat("throughput_", profile), rate, "msg/s", lower, rate / lower};
     f.goal = "ratio >= 0.9 of the lower ceiling";
     f.met = rate / lower >= 0.9;
-    f.note = absl::StrCat(n.small, " x 4 KiB then ", n.large, " x 100 KiB, 5 recipients, FETCH_CONCURRENCY=",
-                          concurrency, "; ceiling = min(S3 sequence ceiling, SMTP ceiling)");
+    f.note = absl::StrCat(n.small, " x 4 KiB then ", n.large,
+                          " x 100 KiB, 5 recipients, FETCH_CONCURRENCY=", concurrency,
+                          "; ceiling = min(S3 sequence ceiling, SMTP ceiling)");
     Emit(f);
     if (profile == "mobile") EmitMobileGoal(rate);
     Emit({absl::StrCat("throughput_", profile, "_4k"), small.delivered / small.seconds, "msg/s",
-          std::min(s3_small, smtp_ceiling), (small.delivered / small.seconds) / std::min(s3_small, smtp_ceiling)});
+          std::min(s3_small, smtp_ceiling),
+          (small.delivered / small.seconds) / std::min(s3_small, smtp_ceiling)});
     Emit({absl::StrCat("throughput_", profile, "_100k"), large.delivered / large.seconds, "msg/s",
-          std::min(s3_large, smtp_ceiling), (large.delivered / large.seconds) / std::min(s3_large, smtp_ceiling)});
+          std::min(s3_large, smtp_ceiling),
+          (large.delivered / large.seconds) / std::min(s3_large, smtp_ceiling)});
     Emit({absl::StrCat("s3_ceiling_", profile), s3_ceiling, "msg/s"});
     Emit({absl::StrCat("s3_ceiling_", profile, "_4k"), s3_small, "msg/s"});
     Emit({absl::StrCat("s3_ceiling_", profile, "_100k"), s3_large, "msg/s"});
@@ -865,15 +878,16 @@ struct Bench {
       Figure cpu{"cpu_per_msg_4k", small.cpu_ms / small.delivered, "ms"};
       cpu.goal = "<= 2 ms";
       cpu.met = cpu.value <= 2;
-      cpu.note = absl::StrCat("user+sys from /proc/<pid>/stat of ", g_combined ? "pocketmaild" : "the four services",
-                              " over the 4 KiB drain (includes the fetcher's start); ",
-                              small.cpu_each);
+      cpu.note = absl::StrCat(
+          "user+sys from /proc/<pid>/stat of ", g_combined ? "pocketmaild" : "the four services",
+          " over the 4 KiB drain (includes the fetcher's start); ", small.cpu_each);
       Emit(cpu);
       // 5. R2 requests per delivered message (processed/ copy on).
       int total = small.delivered + large.delivered;
       for (const char* k : {"LIST", "GET", "COPY", "DELETE", "HEAD", "PUT"}) {
         double v = static_cast<double>(Delta(small.s3_before, small.s3_after, k) +
-                                       Delta(large.s3_before, large.s3_after, k)) / total;
+                                       Delta(large.s3_before, large.s3_after, k)) /
+                   total;
         if ((std::string(k) == "HEAD" || std::string(k) == "PUT") && v == 0) continue;
         Emit({absl::StrCat("r2_", absl::AsciiStrToLower(k), "_per_msg"), v, "req"});
       }
@@ -882,18 +896,19 @@ struct Bench {
       Figure idle{"rss_idle", SumKb("VmRSS") / 1024.0, "MiB"};
       idle.goal = "<= 40 MiB";
       idle.met = idle.value <= 40;
-      idle.note = absl::StrCat(g_combined ? "VmRSS of pocketmaild (the four services in one process)"
-                                          : "sum of VmRSS of the four services",
-                               ", 2 s after the backlog; per process (KiB): ",
-                               absl::StrJoin(AllServicePids(), " ", [](std::string* o, pid_t p) {
-                                 absl::StrAppend(o, StatusKb(p, "VmRSS"));
-                               }));
+      idle.note = absl::StrCat(
+          g_combined ? "VmRSS of pocketmaild (the four services in one process)"
+                     : "sum of VmRSS of the four services",
+          ", 2 s after the backlog; per process (KiB): ",
+          absl::StrJoin(AllServicePids(), " ",
+                        [](std::string* o, pid_t p) { absl::StrAppend(o, StatusKb(p, "VmRSS")); }));
       Emit(idle);
       double pss = 0;
       for (pid_t p : AllServicePids()) pss += PssKb(p);
       Figure pf{"pss_idle", pss / 1024.0, "MiB"};
-      pf.note = "sum of Pss (smaps_rollup): like rss_idle, but the shared libraries (OpenSSL, libstdc++, "
-                "libc, SQLite, curl) the four processes map are counted once, split between them";
+      pf.note =
+          "sum of Pss (smaps_rollup): like rss_idle, but the shared libraries (OpenSSL, libstdc++, "
+          "libc, SQLite, curl) the four processes map are counted once, split between them";
       Emit(pf);
     }
   }
@@ -912,20 +927,24 @@ struct Bench {
     // Idle: how many LISTs one idle poll costs, measured with a short MAIL_POLL,
     // then scaled to the default MAIL_POLL (180 s) for a day.
     const int poll = 2;
-    RestartFetcher(*h, {{"MAIL_POLL", std::to_string(poll)}, {"FAST_POLL_S", "0"},
-                        {"KEEP_PROCESSED_COPY", "1"}});
+    RestartFetcher(
+        *h,
+        {{"MAIL_POLL", std::to_string(poll)}, {"FAST_POLL_S", "0"}, {"KEEP_PROCESSED_COPY", "1"}});
     absl::SleepFor(absl::Seconds(1));
     auto a = S3Stats(*h);
     absl::SleepFor(absl::Seconds(n.idle_window_s));
     auto b = S3Stats(*h);
     double lists = Delta(a, b, "LIST");
-    double other = Delta(a, b, "GET") + Delta(a, b, "COPY") + Delta(a, b, "DELETE") + Delta(a, b, "HEAD");
+    double other =
+        Delta(a, b, "GET") + Delta(a, b, "COPY") + Delta(a, b, "DELETE") + Delta(a, b, "HEAD");
     double per_poll = lists / (n.idle_window_s / static_cast<double>(poll));
     Figure f{"r2_list_per_idle_day", per_poll * 86400.0 / 180.0, "req"};
-    f.note = absl::StrCat("measured ", lists, " LIST (and ", other, " other requests) in ", n.idle_window_s,
-                          " s idle at MAIL_POLL=", poll, " FAST_POLL_S=0 (", Num(per_poll),
-                          " LIST per idle poll), scaled to the default MAIL_POLL=180: 86400/180 polls a day. "
-                          "Adaptive polling adds ACTIVE_WINDOW_S/FAST_POLL_S = 100 LISTs after each burst of activity.");
+    f.note = absl::StrCat(
+        "measured ", lists, " LIST (and ", other, " other requests) in ", n.idle_window_s,
+        " s idle at MAIL_POLL=", poll, " FAST_POLL_S=0 (", Num(per_poll),
+        " LIST per idle poll), scaled to the default MAIL_POLL=180: 86400/180 polls a day. "
+        "Adaptive polling adds ACTIVE_WINDOW_S/FAST_POLL_S = 100 LISTs after each burst of "
+        "activity.");
     Emit(f);
     RestartFetcher(*h, {{"MAIL_POLL", "180"}, {"FAST_POLL_S", "3"}});
   }
@@ -956,13 +975,14 @@ struct Bench {
     Figure f{"rss_peak_25m", peak_kb / 1024.0, "MiB"};
     f.goal = absl::StrCat("<= ", goal, " MiB (64 MiB + 2 x 25 MiB)");
     f.met = f.value <= goal;
-    f.note = absl::StrCat("max over samples (every ~10 ms) of the summed VmRSS while draining ", n.huge,
-                          " x 25 MiB; per-service peaks (KiB): ",
+    f.note = absl::StrCat("max over samples (every ~10 ms) of the summed VmRSS while draining ",
+                          n.huge, " x 25 MiB; per-service peaks (KiB): ",
                           absl::StrJoin(peak_each, " ", absl::PairFormatter("=")),
                           "; sum of VmHWM afterwards: ", Num(hwm), " MiB");
     Emit(f);
     Figure g{"rss_peak_25m_hwm_sum", hwm, "MiB"};
-    g.note = "sum of each service's VmHWM (its own peak, not necessarily simultaneous): an upper bound";
+    g.note =
+        "sum of each service's VmHWM (its own peak, not necessarily simultaneous): an upper bound";
     Emit(g);
   }
 
@@ -979,17 +999,24 @@ struct Bench {
       env["WAKE_SECRET"] = kWakeSecret;
       env["MAIL_POLL"] = "180";
       env["FAST_POLL_S"] = "0";
-      desc = "wake ping after each PUT; MAIL_POLL=180, FAST_POLL_S=0 (polling alone would give minutes)";
+      desc =
+          "wake ping after each PUT; MAIL_POLL=180, FAST_POLL_S=0 (polling alone would give "
+          "minutes)";
     } else if (mode == "adaptive") {
       env["MAIL_POLL"] = "180";
       env["FAST_POLL_S"] = "3";
       env["ACTIVE_WINDOW_S"] = "300";
-      desc = "no ping; MAIL_POLL=180 FAST_POLL_S=3 ACTIVE_WINDOW_S=300, within the active window (a warm-up "
-             "message drained first); the first message after an idle period still waits up to MAIL_POLL";
+      desc =
+          "no ping; MAIL_POLL=180 FAST_POLL_S=3 ACTIVE_WINDOW_S=300, within the active window (a "
+          "warm-up "
+          "message drained first); the first message after an idle period still waits up to "
+          "MAIL_POLL";
     } else {
       env["MAIL_POLL"] = "10";
       env["FAST_POLL_S"] = "0";
-      desc = "no ping; MAIL_POLL=10 (shortened from 180 to fit the run; expected p50 ~ MAIL_POLL/2), FAST_POLL_S=0";
+      desc =
+          "no ping; MAIL_POLL=10 (shortened from 180 to fit the run; expected p50 ~ MAIL_POLL/2), "
+          "FAST_POLL_S=0";
     }
     Log("latency " + mode + ": " + desc);
     if (mode == "adaptive") {
@@ -1031,12 +1058,14 @@ struct Bench {
       if (it != delivered.end()) lat.push_back(absl::ToDoubleSeconds(it->second - t));
     }
     if (lat.size() < put_done.size()) {
-      Error(absl::StrCat("latency ", mode, ": only ", lat.size(), " of ", put_done.size(), " found delivered"));
+      Error(absl::StrCat("latency ", mode, ": only ", lat.size(), " of ", put_done.size(),
+                         " found delivered"));
     }
     Figure p50{absl::StrCat("latency_", mode, "_p50"), Percentile(lat, 50), "s"};
     Figure p99{absl::StrCat("latency_", mode, "_p99"), Percentile(lat, 99), "s"};
-    p50.note = p99.note = absl::StrCat(lat.size(), " messages, exponential gaps (mean ", n.latency_mean_gap_s,
-                                       " s); PUT returned -> Maildir file mtime; ", desc);
+    p50.note = p99.note =
+        absl::StrCat(lat.size(), " messages, exponential gaps (mean ", n.latency_mean_gap_s,
+                     " s); PUT returned -> Maildir file mtime; ", desc);
     if (mode == "wake") {
       p50.goal = "<= 1 s";
       p50.met = p50.value <= 1;
@@ -1045,9 +1074,9 @@ struct Bench {
     }
     Emit(p50);
     Emit(p99);
-    Emit({absl::StrCat("latency_", mode, "_max"), lat.empty() ? NAN : *std::max_element(lat.begin(), lat.end()), "s"});
+    Emit({absl::StrCat("latency_", mode, "_max"),
+          lat.empty() ? NAN : *std::max_element(lat.begin(), lat.end()), "s"});
   }
-
 
   // ---- 1b. issue 12's absolute goal for the mobile profile
   void EmitMobileGoal(double rate) {
@@ -1055,18 +1084,19 @@ struct Bench {
     f.floor = 45;
     f.goal = ">= 45 msg/s on the 60 ms mobile profile at the default settings (issue 12)";
     f.met = rate >= 45;
-    f.note = absl::StrCat("the throughput_mobile figure against the absolute goal; FETCH_CONCURRENCY=", concurrency,
-                          concurrency == kDefaultConcurrency
-                              ? " (the default)"
-                              : absl::StrCat(" (NOT the default ", kDefaultConcurrency, ")"));
+    f.note = absl::StrCat(
+        "the throughput_mobile figure against the absolute goal; FETCH_CONCURRENCY=", concurrency,
+        concurrency == kDefaultConcurrency
+            ? " (the default)"
+            : absl::StrCat(" (NOT the default ", kDefaultConcurrency, ")"));
     Emit(f);
   }
 
   // ---- 7. the phone's day: a short backlog, then idle at the defaults
   // (natively, and in the proot passes under proot: figures suffixed _proot).
   static constexpr int kDefaultConcurrency = fetcher::kDefaultFetchConcurrency;
-  static constexpr int kMailPoll = 180;          // the installer's MAIL_POLL
-  static constexpr int kFastPoll = 3;            // FAST_POLL_S default
+  static constexpr int kMailPoll = 180;  // the installer's MAIL_POLL
+  static constexpr int kFastPoll = 3;    // FAST_POLL_S default
   // ACTIVE_WINDOW_S shortened from 300 so the idle window starts after the
   // fast polls that follow a backlog: it measures the state of most of the day.
   static constexpr int kActiveWindow = 5;
@@ -1097,13 +1127,15 @@ struct Bench {
     if (g_proot) {
       const bool is_default = g_combined == kDefaultLayoutCombined;
       f.ceiling = is_default ? 6 : 8;
-      f.goal = absl::StrCat("<= ", Num(*f.ceiling), " ms under proot (issue 12: ",
-                            is_default ? "the installer's default layout" : "the other layout", ")");
+      f.goal =
+          absl::StrCat("<= ", Num(*f.ceiling), " ms under proot (issue 12: ",
+                       is_default ? "the installer's default layout" : "the other layout", ")");
       f.met = f.value <= *f.ceiling;
     }
-    f.note = absl::StrCat(r.delivered, " x 4 KiB on loopback at the defaults; user+sys (+ reaped children) of the ",
-                          g_proot ? "proot tracers and their tracees" : "service processes",
-                          ", whole process trees, from the fetcher's exec until pending/ was empty; ", r.cpu_each);
+    f.note = absl::StrCat(
+        r.delivered, " x 4 KiB on loopback at the defaults; user+sys (+ reaped children) of the ",
+        g_proot ? "proot tracers and their tracees" : "service processes",
+        ", whole process trees, from the fetcher's exec until pending/ was empty; ", r.cpu_each);
     Emit(f);
   }
 
@@ -1137,16 +1169,21 @@ struct Bench {
   void EmitIdle(const IdleWindow& w, const TreeSample& end) {
     const std::string where = absl::StrCat(
         Num(w.seconds), " s idle after the backlog, MAIL_POLL=", kMailPoll, ", summed over ",
-        g_proot ? "the proot tracers and their tracees" : "the service processes", " (", end.processes,
-        " processes)");
+        g_proot ? "the proot tracers and their tracees" : "the service processes", " (",
+        end.processes, " processes)");
     Figure wake = Goal({"idle_wakeups_per_s", w.wakeups_per_s, "/s"}, 1, "<= 1 per second, summed");
-    wake.note = "voluntary + nonvoluntary context switches of every thread (/proc/<pid>/task/*/status), " + where;
+    wake.note =
+        "voluntary + nonvoluntary context switches of every thread (/proc/<pid>/task/*/status), " +
+        where;
     Emit(wake);
-    Figure cpu = Goal({"idle_cpu_ms_per_h", w.cpu_ms * 3600 / w.seconds, "ms/h"}, 1000, "<= 1 s per hour");
-    cpu.note = absl::StrCat("user+sys over the window (", Num(w.cpu_ms), " ms), scaled to an hour; ", where);
+    Figure cpu =
+        Goal({"idle_cpu_ms_per_h", w.cpu_ms * 3600 / w.seconds, "ms/h"}, 1000, "<= 1 s per hour");
+    cpu.note = absl::StrCat("user+sys over the window (", Num(w.cpu_ms),
+                            " ms), scaled to an hour; ", where);
     Emit(cpu);
     Figure threads{"idle_threads", static_cast<double>(w.threads_end), "threads"};
-    threads.note = absl::StrCat("/proc/<pid>/task entries at the end (", w.threads_start, " at the start); ", where);
+    threads.note = absl::StrCat("/proc/<pid>/task entries at the end (", w.threads_start,
+                                " at the start); ", where);
     Emit(threads);
     Figure rss = Goal({"idle_rss", end.rss_kb / 1024.0, "MiB"}, 40, "<= 40 MiB");
     rss.note = "VmRSS summed at the end of the window; " + where;
@@ -1156,15 +1193,19 @@ struct Bench {
   void EmitIdleRequests(const IdleWindow& w, const std::map<std::string, int64_t>& a,
                         const std::map<std::string, int64_t>& b) {
     double lists = Delta(a, b, "LIST");
-    double other = Delta(a, b, "GET") + Delta(a, b, "COPY") + Delta(a, b, "DELETE") + Delta(a, b, "HEAD");
+    double other =
+        Delta(a, b, "GET") + Delta(a, b, "COPY") + Delta(a, b, "DELETE") + Delta(a, b, "HEAD");
     Figure f{"idle_list_per_window", lists, "req"};
-    f.note = absl::StrCat("LISTs the S3 peer served in the ", Num(w.seconds), " s window (and ", other,
-                          " other requests); one poll is due every MAIL_POLL=", kMailPoll, " s");
+    f.note =
+        absl::StrCat("LISTs the S3 peer served in the ", Num(w.seconds), " s window (and ", other,
+                     " other requests); one poll is due every MAIL_POLL=", kMailPoll, " s");
     Emit(f);
-    Figure p = Goal({"idle_list_per_mail_poll", lists * kMailPoll / w.seconds, "req"}, 1, "<= 1 LIST per MAIL_POLL");
-    p.note = absl::StrCat("idle_list_per_window x MAIL_POLL / window = ", lists, " x ", kMailPoll, " / ",
-                          Num(w.seconds), "; a window shorter than MAIL_POLL sees 0 or 1 poll, so this is 0 or ",
-                          Num(kMailPoll / w.seconds), " (r2_list_per_idle_day measures LISTs per poll)");
+    Figure p = Goal({"idle_list_per_mail_poll", lists * kMailPoll / w.seconds, "req"}, 1,
+                    "<= 1 LIST per MAIL_POLL");
+    p.note = absl::StrCat(
+        "idle_list_per_window x MAIL_POLL / window = ", lists, " x ", kMailPoll, " / ",
+        Num(w.seconds), "; a window shorter than MAIL_POLL sees 0 or 1 poll, so this is 0 or ",
+        Num(kMailPoll / w.seconds), " (r2_list_per_idle_day measures LISTs per poll)");
     Emit(p);
   }
 
@@ -1177,9 +1218,9 @@ struct Bench {
                   g_suffix.c_str(), g.name.c_str(), Num(g.wakeups_per_s).c_str(), g.threads,
                   Num(g.cpu_ms).c_str(), blocked.empty() ? "-" : blocked.c_str());
       g_thread_rows.push_back(absl::StrCat(
-          "{\"run\": \"", run, "\", \"thread\": \"", JsonEscape(g.name), "\", \"threads\": ", g.threads,
-          ", \"wakeups_per_s\": ", Num(g.wakeups_per_s), ", \"cpu_ms\": ", Num(g.cpu_ms),
-          ", \"blocked_in\": \"", JsonEscape(blocked), "\"}"));
+          "{\"run\": \"", run, "\", \"thread\": \"", JsonEscape(g.name),
+          "\", \"threads\": ", g.threads, ", \"wakeups_per_s\": ", Num(g.wakeups_per_s),
+          ", \"cpu_ms\": ", Num(g.cpu_ms), ", \"blocked_in\": \"", JsonEscape(blocked), "\"}"));
     }
     std::fflush(stdout);
   }
@@ -1209,7 +1250,8 @@ struct Bench {
     Emit({"smtp_ceiling_4k", smtp_small, "msg/s"});
     Emit({"smtp_ceiling_100k", smtp_large, "msg/s"});
 
-    if (Want("loopback")) ThroughputSection("loopback", h->s3_env().at("R2_ENDPOINT"), smtp_ceiling, nullptr);
+    if (Want("loopback"))
+      ThroughputSection("loopback", h->s3_env().at("R2_ENDPOINT"), smtp_ceiling, nullptr);
     if (Want("cost")) CostSection();
     if (Want("memory")) MemorySection();
     if (Want("latency")) {
@@ -1223,9 +1265,10 @@ struct Bench {
       } else if (absl::Status s = (*proxy)->Set("latency_ms=30"); !s.ok()) {
         Error("fault proxy: " + s.ToString());
       } else {
-        settings["mobile_proxy"] = "latency_ms=30 each direction (60 ms RTT) on every S3 byte, TLS included";
-        ThroughputSection("mobile", absl::StrCat("https://127.0.0.1:", (*proxy)->port()), smtp_ceiling,
-                          proxy->get());
+        settings["mobile_proxy"] =
+            "latency_ms=30 each direction (60 ms RTT) on every S3 byte, TLS included";
+        ThroughputSection("mobile", absl::StrCat("https://127.0.0.1:", (*proxy)->port()),
+                          smtp_ceiling, proxy->get());
       }
       if (h->ServiceRunning("fetcher")) (void)h->StopService("fetcher");
     }
@@ -1239,9 +1282,11 @@ std::string Json(const Bench& b, const std::string& started) {
   std::string out = "{\n  \"generated\": \"" + started + "\",\n";
   absl::StrAppend(&out, "  \"machine\": {\"cores\": ", std::thread::hardware_concurrency(), "},\n");
   absl::StrAppend(&out, "  \"counts\": {\"small_4k\": ", b.n.small, ", \"large_100k\": ", b.n.large,
-                  ", \"ceiling_4k\": ", b.n.ceiling_small, ", \"ceiling_100k\": ", b.n.ceiling_large,
+                  ", \"ceiling_4k\": ", b.n.ceiling_small,
+                  ", \"ceiling_100k\": ", b.n.ceiling_large,
                   ", \"latency_messages\": ", b.n.latency_messages, ", \"huge_25m\": ", b.n.huge,
-                  ", \"phone_backlog_4k\": ", b.n.phone_backlog, ", \"idle_window_s\": ", b.n.phone_idle_s, "},\n");
+                  ", \"phone_backlog_4k\": ", b.n.phone_backlog,
+                  ", \"idle_window_s\": ", b.n.phone_idle_s, "},\n");
   out += "  \"settings\": {";
   bool first = true;
   for (const auto& [k, v] : b.settings) {
@@ -1251,7 +1296,8 @@ std::string Json(const Bench& b, const std::string& started) {
   out += "},\n  \"figures\": [\n";
   for (size_t i = 0; i < g_figures.size(); ++i) {
     const Figure& f = g_figures[i];
-    absl::StrAppend(&out, "    {\"name\": \"", f.name, "\", \"value\": ", std::isnan(f.value) ? "null" : Num(f.value),
+    absl::StrAppend(&out, "    {\"name\": \"", f.name,
+                    "\", \"value\": ", std::isnan(f.value) ? "null" : Num(f.value),
                     ", \"unit\": \"", f.unit, "\"");
     if (f.ceiling) absl::StrAppend(&out, ", \"ceiling\": ", Num(*f.ceiling));
     if (f.ratio) absl::StrAppend(&out, ", \"ratio\": ", Num(*f.ratio));
@@ -1293,7 +1339,8 @@ void RunPass(Bench& first, bool combined_layout, bool proot) {
   g_combined = combined_layout;
   g_proot = proot;
   g_suffix = absl::StrCat(proot ? "_proot" : "", combined_layout ? "_combined" : "");
-  Log(absl::StrCat("pass: ", combined_layout ? "pocketmaild" : "four processes", proot ? ", under proot" : ""));
+  Log(absl::StrCat("pass: ", combined_layout ? "pocketmaild" : "four processes",
+                   proot ? ", under proot" : ""));
   c.Run();
   c.h.reset();
   for (const auto& [k, v] : c.settings) first.settings[g_suffix.substr(1) + "." + k] = v;
@@ -1328,7 +1375,8 @@ int main(int argc, char** argv) {
     } else if (a == "--quick") {
       b.n = Counts{200, 20, 100, 10, 40, 0.25, 3, 50, 10, 2, 100, 12};
     } else if (absl::StartsWith(a, "--only=")) {
-      for (absl::string_view part : absl::StrSplit(a.substr(7), ',')) b.only.insert(std::string(part));
+      for (absl::string_view part : absl::StrSplit(a.substr(7), ','))
+        b.only.insert(std::string(part));
     } else if (a == "--service-env" && i + 1 < argc) {
       std::string kv = argv[++i];
       size_t eq = kv.find('=');
@@ -1345,15 +1393,19 @@ int main(int argc, char** argv) {
     } else if (absl::StartsWith(a, "--concurrency=")) {
       absl::SimpleAtoi(a.substr(14), &b.concurrency);
     } else {
-      std::fprintf(stderr, "usage: pipeline_bench [--json PATH] [--quick] [--skip-mobile] [--concurrency=N]\n"
-                           "       [--only=startup,loopback,cost,memory,latency,mobile,idle,proot] [--service-env K=V]...\n"
-                           "       [--no-combined | --combined-only] [--no-proot]\n");
+      std::fprintf(
+          stderr,
+          "usage: pipeline_bench [--json PATH] [--quick] [--skip-mobile] [--concurrency=N]\n"
+          "       [--only=startup,loopback,cost,memory,latency,mobile,idle,proot] [--service-env "
+          "K=V]...\n"
+          "       [--no-combined | --combined-only] [--no-proot]\n");
       return 2;
     }
   }
   LocateRunfiles(argv[0]);
   if (!json_path.empty() && json_path[0] != '/') {
-    if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY")) json_path = std::string(ws) + "/" + json_path;
+    if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"))
+      json_path = std::string(ws) + "/" + json_path;
   }
   std::string started = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   if (four) {
@@ -1367,7 +1419,8 @@ int main(int argc, char** argv) {
   // Then both layouts under proot: the short backlog and the idle window.
   if (proot && b.Want("proot")) {
     if (!std::filesystem::exists(kProotWrapper[0])) {
-      Error(kProotWrapper[0] + " is missing (Debian's proot package; ./pocketmail bench installs it)");
+      Error(kProotWrapper[0] +
+            " is missing (Debian's proot package; ./pocketmail bench installs it)");
     } else {
       if (four) RunPass(b, /*combined_layout=*/false, /*proot=*/true);
       if (combined) RunPass(b, /*combined_layout=*/true, /*proot=*/true);

@@ -186,11 +186,19 @@ IdleWindow Compare(const TreeSample& before, const TreeSample& after) {
 
 std::string SyscallName(long number) {
   static const std::map<long, std::string> kNames = {
-      {SYS_futex, "futex"},           {SYS_epoll_pwait, "epoll_pwait"}, {SYS_ppoll, "ppoll"},
-      {SYS_pselect6, "pselect6"},     {SYS_clock_nanosleep, "clock_nanosleep"},
-      {SYS_read, "read"},             {SYS_recvmsg, "recvmsg"},         {SYS_recvfrom, "recvfrom"},
-      {SYS_accept4, "accept4"},       {SYS_wait4, "wait4"},             {SYS_waitid, "waitid"},
-      {SYS_nanosleep, "nanosleep"},   {SYS_write, "write"},
+      {SYS_futex, "futex"},
+      {SYS_epoll_pwait, "epoll_pwait"},
+      {SYS_ppoll, "ppoll"},
+      {SYS_pselect6, "pselect6"},
+      {SYS_clock_nanosleep, "clock_nanosleep"},
+      {SYS_read, "read"},
+      {SYS_recvmsg, "recvmsg"},
+      {SYS_recvfrom, "recvfrom"},
+      {SYS_accept4, "accept4"},
+      {SYS_wait4, "wait4"},
+      {SYS_waitid, "waitid"},
+      {SYS_nanosleep, "nanosleep"},
+      {SYS_write, "write"},
 #ifdef SYS_poll
       {SYS_poll, "poll"},
 #endif

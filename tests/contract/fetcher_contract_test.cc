@@ -49,12 +49,14 @@ std::string Sha256Hex(const std::string& data) {
 }
 
 std::vector<Struct> LoadCases() {
-  std::string json = "{\"cases\":" + ReadFile(testing::RunfilePath("tests/contract/cases.json")) + "}";
+  std::string json =
+      "{\"cases\":" + ReadFile(testing::RunfilePath("tests/contract/cases.json")) + "}";
   Struct root;
   auto status = google::protobuf::util::JsonStringToMessage(json, &root);
   EXPECT_TRUE(status.ok()) << status.ToString();
   std::vector<Struct> cases;
-  for (const Value& v : root.fields().at("cases").list_value().values()) cases.push_back(v.struct_value());
+  for (const Value& v : root.fields().at("cases").list_value().values())
+    cases.push_back(v.struct_value());
   return cases;
 }
 
@@ -78,7 +80,8 @@ TEST(FetcherContract, EveryKeyParsesInTheFormatItClaims) {
     auto parsed = fetcher::ParsePendingKey(key);
     ASSERT_TRUE(parsed.ok()) << Field(c, "name") << ": " << parsed.status();
     bool legacy = c.fields().count("legacy") && c.fields().at("legacy").bool_value();
-    EXPECT_EQ(parsed->format, legacy ? fetcher::KeyFormat::kLegacy : fetcher::KeyFormat::kPerRecipient)
+    EXPECT_EQ(parsed->format,
+              legacy ? fetcher::KeyFormat::kLegacy : fetcher::KeyFormat::kPerRecipient)
         << Field(c, "name");
   }
 }
@@ -151,7 +154,8 @@ class FixedAccounts final : public router::AccountSource {
 TEST(FetcherContract, EveryRecipientReadBackFromS3RoutesToItsMailbox) {
   router::RouterOptions options;
   options.mail_domain = kMailDomain;
-  auto rr = router::RecipientRouter::Create(options, std::make_unique<FixedAccounts>(kMailboxes), nullptr);
+  auto rr = router::RecipientRouter::Create(options, std::make_unique<FixedAccounts>(kMailboxes),
+                                            nullptr);
   ASSERT_TRUE(rr.ok()) << rr.status();
   for (const auto& c : LoadCases()) {
     const std::string name = Field(c, "name");
@@ -173,7 +177,8 @@ TEST(FetcherContract, EveryRecipientReadBackFromS3RoutesToItsMailbox) {
     ASSERT_TRUE(resolved.ok()) << name << ": " << resolved.status();
     EXPECT_EQ(resolved->mailbox, expected->second.first) << name;
     EXPECT_EQ(resolved->rule, expected->second.second)
-        << name << ": " << router::v1::Rule_Name(resolved->rule) << " (" << resolved->explanation << ")";
+        << name << ": " << router::v1::Rule_Name(resolved->rule) << " (" << resolved->explanation
+        << ")";
     EXPECT_FALSE(resolved->list_stale) << name;
   }
 }

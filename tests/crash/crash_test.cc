@@ -49,7 +49,7 @@ int EnvInt(const char* name, int fallback) {
 
 // How many times each trace key appears in each mailbox's INBOX, over IMAP.
 absl::StatusOr<std::map<std::string, int>> CountInImap(const PipelineHarness& h,
-                                                      const std::vector<std::string>& mailboxes) {
+                                                       const std::vector<std::string>& mailboxes) {
   std::map<std::string, int> counts;
   for (const std::string& mailbox : mailboxes) {
     imap::ClientOptions o;
@@ -63,8 +63,8 @@ absl::StatusOr<std::map<std::string, int>> CountInImap(const PipelineHarness& h,
     auto seqs = (*client)->SearchHeader("X-Pocketmail-Key", "pending/");
     if (!seqs.ok()) return seqs.status();
     if (seqs->size() != info->exists) {
-      return absl::DataLossError(absl::StrCat(mailbox, ": ", info->exists, " messages but ", seqs->size(),
-                                              " carry a trace header"));
+      return absl::DataLossError(absl::StrCat(mailbox, ": ", info->exists, " messages but ",
+                                              seqs->size(), " carry a trace header"));
     }
     auto headers = (*client)->FetchHeaderField(*seqs, "X-Pocketmail-Key");
     if (!headers.ok()) return headers.status();
@@ -107,8 +107,11 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
   const bool maddy = store != nullptr && std::string(store) == "maddy";
   options.mail_store = maddy ? MailStore::kMaddyLmtp : MailStore::kSmtpStandIn;
   options.start_services = !maddy;  // with Maddy: the proxy goes in between first
-  options.service_env = {{"RETRY_BASE_S", "0.2"}, {"RETRY_MAX_S", "2"},  {"PROBE_DELAY_S", "1"},
-                         {"MAIL_INJECT_TIMEOUT_S", "5"}, {"FETCH_CONCURRENCY", "4"}};
+  options.service_env = {{"RETRY_BASE_S", "0.2"},
+                         {"RETRY_MAX_S", "2"},
+                         {"PROBE_DELAY_S", "1"},
+                         {"MAIL_INJECT_TIMEOUT_S", "5"},
+                         {"FETCH_CONCURRENCY", "4"}};
   auto started = PipelineHarness::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   PipelineHarness& h = **started;
@@ -118,29 +121,36 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     lmtp_proxy = std::move(*proxy);
     h.SetServiceEnv("MAIL_LMTP_SOCKET", lmtp_proxy->socket_path());
-    for (const char* name : PipelineHarness::kServices) ASSERT_TRUE(h.StartService(name).ok()) << name;
+    for (const char* name : PipelineHarness::kServices)
+      ASSERT_TRUE(h.StartService(name).ok()) << name;
   }
   // Holds (seconds > 0) or releases (0) the store's reply to the final dot.
   auto hold_final_reply = [&](double seconds) {
     if (lmtp_proxy) {
-      ASSERT_TRUE(lmtp_proxy->Set(absl::StrCat("hold_after_dot_ms=", static_cast<int>(seconds * 1000))).ok());
+      ASSERT_TRUE(
+          lmtp_proxy->Set(absl::StrCat("hold_after_dot_ms=", static_cast<int>(seconds * 1000)))
+              .ok());
     } else {
       ASSERT_EQ(*h.SmtpControl(absl::StrCat("SET hold_s=", seconds)), "OK");
     }
   };
 
   std::mt19937 rng(EnvInt("CRASH_SEED", 1124));
-  const std::vector<std::string> recipients = {"alice@example.org", "bob@example.org", "carol+x@example.org",
-                                               "postmaster@example.org", "stranger@example.org"};
+  const std::vector<std::string> recipients = {"alice@example.org", "bob@example.org",
+                                               "carol+x@example.org", "postmaster@example.org",
+                                               "stranger@example.org"};
   std::vector<std::string> keys;
   int next = 0;
   auto put_some = [&](int n) {
     for (int i = 0; i < n && next < messages; ++i, ++next) {
       std::string raw = absl::StrFormat(
-          "From: s%d@outside.test\r\nTo: x@example.org\r\nSubject: crash %d\r\nMessage-ID: <c%d@outside.test>\r\n\r\n",
+          "From: s%d@outside.test\r\nTo: x@example.org\r\nSubject: crash %d\r\nMessage-ID: "
+          "<c%d@outside.test>\r\n\r\n",
           next, next, next);
-      for (int lines = 8 + rng() % 200; lines > 0; --lines) raw += std::string(76, 'a' + next % 26) + "\r\n";
-      auto m = h.PutPending(raw, recipients[next % recipients.size()], absl::StrCat("s", next, "@outside.test"));
+      for (int lines = 8 + rng() % 200; lines > 0; --lines)
+        raw += std::string(76, 'a' + next % 26) + "\r\n";
+      auto m = h.PutPending(raw, recipients[next % recipients.size()],
+                            absl::StrCat("s", next, "@outside.test"));
       ASSERT_TRUE(m.ok()) << m.status();
       keys.push_back(m->key);
     }
@@ -186,8 +196,9 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
   put_some(messages);  // whatever is left
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(10)).ok());
 
-  std::vector<std::string> mailboxes = {"inbox@example.org", "admin@example.org", "alice@example.org",
-                                        "bob@example.org", "carol@example.org"};
+  std::vector<std::string> mailboxes = {"inbox@example.org", "admin@example.org",
+                                        "alice@example.org", "bob@example.org",
+                                        "carol@example.org"};
   auto counts = CountInImap(h, mailboxes);
   ASSERT_TRUE(counts.ok()) << counts.status();
   int lost = 0, duplicates = 0;
@@ -214,11 +225,14 @@ TEST(CrashTest, EveryMessageArrivesExactlyOnceDespiteKills) {
         break;
     }
   }
-  std::cout << (maddy ? "maddy-crash-test: " : "crash-test: ") << (options.combined ? "combined " : "")
-            << (maddy ? absl::StrCat("maddy=", h.maddy()->version(), " ") : "") << "messages=" << keys.size() << " kills=" << kills << " lost=" << lost
-            << " duplicates=" << duplicates << " ambiguous=" << ambiguous << " probed=" << probed << std::endl;
-  std::cerr << "(kills inside the DATA-reply window: " << window_kills << "; of Maddy: " << maddy_kills
-            << "; probe found " << found_by_probe
+  std::cout << (maddy ? "maddy-crash-test: " : "crash-test: ")
+            << (options.combined ? "combined " : "")
+            << (maddy ? absl::StrCat("maddy=", h.maddy()->version(), " ") : "")
+            << "messages=" << keys.size() << " kills=" << kills << " lost=" << lost
+            << " duplicates=" << duplicates << " ambiguous=" << ambiguous << " probed=" << probed
+            << std::endl;
+  std::cerr << "(kills inside the DATA-reply window: " << window_kills
+            << "; of Maddy: " << maddy_kills << "; probe found " << found_by_probe
             << " already delivered, " << probed - found_by_probe << " absent and injected)\n";
   EXPECT_EQ(static_cast<int>(keys.size()), messages);
   EXPECT_EQ(lost, 0);

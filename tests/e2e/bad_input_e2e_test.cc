@@ -17,7 +17,8 @@ namespace ledgerpb = ::pocketmail::ledger::v1;
 const std::string kMail =
     "From: Someone <someone@outside.test>\r\nTo: x@example.org\r\nSubject: hi\r\n"
     "Message-ID: <bad-input@outside.test>\r\n\r\nbody\r\n";
-const std::string kNoFrom = "To: alice@example.org\r\nSubject: no from\r\nMessage-ID: <nofrom@x.test>\r\n\r\nx\r\n";
+const std::string kNoFrom =
+    "To: alice@example.org\r\nSubject: no from\r\nMessage-ID: <nofrom@x.test>\r\n\r\nx\r\n";
 
 std::unique_ptr<PipelineHarness> StartOn(MailStore store) {
   HarnessOptions options;
@@ -57,7 +58,8 @@ std::string DeliveredOnce(PipelineHarness& h, const std::string& key, const std:
     ++copies;
     if (d.mailbox != mailbox) absl::StrAppend(&problems, " in ", d.mailbox);
     if (d.return_path != mail_from) absl::StrAppend(&problems, " MAIL FROM <", d.return_path, ">");
-    if (d.added_fields != lmtp_fields) absl::StrAppend(&problems, " ", d.added_fields.size(), " added fields");
+    if (d.added_fields != lmtp_fields)
+      absl::StrAppend(&problems, " ", d.added_fields.size(), " added fields");
     if (d.data != absl::StrCat("X-Pocketmail-Key: ", key, "\r\n", raw)) {
       absl::StrAppend(&problems, " bytes differ (", d.data.size(), " bytes)");
     }
@@ -100,27 +102,33 @@ TEST_F(BadInputE2E, ObjectWithoutToMetadataGoesToTheCatchAll) {
 
 TEST_F(BadInputE2E, SmtpInjectionInToIsDeadLetteredAndNeverReachesMaddy) {
   std::string raw = kMail + "crlf\r\n";
-  auto m = harness_->PutPending(raw, "alice@example.org>\r\nRCPT TO:<evil@attacker.test", "someone@outside.test");
+  auto m = harness_->PutPending(raw, "alice@example.org>\r\nRCPT TO:<evil@attacker.test",
+                                "someone@outside.test");
   // R2 (and the S3 API) cannot carry CR/LF in a header value; the Worker strips
   // them, but the fetcher must not trust that. If the store refused, the
   // metadata never existed and there is nothing to test at this layer.
   if (!m.ok()) GTEST_SKIP() << "store refused the header: " << m.status();
   ASSERT_TRUE(harness_->DrainUntilEmpty(absl::Minutes(1)).ok());
   EXPECT_EQ(LedgerRow(*harness_, m->key).state(), ledgerpb::STATE_DEAD_LETTERED);
-  EXPECT_TRUE(absl::StartsWith(FailedReason(*harness_, m->key), "invalid recipient")) << FailedReason(*harness_, m->key);
+  EXPECT_TRUE(absl::StartsWith(FailedReason(*harness_, m->key), "invalid recipient"))
+      << FailedReason(*harness_, m->key);
   EXPECT_EQ(CopiesInMaddy(*harness_, m->key, "RCPT TO:<evil"), 0);
-  EXPECT_FALSE(absl::StrContains(harness_->maddy()->Log(), "attacker.test")) << harness_->maddy()->Log();
+  EXPECT_FALSE(absl::StrContains(harness_->maddy()->Log(), "attacker.test"))
+      << harness_->maddy()->Log();
 }
 
 TEST_F(BadInputE2E, InjectionAttemptWithoutLineBreaksIsRefusedBeforeMaddy) {
   std::string raw = kMail + "angle\r\n";
-  auto m = harness_->PutPending(raw, "alice@example.org> RCPT TO:<evil@attacker.test", "someone@outside.test");
+  auto m = harness_->PutPending(raw, "alice@example.org> RCPT TO:<evil@attacker.test",
+                                "someone@outside.test");
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_TRUE(harness_->DrainUntilEmpty(absl::Minutes(1)).ok());
   EXPECT_EQ(LedgerRow(*harness_, m->key).state(), ledgerpb::STATE_DEAD_LETTERED);
-  EXPECT_TRUE(absl::StartsWith(FailedReason(*harness_, m->key), "invalid recipient")) << FailedReason(*harness_, m->key);
+  EXPECT_TRUE(absl::StartsWith(FailedReason(*harness_, m->key), "invalid recipient"))
+      << FailedReason(*harness_, m->key);
   EXPECT_EQ(CopiesInMaddy(*harness_, m->key, "RCPT TO:<evil"), 0);
-  EXPECT_FALSE(absl::StrContains(harness_->maddy()->Log(), "attacker.test")) << harness_->maddy()->Log();
+  EXPECT_FALSE(absl::StrContains(harness_->maddy()->Log(), "attacker.test"))
+      << harness_->maddy()->Log();
 }
 
 TEST_F(BadInputE2E, KeyOutsideBothFormatsIsDeadLetteredWithReason) {
@@ -128,7 +136,8 @@ TEST_F(BadInputE2E, KeyOutsideBothFormatsIsDeadLetteredWithReason) {
   ASSERT_TRUE(harness_->PutRaw(key, kMail, {{"to", "alice@example.org"}}).ok());
   ASSERT_TRUE(harness_->DrainUntilEmpty(absl::Minutes(1)).ok());
   EXPECT_EQ(LedgerRow(*harness_, key).state(), ledgerpb::STATE_DEAD_LETTERED);
-  EXPECT_TRUE(absl::StrContains(FailedReason(*harness_, key), "unrecognised key")) << FailedReason(*harness_, key);
+  EXPECT_TRUE(absl::StrContains(FailedReason(*harness_, key), "unrecognised key"))
+      << FailedReason(*harness_, key);
   EXPECT_EQ(CopiesInMaddy(*harness_, key, "holiday photos"), 0);
 }
 
@@ -138,7 +147,8 @@ TEST_F(BadInputE2E, MessageWithoutFromIsDeliveredByteForByteOverLmtp) {
   auto m = harness_->PutPending(kNoFrom, "alice@example.org", "someone@outside.test");
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_TRUE(harness_->DrainUntilEmpty(absl::Minutes(1)).ok());
-  EXPECT_EQ(DeliveredOnce(*harness_, m->key, kNoFrom, "alice@example.org", "someone@outside.test"), "");
+  EXPECT_EQ(DeliveredOnce(*harness_, m->key, kNoFrom, "alice@example.org", "someone@outside.test"),
+            "");
   EXPECT_EQ(LedgerRow(*harness_, m->key).state(), ledgerpb::STATE_DONE);
 }
 
@@ -148,7 +158,8 @@ TEST_F(BadInputE2E, ForeignDomainRecipientIsDeadLettered) {
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_TRUE(harness_->DrainUntilEmpty(absl::Minutes(1)).ok());
   EXPECT_EQ(LedgerRow(*harness_, m->key).state(), ledgerpb::STATE_DEAD_LETTERED);
-  EXPECT_TRUE(absl::StrContains(FailedReason(*harness_, m->key), "elsewhere.test")) << FailedReason(*harness_, m->key);
+  EXPECT_TRUE(absl::StrContains(FailedReason(*harness_, m->key), "elsewhere.test"))
+      << FailedReason(*harness_, m->key);
   EXPECT_EQ(CopiesInMaddy(*harness_, m->key, "foreign"), 0);
 }
 

@@ -30,8 +30,9 @@ std::string Slurp(const std::string& path) {
 // Runs pocketmailctl against the harness's services; returns its stdout.
 std::string Ctl(PipelineHarness& h, const std::string& args, int* exit_code) {
   std::string out_file = h.scratch() + "/ctl.out";
-  std::string cmd = absl::StrCat(RunfilePath("services/pocketmailctl/pocketmailctl"), " --runtime-dir ",
-                                 h.runtime_dir(), " ", args, " > ", out_file, " 2>&1");
+  std::string cmd =
+      absl::StrCat(RunfilePath("services/pocketmailctl/pocketmailctl"), " --runtime-dir ",
+                   h.runtime_dir(), " ", args, " > ", out_file, " 2>&1");
   int rc = std::system(cmd.c_str());
   *exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   return Slurp(out_file);
@@ -70,12 +71,16 @@ void ExpectCtlReportsTheDeadLetter(PipelineHarness& h, const StoredMessage& m) {
 // A backup of the live ledger and the live Maddy databases.
 void ExpectBackupOfLedgerAndMaddy(PipelineHarness& h) {
   int rc = 0;
-  std::string backup = Ctl(h, absl::StrCat("--ledger-db=", h.scratch(), "/state/ledger.db --maddy-dir=",
-                                           h.maddy()->state_dir(), " backup ", h.scratch(), "/backup"), &rc);
+  std::string backup = Ctl(h,
+                           absl::StrCat("--ledger-db=", h.scratch(),
+                                        "/state/ledger.db --maddy-dir=", h.maddy()->state_dir(),
+                                        " backup ", h.scratch(), "/backup"),
+                           &rc);
   EXPECT_EQ(rc, 0) << backup;
   std::string stamp = Slurp(h.scratch() + "/backup/STAMP");
   for (const char* field : {"sha256.ledger.db=", "sha256.imapsql.db=", "sha256.credentials.db="}) {
-    EXPECT_TRUE(absl::StrContains(stamp, field)) << field << " missing from STAMP:\n" << stamp << backup;
+    EXPECT_TRUE(absl::StrContains(stamp, field)) << field << " missing from STAMP:\n"
+                                                 << stamp << backup;
   }
 }
 
@@ -98,23 +103,27 @@ void ExpectInDavesMailboxOnce(PipelineHarness& h, const StoredMessage& m) {
 TEST(DeadLetterE2E, RejectedMailIsDeadLetteredAlertedAndReplayedAfterTheFix) {
   ScratchDir seed_dir;
   const std::string alert_log = seed_dir.path() + "/alerts.log";
-  std::unique_ptr<PipelineHarness> started = StartWithDaveUnknownToMaddy(seed_dir.path(), alert_log);
+  std::unique_ptr<PipelineHarness> started =
+      StartWithDaveUnknownToMaddy(seed_dir.path(), alert_log);
   ASSERT_NE(started, nullptr);
   PipelineHarness& h = *started;
 
-  auto m = h.PutPending("From: x@outside.test\r\nTo: dave@example.org\r\nSubject: hi\r\n\r\nhello\r\n", kDave,
-                        "x@outside.test");
+  auto m =
+      h.PutPending("From: x@outside.test\r\nTo: dave@example.org\r\nSubject: hi\r\n\r\nhello\r\n",
+                   kDave, "x@outside.test");
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
 
   auto failed = h.bucket().GetObject("failed/" + m->key.substr(8));
   ASSERT_TRUE(failed.ok()) << failed.status();
-  EXPECT_TRUE(absl::StrContains(failed->head.metadata["reason"], "501 5.1.1")) << failed->head.metadata["reason"];
+  EXPECT_TRUE(absl::StrContains(failed->head.metadata["reason"], "501 5.1.1"))
+      << failed->head.metadata["reason"];
   EXPECT_EQ(failed->head.metadata["to"], kDave);
   EXPECT_TRUE(failed->body == m->raw);
   // The reply is Maddy's own: its log has the refused RCPT.
   EXPECT_TRUE(absl::StrContains(h.maddy()->Log(), "RCPT error")) << h.maddy()->Log();
-  EXPECT_TRUE(absl::StrContains(h.maddy()->Log(), "\"rcpt\":\"dave@example.org\"")) << h.maddy()->Log();
+  EXPECT_TRUE(absl::StrContains(h.maddy()->Log(), "\"rcpt\":\"dave@example.org\""))
+      << h.maddy()->Log();
   EXPECT_TRUE(absl::StrContains(Slurp(alert_log), "dead_letters")) << Slurp(alert_log);
   ExpectCtlReportsTheDeadLetter(h, *m);
   ExpectBackupOfLedgerAndMaddy(h);

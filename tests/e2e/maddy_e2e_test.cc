@@ -6,7 +6,8 @@
 // value), the trace header, then the original.
 //
 // Prints, per layout:
-//   maddy-e2e: [combined ]maddy=0.8.1 messages=N delivered=N lost=0 duplicates=0 altered=0 records_complete=N
+//   maddy-e2e: [combined ]maddy=0.8.1 messages=N delivered=N lost=0 duplicates=0 altered=0
+//   records_complete=N
 //
 // Also here: an account created while the services run receives mail within
 // 2 s (MAIL_ACCOUNTS_WATCH on the real imapsql.db), and the delivery probe
@@ -45,16 +46,19 @@ const std::vector<std::pair<std::string, std::string>> kRecipients = {
 const std::vector<std::string> kHeaderShapes = {
     // well-formed
     "From: Sender <sender@outside.test>\r\nTo: {to}\r\nSubject: plain {n}\r\n"
-    "Date: Tue, 24 Nov 2026 05:00:00 +0000\r\nMessage-ID: <m{n}@outside.test>\r\nMIME-Version: 1.0\r\n"
+    "Date: Tue, 24 Nov 2026 05:00:00 +0000\r\nMessage-ID: <m{n}@outside.test>\r\nMIME-Version: "
+    "1.0\r\n"
     "Content-Type: text/plain; charset=utf-8\r\n",
     // display name with an unquoted special, and an unparseable Date
     "From: Acme, Inc. <news@outside.test>\r\nTo: {to}\r\nSubject: sloppy from {n}\r\n"
     "Date: Tuesday 24th of November\r\nMessage-ID: <s{n}@outside.test>\r\n",
     // an address net/mail refuses outright; no Date, no Message-ID
-    "From: \"Support\" <support@@outside.test>\r\nTo: undisclosed-recipients:;\r\nSubject: broken addr {n}\r\n",
+    "From: \"Support\" <support@@outside.test>\r\nTo: undisclosed-recipients:;\r\nSubject: broken "
+    "addr {n}\r\n",
     // raw UTF-8 in headers (RFC 6532), folded with a tab
     "From: J\xc3\xbcrgen M\xc3\xbcller <juergen@outside.test>\r\nTo: {to}\r\n"
-    "Subject: Gr\xc3\xbc\xc3\x9f""e aus M\xc3\xbcnchen {n},\r\n\tfolded\r\nDate: Tue, 24 Nov 2026 05:00:00 +0100\r\n",
+    "Subject: Gr\xc3\xbc\xc3\x9f"
+    "e aus M\xc3\xbcnchen {n},\r\n\tfolded\r\nDate: Tue, 24 Nov 2026 05:00:00 +0100\r\n",
     // RFC 2047 encoded words and a Reply-To net/mail can't parse
     "From: =?UTF-8?B?w4lsb2R5?= <elody@outside.test>\r\nReply-To: <<reply>>\r\nTo: {to}\r\n"
     "Subject: =?ISO-8859-1?Q?caf=E9?= {n}\r\nDate: Tue, 24 Nov 2026 05:00:00 GMT\r\n",
@@ -65,24 +69,32 @@ const std::vector<std::string> kHeaderShapes = {
 // The subject each header shape should leave in the ledger's record: unfolded,
 // RFC 2047-decoded, one line.
 const std::vector<std::string> kRecordedSubjects = {
-    "plain {n}", "sloppy from {n}", "broken addr {n}", "Gr\xc3\xbc\xc3\x9f""e aus M\xc3\xbcnchen {n}, folded",
-    "caf\xc3\xa9 {n}", "no from {n}",
+    "plain {n}",
+    "sloppy from {n}",
+    "broken addr {n}",
+    "Gr\xc3\xbc\xc3\x9f"
+    "e aus M\xc3\xbcnchen {n}, folded",
+    "caf\xc3\xa9 {n}",
+    "no from {n}",
 };
 
 std::string Fill(std::string text, const std::string& to, int n) {
-  for (auto [tag, value] : {std::pair<std::string, std::string>{"{to}", to}, {"{n}", std::to_string(n)}}) {
-    for (size_t at; (at = text.find(tag)) != std::string::npos;) text.replace(at, tag.size(), value);
+  for (auto [tag, value] :
+       {std::pair<std::string, std::string>{"{to}", to}, {"{n}", std::to_string(n)}}) {
+    for (size_t at; (at = text.find(tag)) != std::string::npos;)
+      text.replace(at, tag.size(), value);
   }
   return text;
 }
 
 // What is wrong with the ledger's record of a delivered message, for the
 // gateway: empty when every field says what the Worker stored.
-std::string RecordProblems(const ledgerpb::Message& row, const StoredMessage& m, const std::string& mailbox,
-                           const std::string& subject) {
+std::string RecordProblems(const ledgerpb::Message& row, const StoredMessage& m,
+                           const std::string& mailbox, const std::string& subject) {
   std::string problems;
   auto want = [&](const char* field, const std::string& got, const std::string& expected) {
-    if (got != expected) absl::StrAppend(&problems, " ", field, "=\"", got, "\" (want \"", expected, "\")");
+    if (got != expected)
+      absl::StrAppend(&problems, " ", field, "=\"", got, "\" (want \"", expected, "\")");
   };
   want("state", ledgerpb::State_Name(row.state()), "STATE_DONE");
   want("recipient", row.recipient(), m.to);
@@ -91,7 +103,8 @@ std::string RecordProblems(const ledgerpb::Message& row, const StoredMessage& m,
   want("sha256", row.sha256(), m.key.substr(8, 64));
   want("mailbox", row.mailbox(), mailbox);
   if (row.received_ms() <= 0) absl::StrAppend(&problems, " received_ms=", row.received_ms());
-  if (row.size_bytes() != static_cast<int64_t>(m.raw.size())) absl::StrAppend(&problems, " size=", row.size_bytes());
+  if (row.size_bytes() != static_cast<int64_t>(m.raw.size()))
+    absl::StrAppend(&problems, " size=", row.size_bytes());
   return problems;
 }
 
@@ -105,8 +118,8 @@ std::string MakeMessage(int n, const std::string& to, size_t body_bytes, std::mt
   while (raw.size() < body_bytes) {
     line.clear();
     for (int i = 0; i < 76; ++i) line.push_back(kAlphabet[pick(rng)]);
-    if (rng() % 50 == 0) line[0] = '.';                 // must survive dot-stuffing
-    if (rng() % 97 == 0) line = ".";                    // a lone dot is not the end
+    if (rng() % 50 == 0) line[0] = '.';  // must survive dot-stuffing
+    if (rng() % 97 == 0) line = ".";     // a lone dot is not the end
     if (n % 11 == 3 && rng() % 7 == 0) line += "\xe2\x82\xac \xc3\xa9";  // 8-bit body
     raw += line;
     raw += "\r\n";
@@ -151,7 +164,8 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
                           absl::StrCat("sender", i, "@outside.test"), /*legacy_key=*/i % 40 == 0);
     ASSERT_TRUE(m.ok()) << m.status();
     expected_mailbox[m->key] = mailbox;
-    expected_subject[m->key] = Fill(kRecordedSubjects[i % kRecordedSubjects.size()], to, static_cast<int>(i));
+    expected_subject[m->key] =
+        Fill(kRecordedSubjects[i % kRecordedSubjects.size()], to, static_cast<int>(i));
     stored[m->key] = std::move(*m);
   }
   ASSERT_EQ(stored.size(), 200u);
@@ -168,7 +182,8 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
     }
     if (++seen[d.trace_key] > 1) continue;  // counted as a duplicate below
     ++counts.delivered;
-    const std::string expected = absl::StrCat("X-Pocketmail-Key: ", d.trace_key, "\r\n", it->second.raw);
+    const std::string expected =
+        absl::StrCat("X-Pocketmail-Key: ", d.trace_key, "\r\n", it->second.raw);
     const std::vector<std::string> maddy_fields = {"Delivered-To", "Return-Path"};
     bool same = d.data == expected && d.mailbox == expected_mailbox[d.trace_key] &&
                 d.return_path == it->second.from && d.added_fields == maddy_fields;
@@ -176,8 +191,8 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
       ++counts.altered;
       ADD_FAILURE() << d.trace_key << " altered: mailbox " << d.mailbox << " (want "
                     << expected_mailbox[d.trace_key] << "), return path " << d.return_path << ", "
-                    << d.added_fields.size() << " added fields, " << d.data.size() << " bytes (want "
-                    << expected.size() << ")";
+                    << d.added_fields.size() << " added fields, " << d.data.size()
+                    << " bytes (want " << expected.size() << ")";
     }
   }
   int records_complete = 0;
@@ -191,8 +206,9 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
     get.set_key(key);
     ledgerpb::GetResponse row;
     grpc::Status st = ledger->Get(&ctx, get, &row);
-    std::string problems = st.ok() ? RecordProblems(row.message(), m, expected_mailbox[key], expected_subject[key])
-                                   : " Get: " + st.error_message();
+    std::string problems =
+        st.ok() ? RecordProblems(row.message(), m, expected_mailbox[key], expected_subject[key])
+                : " Get: " + st.error_message();
     if (problems.empty()) {
       ++records_complete;
     } else {
@@ -200,9 +216,10 @@ TEST_P(MaddyE2E, DeliversEveryMessageExactlyOnceByteForByteOverLmtp) {
     }
   }
   std::cout << "maddy-e2e: " << (GetParam() ? "combined " : "") << "maddy=" << h.maddy()->version()
-            << " messages=" << stored.size() << " delivered=" << counts.delivered << " lost=" << counts.lost
-            << " duplicates=" << counts.duplicates << " altered=" << counts.altered
-            << " records_complete=" << records_complete << std::endl;
+            << " messages=" << stored.size() << " delivered=" << counts.delivered
+            << " lost=" << counts.lost << " duplicates=" << counts.duplicates
+            << " altered=" << counts.altered << " records_complete=" << records_complete
+            << std::endl;
   EXPECT_EQ(records_complete, 200);
   EXPECT_EQ(counts.delivered, 200);
   EXPECT_EQ(counts.lost, 0);
@@ -222,7 +239,8 @@ TEST(MaddyE2E, AMailboxCreatedWhileRunningReceivesMailWithinTwoSeconds) {
   std::mt19937 rng(5);
   // Before dave exists, his mail goes to the catch-all, as documented, and
   // stays there.
-  auto early = h.PutPending(MakeMessage(0, "dave@example.org", 900, rng), "dave@example.org", "s@outside.test");
+  auto early = h.PutPending(MakeMessage(0, "dave@example.org", 900, rng), "dave@example.org",
+                            "s@outside.test");
   ASSERT_TRUE(early.ok());
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
 
@@ -247,7 +265,8 @@ TEST(MaddyE2E, AMailboxCreatedWhileRunningReceivesMailWithinTwoSeconds) {
   std::cerr << "(dave routed " << routed_after << " after his mailbox was created)\n";
   EXPECT_LE(routed_after, absl::Seconds(2));
 
-  auto later = h.PutPending(MakeMessage(1, "dave@example.org", 900, rng), "dave@example.org", "s@outside.test");
+  auto later = h.PutPending(MakeMessage(1, "dave@example.org", 900, rng), "dave@example.org",
+                            "s@outside.test");
   ASSERT_TRUE(later.ok());
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
   std::map<std::string, std::string> mailbox_of;
@@ -265,7 +284,8 @@ TEST(MaddyE2E, DeliveryProbeAnswersFromMaddysImap) {
   ASSERT_TRUE(harness.ok()) << harness.status();
   PipelineHarness& h = **harness;
   std::mt19937 rng(9);
-  auto m = h.PutPending(MakeMessage(0, "bob@example.org", 2000, rng), "bob@example.org", "s@outside.test");
+  auto m = h.PutPending(MakeMessage(0, "bob@example.org", 2000, rng), "bob@example.org",
+                        "s@outside.test");
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
 

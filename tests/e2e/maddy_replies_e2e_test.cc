@@ -31,17 +31,25 @@ std::string Mail(const std::string& headers, const std::string& tag) {
   return absl::StrCat(headers, "Subject: ", tag, "\r\n\r\nbody of ", tag, "\r\n");
 }
 
-const char kWellFormed[] = "From: Sender <sender@outside.test>\r\nTo: alice@example.org\r\nDate: Tue, 24 Nov 2026 05:00:00 +0000\r\nMessage-ID: <w@outside.test>\r\n";
-const char kMalformedFrom[] = "From: Sender <not an address>\r\nTo: alice@example.org\r\nDate: Tue, 24 Nov 2026 05:00:00 +0000\r\nMessage-ID: <f@outside.test>\r\n";
-const char kMalformedDate[] = "From: Sender <sender@outside.test>\r\nTo: alice@example.org\r\nDate: sometime last week\r\nMessage-ID: <d@outside.test>\r\n";
+const char kWellFormed[] =
+    "From: Sender <sender@outside.test>\r\nTo: alice@example.org\r\nDate: Tue, 24 Nov 2026 "
+    "05:00:00 +0000\r\nMessage-ID: <w@outside.test>\r\n";
+const char kMalformedFrom[] =
+    "From: Sender <not an address>\r\nTo: alice@example.org\r\nDate: Tue, 24 Nov 2026 05:00:00 "
+    "+0000\r\nMessage-ID: <f@outside.test>\r\n";
+const char kMalformedDate[] =
+    "From: Sender <sender@outside.test>\r\nTo: alice@example.org\r\nDate: sometime last "
+    "week\r\nMessage-ID: <d@outside.test>\r\n";
 
 class MaddyReplies : public ::testing::Test {
  protected:
-  void Start(MailStore store, std::map<std::string, std::string> env = {}, std::string max_size = "32M") {
+  void Start(MailStore store, std::map<std::string, std::string> env = {},
+             std::string max_size = "32M") {
     HarnessOptions options;
     options.mail_store = store;
     options.maddy_max_message_size = max_size;
-    options.service_env = {{"RETRY_BASE_S", "0.5"}, {"RETRY_MAX_S", "1"}, {"UNTYPED_FAILURE_MAX_ATTEMPTS", "3"}};
+    options.service_env = {
+        {"RETRY_BASE_S", "0.5"}, {"RETRY_MAX_S", "1"}, {"UNTYPED_FAILURE_MAX_ATTEMPTS", "3"}};
     for (auto& [k, v] : env) options.service_env[k] = v;
     auto h = PipelineHarness::Start(options);
     ASSERT_TRUE(h.ok()) << h.status();
@@ -56,7 +64,8 @@ class MaddyReplies : public ::testing::Test {
     req.set_key(key);
     ledgerpb::GetResponse resp;
     grpc::Status s = stub->Get(&ctx, req, &resp);
-    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    if (!s.ok())
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     return resp.message();
   }
 
@@ -138,7 +147,8 @@ TEST_F(MaddyReplies, AnUntypedFailureThatPassesIsRetriedAndDelivered) {
   ledgerpb::Message failed = Row(m->key);
   EXPECT_EQ(failed.smtp_code(), 554);
   EXPECT_EQ(failed.enhanced_code(), "5.0.0");
-  EXPECT_TRUE(absl::StrContains(failed.last_error(), "untyped failure (attempt 1 of 3)")) << failed.last_error();
+  EXPECT_TRUE(absl::StrContains(failed.last_error(), "untyped failure (attempt 1 of 3)"))
+      << failed.last_error();
   sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(db);
 
@@ -169,8 +179,10 @@ TEST_F(MaddyReplies, AnUntypedFailureThatStaysIsDeadLetteredAfterTheBoundedAttem
 
 TEST_F(MaddyReplies, SloppyHeadersAreDeliveredByteForByteOverLmtp) {
   Start(MailStore::kMaddyLmtp);
-  auto from = h_->PutPending(Mail(kMalformedFrom, "bad from"), "alice@example.org", "s@outside.test");
-  auto date = h_->PutPending(Mail(kMalformedDate, "bad date"), "alice@example.org", "s@outside.test");
+  auto from =
+      h_->PutPending(Mail(kMalformedFrom, "bad from"), "alice@example.org", "s@outside.test");
+  auto date =
+      h_->PutPending(Mail(kMalformedDate, "bad date"), "alice@example.org", "s@outside.test");
   ASSERT_TRUE(from.ok() && date.ok());
   ASSERT_TRUE(h_->DrainUntilEmpty(absl::Minutes(1)).ok());
   for (const StoredMessage* m : {&*from, &*date}) {
@@ -185,14 +197,17 @@ TEST_F(MaddyReplies, SloppyHeadersAreDeliveredByteForByteOverLmtp) {
 TEST_F(MaddyReplies, SloppyHeadersAreDeadLetteredWithMaddysReplyOverSubmission) {
   Start(MailStore::kMaddySubmission);
   auto good = h_->PutPending(Mail(kWellFormed, "fine"), "alice@example.org", "s@outside.test");
-  auto from = h_->PutPending(Mail(kMalformedFrom, "bad from"), "alice@example.org", "s@outside.test");
-  auto date = h_->PutPending(Mail(kMalformedDate, "bad date"), "alice@example.org", "s@outside.test");
+  auto from =
+      h_->PutPending(Mail(kMalformedFrom, "bad from"), "alice@example.org", "s@outside.test");
+  auto date =
+      h_->PutPending(Mail(kMalformedDate, "bad date"), "alice@example.org", "s@outside.test");
   ASSERT_TRUE(good.ok() && from.ok() && date.ok());
   ASSERT_TRUE(h_->DrainUntilEmpty(absl::Minutes(1)).ok());
   // The well-formed one arrives, behind the Received field submission adds.
   auto delivered = Find(good->key);
   ASSERT_TRUE(delivered.has_value());
-  EXPECT_EQ(delivered->added_fields, (std::vector<std::string>{"Delivered-To", "Return-Path", "Received"}));
+  EXPECT_EQ(delivered->added_fields,
+            (std::vector<std::string>{"Delivered-To", "Return-Path", "Received"}));
   EXPECT_EQ(delivered->data, absl::StrCat("X-Pocketmail-Key: ", good->key, "\r\n", good->raw));
   // Net/mail refuses the From at once (5.6.0) ...
   EXPECT_EQ(Row(from->key).state(), ledgerpb::STATE_DEAD_LETTERED);

@@ -4,12 +4,12 @@
 // moto S3 (SigV4 over HTTPS) into real Maddy over LMTP. Each message must land
 // in the right mailbox exactly once, byte for byte the original plus the trace
 // header; pending/ ends empty and processed/ holds every object.
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <map>
 #include <random>
 #include <set>
-
-#include <sys/wait.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -26,12 +26,12 @@ namespace {
 // Recipient → the mailbox it must land in, worked out by hand from the
 // routing rules (not by asking the router).
 const std::vector<std::pair<std::string, std::string>> kRecipients = {
-    {"alice@example.org", "alice@example.org"},            // exact
-    {"Bob@Example.ORG", "bob@example.org"},                // exact, case-insensitive
+    {"alice@example.org", "alice@example.org"},              // exact
+    {"Bob@Example.ORG", "bob@example.org"},                  // exact, case-insensitive
     {"alice+newsletters@example.org", "alice@example.org"},  // subaddress
-    {"postmaster@example.org", "admin@example.org"},       // role alias
-    {"abuse@example.org", "admin@example.org"},            // role alias
-    {"nobody-here@example.org", "inbox@example.org"},      // unknown → catch-all
+    {"postmaster@example.org", "admin@example.org"},         // role alias
+    {"abuse@example.org", "admin@example.org"},              // role alias
+    {"nobody-here@example.org", "inbox@example.org"},        // unknown → catch-all
     {"carol@example.org", "carol@example.org"},
 };
 
@@ -90,7 +90,8 @@ TEST_P(PipelineE2E, DeliversEveryMessageExactlyOnceIntoTheRightMailbox) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     const auto& [to, mailbox] = kRecipients[i % kRecipients.size()];
     std::string raw = MakeMessage(static_cast<int>(i), to, sizes[i], rng);
-    auto m = h.PutPending(raw, to, absl::StrCat("sender", i, "@outside.test"), /*legacy_key=*/i % 40 == 0);
+    auto m = h.PutPending(raw, to, absl::StrCat("sender", i, "@outside.test"),
+                          /*legacy_key=*/i % 40 == 0);
     ASSERT_TRUE(m.ok()) << m.status();
     expected_mailbox[m->key] = mailbox;
     stored[m->key] = std::move(*m);
@@ -108,8 +109,8 @@ TEST_P(PipelineE2E, DeliversEveryMessageExactlyOnceIntoTheRightMailbox) {
     EXPECT_EQ(d.return_path, it->second.from) << d.trace_key;
     // Byte for byte: the trace header, then the original.
     std::string expected = absl::StrCat("X-Pocketmail-Key: ", d.trace_key, "\r\n", it->second.raw);
-    EXPECT_TRUE(d.data == expected) << d.trace_key << " differs (sizes " << d.data.size() << " vs "
-                                    << expected.size() << ")";
+    EXPECT_TRUE(d.data == expected)
+        << d.trace_key << " differs (sizes " << d.data.size() << " vs " << expected.size() << ")";
   }
   for (const auto& [key, m] : stored) {
     EXPECT_EQ(seen[key], 1) << key << " delivered " << seen[key] << " times";
@@ -150,7 +151,9 @@ TEST(OneshotE2E, RunsOnePassAndExits) {
   ASSERT_TRUE(h.StopService("fetcher").ok());  // the polling one must not drain first
   std::mt19937 rng(3);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(h.PutPending(MakeMessage(i, "bob@example.org", 2048, rng), "bob@example.org", "s@outside.test").ok());
+    ASSERT_TRUE(h.PutPending(MakeMessage(i, "bob@example.org", 2048, rng), "bob@example.org",
+                             "s@outside.test")
+                    .ok());
   }
   auto status = h.RunFetcherOneshot(absl::Minutes(1));
   ASSERT_TRUE(status.ok()) << status.status();
@@ -178,7 +181,9 @@ TEST(CombinedE2E, ServesEachApiOnItsOwnSocket) {
   ASSERT_TRUE(harness.ok()) << harness.status();
   PipelineHarness& h = **harness;
   std::mt19937 rng(11);
-  ASSERT_TRUE(h.PutPending(MakeMessage(1, "carol@example.org", 2048, rng), "carol@example.org", "s@outside.test").ok());
+  ASSERT_TRUE(h.PutPending(MakeMessage(1, "carol@example.org", 2048, rng), "carol@example.org",
+                           "s@outside.test")
+                  .ok());
   ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
 
   auto ledger = pocketmail::ledger::v1::Ledger::NewStub(h.Channel("ledger"));
@@ -198,7 +203,8 @@ TEST(CombinedE2E, ServesEachApiOnItsOwnSocket) {
   auto fetcher = pocketmail::fetcher::v1::Fetcher::NewStub(h.Channel("fetcher"));
   grpc::ClientContext fetcher_ctx;
   pocketmail::fetcher::v1::StatusResponse status;
-  ASSERT_TRUE(fetcher->Status(&fetcher_ctx, pocketmail::fetcher::v1::StatusRequest(), &status).ok());
+  ASSERT_TRUE(
+      fetcher->Status(&fetcher_ctx, pocketmail::fetcher::v1::StatusRequest(), &status).ok());
   EXPECT_EQ(h.Delivered().size(), 1u);
 }
 

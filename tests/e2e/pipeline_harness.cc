@@ -1,11 +1,12 @@
 #include "tests/e2e/pipeline_harness.h"
 
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,7 +21,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include <sys/wait.h>
 #include "absl/time/clock.h"
 #include "common/config/settings.h"
 #include "common/server/health_client.h"
@@ -102,11 +102,13 @@ absl::Status PipelineHarness::StartPeers() {
 
   maildir_ = base + "/maildir";
   std::filesystem::create_directories(maildir_);
-  WriteWholeFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n", 0600);
+  WriteWholeFile(base + "/smtp-creds", "USER=pocketmail-inject\nPASS=inject-secret-for-tests\n",
+                 0600);
   WriteWholeFile(base + "/mailboxes.txt", absl::StrJoin(options_.mailboxes, "\n") + "\n", 0644);
   // The router's live account list, as `maddy imap-acct list` would print it.
   std::vector<std::string> accounts = options_.mailboxes;
-  accounts.insert(accounts.end(), options_.router_only_accounts.begin(), options_.router_only_accounts.end());
+  accounts.insert(accounts.end(), options_.router_only_accounts.begin(),
+                  options_.router_only_accounts.end());
   WriteWholeFile(base + "/accounts.txt", absl::StrJoin(accounts, "\n") + "\n", 0644);
   auto smtp = PeerProcess::StartAndWaitReady(
       {"/usr/bin/python3", RunfilePath("tests/peers/smtp/smtp_peer.py"), "--credentials",
@@ -146,7 +148,8 @@ absl::Status PipelineHarness::StartMaddy() {
   maddy.mail_domain = options_.mail_domain;
   maddy.max_message_size = options_.maddy_max_message_size;
   maddy.inject_via = options_.mail_store == MailStore::kMaddyLmtp ? "lmtp" : "submission";
-  const std::string installers[] = {"inbox@" + options_.mail_domain, "admin@" + options_.mail_domain};
+  const std::string installers[] = {"inbox@" + options_.mail_domain,
+                                    "admin@" + options_.mail_domain};
   for (const std::string& m : options_.mailboxes) {
     if (m != installers[0] && m != installers[1]) maddy.mailboxes.push_back(m);
   }
@@ -154,16 +157,18 @@ absl::Status PipelineHarness::StartMaddy() {
   if (!started.ok()) return started.status();
   maddy_ = std::move(*started);
   static const char* kFromInstaller[] = {
-      "MAIL_LMTP_SOCKET", "MAIL_INJECT_HOST", "MAIL_INJECT_PORT", "MAIL_IMAP_HOST", "MAIL_IMAP_PORT",
-      "MAIL_ACCOUNTS_CMD", "MAIL_ACCOUNTS_WATCH", "INJECT_USER", "INJECT_PASS", "INBOX_USER", "INBOX_PASS",
-      "ADMIN_USER", "ADMIN_PASS"};
+      "MAIL_LMTP_SOCKET", "MAIL_INJECT_HOST",  "MAIL_INJECT_PORT",    "MAIL_IMAP_HOST",
+      "MAIL_IMAP_PORT",   "MAIL_ACCOUNTS_CMD", "MAIL_ACCOUNTS_WATCH", "INJECT_USER",
+      "INJECT_PASS",      "INBOX_USER",        "INBOX_PASS",          "ADMIN_USER",
+      "ADMIN_PASS"};
   for (const char* name : kFromInstaller) {
     auto it = maddy_->service_settings().find(name);
     if (it != maddy_->service_settings().end()) options_.service_env.emplace(name, it->second);
   }
   if (options_.with_imap) {
     std::string credentials;
-    for (const std::string& m : maddy.mailboxes) absl::StrAppend(&credentials, m, "=", ImapPassword(m), "\n");
+    for (const std::string& m : maddy.mailboxes)
+      absl::StrAppend(&credentials, m, "=", ImapPassword(m), "\n");
     WriteWholeFile(scratch_.path() + "/probe-credentials", credentials, 0600);
     options_.service_env.emplace("PROBE_CREDENTIALS_FILE", scratch_.path() + "/probe-credentials");
   }
@@ -232,7 +237,8 @@ absl::Status PipelineHarness::StartService(const std::string& name) {
   services_[process] = std::move(*p);
   if (!options_.combined) return server::WaitUntilServing(Channel(name), absl::Seconds(20));
   for (const char* each : kServices) {
-    if (absl::Status s = server::WaitUntilServing(Channel(each), absl::Seconds(20)); !s.ok()) return s;
+    if (absl::Status s = server::WaitUntilServing(Channel(each), absl::Seconds(20)); !s.ok())
+      return s;
   }
   return absl::OkStatus();
 }
@@ -247,7 +253,8 @@ absl::Status PipelineHarness::StopService(const std::string& name) {
   if (it == services_.end()) return absl::OkStatus();
   if (!options_.service_wrapper.empty() && it->second.running()) ::kill(-it->second.pid(), SIGTERM);
   int status = it->second.Stop(absl::Seconds(15));
-  if (status < 0) return absl::DeadlineExceededError(absl::StrCat(name, " did not stop on SIGTERM"));
+  if (status < 0)
+    return absl::DeadlineExceededError(absl::StrCat(name, " did not stop on SIGTERM"));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError(absl::StrCat(name, " exited with status ", status));
   }
@@ -271,19 +278,21 @@ std::shared_ptr<grpc::Channel> PipelineHarness::Channel(const std::string& name)
   return server::ConnectToService(runtime_dir_, name);
 }
 
-absl::StatusOr<StoredMessage> PipelineHarness::PutPending(const std::string& raw, const std::string& to,
-                                                          const std::string& from, bool legacy_key,
-                                                          std::map<std::string, std::string> metadata) {
+absl::StatusOr<StoredMessage> PipelineHarness::PutPending(
+    const std::string& raw, const std::string& to, const std::string& from, bool legacy_key,
+    std::map<std::string, std::string> metadata) {
   std::string sha = Sha256Hex(raw);
-  std::string key = legacy_key ? absl::StrCat("pending/", sha, ".eml")
-                               : absl::StrCat("pending/", sha, "-",
-                                              Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
+  std::string key = legacy_key
+                        ? absl::StrCat("pending/", sha, ".eml")
+                        : absl::StrCat("pending/", sha, "-",
+                                       Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
   metadata["to"] = to;
   metadata["from"] = from;
   metadata["sha256"] = sha;
   metadata["rawsize"] = std::to_string(raw.size());
   metadata["receivedms"] = std::to_string(absl::ToUnixMillis(absl::Now()));
-  absl::Status s = bucket_->PutObject(key, raw, metadata, /*if_none_match=*/false, "message/rfc822");
+  absl::Status s =
+      bucket_->PutObject(key, raw, metadata, /*if_none_match=*/false, "message/rfc822");
   if (!s.ok()) return s;
   return StoredMessage{key, raw, to, from};
 }

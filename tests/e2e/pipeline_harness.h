@@ -86,10 +86,10 @@ struct StoredMessage {
 
 // A message as the mail store holds it.
 struct DeliveredMessage {
-  std::string mailbox;        // from the store's Delivered-To field
-  std::string return_path;    // MAIL FROM as the store saw it
-  std::string trace_key;      // X-Pocketmail-Key value
-  std::string data;           // the DATA bytes, after the fields the store added
+  std::string mailbox;      // from the store's Delivered-To field
+  std::string return_path;  // MAIL FROM as the store saw it
+  std::string trace_key;    // X-Pocketmail-Key value
+  std::string data;         // the DATA bytes, after the fields the store added
   // The names of the fields the store put in front, in order (Maddy over
   // LMTP: Delivered-To, Return-Path; over submission Received too).
   std::vector<std::string> added_fields;
@@ -103,7 +103,7 @@ class PipelineHarness {
   ~PipelineHarness();
 
   absl::Status StartService(const std::string& name);
-  void KillService(const std::string& name);  // SIGKILL
+  void KillService(const std::string& name);          // SIGKILL
   absl::Status StopService(const std::string& name);  // SIGTERM, graceful
   bool ServiceRunning(const std::string& name) const;
   // Runs the fetcher binary once with ONESHOT=1 (the other services must be

@@ -96,8 +96,8 @@ TEST(RouterRefreshE2E, AMailboxCreatedWhileRunningRoutesTheMomentRefreshReturns)
   EXPECT_NE(after.version(), before.version());
   EXPECT_EQ(router.ListedVersion(), after.version());
   EXPECT_EQ(router.Refresh().version(), after.version()) << "nothing changed, yet the version did";
-  std::cout << "router-refresh-e2e: maddy=" << h.maddy()->version() << " mailboxes="
-            << before.mailbox_count() << "->" << after.mailbox_count()
+  std::cout << "router-refresh-e2e: maddy=" << h.maddy()->version()
+            << " mailboxes=" << before.mailbox_count() << "->" << after.mailbox_count()
             << " refresh_ms=" << absl::ToInt64Milliseconds(took) << std::endl;
 
   auto later = h.PutPending(Message("dave@example.org", 2), "dave@example.org", "s@outside.test");

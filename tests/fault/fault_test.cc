@@ -184,8 +184,8 @@ TEST(FaultTest, EveryMessageArrivesExactlyOnceThroughABadNetwork) {
     std::fprintf(stderr,
                  "[fault] pass %d at %.0fs: listed=%d delivered=%d retried=%d "
                  "dead_lettered=%d skipped=%d error=%s\n",
-                 passes, absl::ToDoubleSeconds(absl::Now() - test_start), p.listed(),
-                 p.delivered(), p.retried(), p.dead_lettered(), p.skipped(), p.error().c_str());
+                 passes, absl::ToDoubleSeconds(absl::Now() - test_start), p.listed(), p.delivered(),
+                 p.retried(), p.dead_lettered(), p.skipped(), p.error().c_str());
     empty = p.error().empty() && p.listed() == 0;
     if (!empty && p.delivered() == 0 && p.retried() == 0) absl::SleepFor(absl::Milliseconds(200));
   }
@@ -212,19 +212,18 @@ TEST(FaultTest, EveryMessageArrivesExactlyOnceThroughABadNetwork) {
   }
   const int64_t faults = StatOr0(s3_proxy_stats, "faults") + StatOr0(smtp_proxy_stats, "faults") +
                          StatOr0(s3_peer_stats, "FAULTS") + smtp_peer_faults;
-  std::fprintf(stderr,
-               "[fault] s3 proxy: resets=%lld blackholes=%lld cuts=%lld connections=%lld; "
-               "s3 peer errors=%lld; smtp proxy: resets=%lld blackholes=%lld connections=%lld; "
-               "smtp peer 4xx=%lld (%s); drained in %.1fs over %d passes\n",
-               (long long)StatOr0(s3_proxy_stats, "resets"),
-               (long long)StatOr0(s3_proxy_stats, "blackholes"),
-               (long long)StatOr0(s3_proxy_stats, "cuts"),
-               (long long)StatOr0(s3_proxy_stats, "connections"),
-               (long long)StatOr0(s3_peer_stats, "FAULTS"),
-               (long long)StatOr0(smtp_proxy_stats, "resets"),
-               (long long)StatOr0(smtp_proxy_stats, "blackholes"),
-               (long long)StatOr0(smtp_proxy_stats, "connections"), (long long)smtp_peer_faults,
-               smtp_reply->c_str(), absl::ToDoubleSeconds(drain_time), passes);
+  std::fprintf(
+      stderr,
+      "[fault] s3 proxy: resets=%lld blackholes=%lld cuts=%lld connections=%lld; "
+      "s3 peer errors=%lld; smtp proxy: resets=%lld blackholes=%lld connections=%lld; "
+      "smtp peer 4xx=%lld (%s); drained in %.1fs over %d passes\n",
+      (long long)StatOr0(s3_proxy_stats, "resets"),
+      (long long)StatOr0(s3_proxy_stats, "blackholes"), (long long)StatOr0(s3_proxy_stats, "cuts"),
+      (long long)StatOr0(s3_proxy_stats, "connections"),
+      (long long)StatOr0(s3_peer_stats, "FAULTS"), (long long)StatOr0(smtp_proxy_stats, "resets"),
+      (long long)StatOr0(smtp_proxy_stats, "blackholes"),
+      (long long)StatOr0(smtp_proxy_stats, "connections"), (long long)smtp_peer_faults,
+      smtp_reply->c_str(), absl::ToDoubleSeconds(drain_time), passes);
 
   // What arrived, by trace key.
   std::map<std::string, int> seen;
@@ -249,9 +248,8 @@ TEST(FaultTest, EveryMessageArrivesExactlyOnceThroughABadNetwork) {
     }
   }
   std::printf("fault-test: %smessages=%d faults=%lld lost=%lld duplicates=%lld\n",
-              options.combined ? "combined " : "", kMessages,
-              static_cast<long long>(faults), static_cast<long long>(lost),
-              static_cast<long long>(duplicates));
+              options.combined ? "combined " : "", kMessages, static_cast<long long>(faults),
+              static_cast<long long>(lost), static_cast<long long>(duplicates));
   std::fflush(stdout);
 
   EXPECT_TRUE(empty) << "pending/ was not drained in time";

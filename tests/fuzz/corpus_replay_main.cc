@@ -27,8 +27,9 @@ namespace fs = std::filesystem;
 bool Collect(const fs::path& path, std::vector<fs::path>* files) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    for (fs::recursive_directory_iterator it(path, fs::directory_options::follow_directory_symlink,
-                                             ec), end;
+    for (fs::recursive_directory_iterator
+             it(path, fs::directory_options::follow_directory_symlink, ec),
+         end;
          !ec && it != end; it.increment(ec)) {
       if (it->is_regular_file(ec)) files->push_back(it->path());
     }

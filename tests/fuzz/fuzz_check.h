@@ -12,13 +12,13 @@
 
 #include "absl/strings/string_view.h"
 
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
+#define FUZZ_CHECK(cond)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
       std::fprintf(stderr, "fuzz property violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::fflush(stderr);                                                                \
-      __builtin_trap();                                                                   \
-    }                                                                                     \
+      std::fflush(stderr);                                                                     \
+      __builtin_trap();                                                                        \
+    }                                                                                          \
   } while (0)
 
 namespace pocketmail::fuzz {

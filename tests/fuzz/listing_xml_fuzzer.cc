@@ -38,7 +38,8 @@ void Measure(const XmlElement& e, int depth, int* max_depth, size_t* elements, s
   ++*elements;
   if (depth > *max_depth) *max_depth = depth;
   if (e.text.size() > *max_text) *max_text = e.text.size();
-  for (const XmlElement& child : e.children) Measure(child, depth + 1, max_depth, elements, max_text);
+  for (const XmlElement& child : e.children)
+    Measure(child, depth + 1, max_depth, elements, max_text);
 }
 
 void CheckListing(absl::string_view xml) {
@@ -56,7 +57,8 @@ void CheckListing(absl::string_view xml) {
   FUZZ_CHECK(page->objects.size() == static_cast<size_t>(contents));
   FUZZ_CHECK(root->CountChildren("KeyCount") == 1);
   int64_t key_count = -1;
-  FUZZ_CHECK(absl::SimpleAtoi(absl::StripAsciiWhitespace(root->Child("KeyCount")->text), &key_count));
+  FUZZ_CHECK(
+      absl::SimpleAtoi(absl::StripAsciiWhitespace(root->Child("KeyCount")->text), &key_count));
   FUZZ_CHECK(key_count == contents + prefixes);
   FUZZ_CHECK(page->truncated == !page->next_continuation_token.empty());
   for (const pocketmail::s3::ObjectSummary& object : page->objects) {

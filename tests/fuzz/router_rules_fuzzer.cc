@@ -90,18 +90,18 @@ std::vector<Setup>& FixedRouters() {
     auto* v = new std::vector<Setup>();
     // MAIL_DOMAIN set; live list with bare names, full addresses, IDN, odd ones.
     v->push_back(Make("Example.org",
-                      Source({"alice", "Bob", "admin", "inbox", "carol@example.org",
-                              "dave+x", "josé", "Ünïcode", "\"quoted name\"", "eve@other.example",
+                      Source({"alice", "Bob", "admin", "inbox", "carol@example.org", "dave+x",
+                              "josé", "Ünïcode", "\"quoted name\"", "eve@other.example",
                               "x@xn--bcher-kva.example", "not an address@@", "user.name"}),
                       nullptr));
     // No MAIL_DOMAIN: any domain; seed only; names in several domains.
-    v->push_back(Make("", nullptr,
-                      Source({"alice", "bob@example.org", "carol@bücher.example",
-                              "dave@xn--mller-kva.example", "postmaster@example.net", "root",
-                              "ADMIN@Example.ORG", "inbox@example.org"})));
+    v->push_back(Make(
+        "", nullptr,
+        Source({"alice", "bob@example.org", "carol@bücher.example", "dave@xn--mller-kva.example",
+                "postmaster@example.net", "root", "ADMIN@Example.ORG", "inbox@example.org"})));
     // IDN MAIL_DOMAIN, no admin and no catch-all mailbox: roles fall through.
-    v->push_back(Make("bücher.example", Source({"alice", "security+x"}), Source({"bob"}),
-                      "Chef", "Catch.All"));
+    v->push_back(Make("bücher.example", Source({"alice", "security+x"}), Source({"bob"}), "Chef",
+                      "Catch.All"));
     return v;
   }();
   return *routers;
@@ -115,8 +115,8 @@ struct Known {
 };
 
 bool IsRole(const std::string& lp) {
-  for (const char* role : {"postmaster", "abuse", "hostmaster", "webmaster", "security", "dmarc",
-                           "root"}) {
+  for (const char* role :
+       {"postmaster", "abuse", "hostmaster", "webmaster", "security", "dmarc", "root"}) {
     if (lp == role) return true;
   }
   return false;
@@ -195,9 +195,9 @@ absl::StatusOr<router::Resolution> CheckResolve(Setup& s, absl::string_view addr
   const size_t plus = lp.find('+');
   const std::string base = plus == std::string::npos ? lp : lp.substr(0, plus);
   const std::vector<std::string> exact = Candidates(known, lp, domain);
-  const std::vector<std::string> by_base =
-      plus != std::string::npos && plus > 0 ? Candidates(known, base, domain)
-                                            : std::vector<std::string>();
+  const std::vector<std::string> by_base = plus != std::string::npos && plus > 0
+                                               ? Candidates(known, base, domain)
+                                               : std::vector<std::string>();
   const std::vector<std::string> admin =
       IsRole(base) ? Candidates(known, s.admin, domain) : std::vector<std::string>();
 

@@ -23,9 +23,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/mail/utf8.h"
 #include "common/smtp/address.h"
 #include "common/smtp/reply.h"
-#include "common/mail/utf8.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -55,10 +55,18 @@ void CheckReply(const smtp::Reply& reply, size_t expected_lines) {
   FUZZ_CHECK(reply.lines.size() == expected_lines);
   const smtp::ReplyClass cls = reply.reply_class();
   switch (reply.code / 100) {
-    case 2: FUZZ_CHECK(cls == smtp::ReplyClass::kSuccess); break;
-    case 3: FUZZ_CHECK(cls == smtp::ReplyClass::kIntermediate); break;
-    case 4: FUZZ_CHECK(cls == smtp::ReplyClass::kTemporary); break;
-    default: FUZZ_CHECK(cls == smtp::ReplyClass::kPermanent); break;
+    case 2:
+      FUZZ_CHECK(cls == smtp::ReplyClass::kSuccess);
+      break;
+    case 3:
+      FUZZ_CHECK(cls == smtp::ReplyClass::kIntermediate);
+      break;
+    case 4:
+      FUZZ_CHECK(cls == smtp::ReplyClass::kTemporary);
+      break;
+    default:
+      FUZZ_CHECK(cls == smtp::ReplyClass::kPermanent);
+      break;
   }
   if (!reply.enhanced.empty()) {
     FUZZ_CHECK(IsEnhancedCode(reply.enhanced));

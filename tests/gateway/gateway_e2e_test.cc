@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "common/process/shell_command.h"
 #include "gtest/gtest.h"
@@ -39,7 +39,6 @@ namespace {
 constexpr const char* kDomain = "example.org";
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-grpcio
 const std::vector<std::string> kApis = {"ledger", "router", "fetcher", "injector"};
-
 
 std::string RandomHex(size_t bytes) {
   std::ifstream urandom("/dev/urandom", std::ios::binary);
@@ -95,7 +94,8 @@ class GatewayE2E : public ::testing::Test {
     WriteWholeFile(gateway_token_, RandomHex(32) + "\n", 0600);
     HarnessOptions options;
     options.mail_store = MailStore::kMaddyLmtp;
-    options.mailboxes = {"inbox@example.org", "admin@example.org", "alice@example.org", "bob@example.org"};
+    options.mailboxes = {"inbox@example.org", "admin@example.org", "alice@example.org",
+                         "bob@example.org"};
     options.service_env = {{"POCKETMAIL_TOKEN_FILE", operator_token_},
                            {"POCKETMAIL_GATEWAY_TOKEN_FILE", gateway_token_},
                            {"RETRY_BASE_S", "1"},
@@ -118,15 +118,17 @@ class GatewayE2E : public ::testing::Test {
   }
 
   std::vector<std::string> GatewayArgv() const {
-    std::vector<std::string> argv = {kPython, RunfilePath("tests/gateway/gateway.py"), "--proto-dir",
-                                     ProtoDir(), "--token-file", gateway_token_};
+    std::vector<std::string> argv = {kPython,        RunfilePath("tests/gateway/gateway.py"),
+                                     "--proto-dir",  ProtoDir(),
+                                     "--token-file", gateway_token_};
     for (const auto& [api, address] : tcp_) argv.insert(argv.end(), {"--" + api, address});
     return argv;
   }
 
   static std::string ProtoDir() {
     std::string ledger = RunfilePath("proto/pocketmail/ledger/v1/ledger.proto");
-    return ledger.substr(0, ledger.size() - std::string("/pocketmail/ledger/v1/ledger.proto").size());
+    return ledger.substr(0,
+                         ledger.size() - std::string("/pocketmail/ledger/v1/ledger.proto").size());
   }
 
   // One gateway.py subcommand; its output split into tab-separated lines.
@@ -148,7 +150,8 @@ class GatewayE2E : public ::testing::Test {
     std::vector<std::vector<std::string>> lines;
     if (!result.ok() || !result->succeeded()) {
       ADD_FAILURE() << "gateway.py " << absl::StrJoin(args, " ") << " failed: "
-                    << (result.ok() ? result->stdout_text + result->stderr_text : result.status().ToString());
+                    << (result.ok() ? result->stdout_text + result->stderr_text
+                                    : result.status().ToString());
       return lines;
     }
     for (absl::string_view line : absl::StrSplit(result->stdout_text, '\n', absl::SkipEmpty())) {
@@ -167,7 +170,8 @@ class GatewayE2E : public ::testing::Test {
   // What the gateway's watch has written so far, by line kind.
   std::vector<std::vector<std::string>> WatchLines(const std::string& kind) const {
     std::vector<std::vector<std::string>> out;
-    for (absl::string_view line : absl::StrSplit(ReadWholeFile(events_path_), '\n', absl::SkipEmpty())) {
+    for (absl::string_view line :
+         absl::StrSplit(ReadWholeFile(events_path_), '\n', absl::SkipEmpty())) {
       std::vector<std::string> f = absl::StrSplit(line, '\t');
       if (!f.empty() && f[0] == kind) out.push_back(std::move(f));
     }
@@ -220,8 +224,9 @@ TEST_F(GatewayE2E, TheGatewaysViewOverTcpWithItsToken) {
 
   // --- JIT: carol's first login creates her mailbox, then Refresh ---
   const std::string carol = "carol@example.org";
-  auto created = Gateway({"provision", carol, "--maddy", maddy_bin_, "--maddy-config", maddy_config_, "--refresh"},
-                         MaddyPeer::TestPassword(carol));
+  auto created = Gateway(
+      {"provision", carol, "--maddy", maddy_bin_, "--maddy-config", maddy_config_, "--refresh"},
+      MaddyPeer::TestPassword(carol));
   ASSERT_EQ(created.size(), 2u);
   EXPECT_EQ(created[1][0], "refreshed");
   EXPECT_EQ(Resolve(carol), carol + " RULE_EXACT");  // at once: no wait
@@ -243,10 +248,12 @@ TEST_F(GatewayE2E, TheGatewaysViewOverTcpWithItsToken) {
   // --- JIT without Refresh: the router's watch on imapsql.db routes dave ---
   const std::string dave = "dave@example.org";
   ASSERT_FALSE(Gateway({"provision", dave, "--maddy", maddy_bin_, "--maddy-config", maddy_config_},
-                       MaddyPeer::TestPassword(dave)).empty());
+                       MaddyPeer::TestPassword(dave))
+                   .empty());
   absl::Time made = absl::Now();
   std::string dave_route;
-  while ((dave_route = Resolve(dave)) != dave + " RULE_EXACT" && absl::Now() - made < absl::Seconds(5)) {
+  while ((dave_route = Resolve(dave)) != dave + " RULE_EXACT" &&
+         absl::Now() - made < absl::Seconds(5)) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   const absl::Duration dave_after = absl::Now() - made;
@@ -266,7 +273,8 @@ TEST_F(GatewayE2E, TheGatewaysViewOverTcpWithItsToken) {
     absl::SimpleAtoi(f[1], &received);
     worst_latency_ms = std::max(worst_latency_ms, received - ParseRow(f, 2).delivered_ms);
   }
-  EXPECT_LE(worst_latency_ms, 1000) << "an event came more than 1 s after its delivery was recorded";
+  EXPECT_LE(worst_latency_ms, 1000)
+      << "an event came more than 1 s after its delivery was recorded";
 
   // --- List by mailbox, in pages ---
   std::vector<std::string> listed;
@@ -379,8 +387,8 @@ TEST_F(GatewayE2E, TheGatewaysViewOverTcpWithItsToken) {
   std::cout << "gateway-e2e: deliveries=" << deliveries << " events=" << times_seen.size()
             << " fields_complete=" << fields_complete << " scoped_denied=" << scoped_denied
             << " dave_routed_ms=" << absl::ToInt64Milliseconds(dave_after)
-            << " worst_event_latency_ms=" << worst_latency_ms << " events_after_ledger_kill=" << resumed
-            << std::endl;
+            << " worst_event_latency_ms=" << worst_latency_ms
+            << " events_after_ledger_kill=" << resumed << std::endl;
   EXPECT_EQ(fields_complete, static_cast<int>(deliveries));
   EXPECT_EQ(scoped_denied, writes);
 }

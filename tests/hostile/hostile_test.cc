@@ -24,13 +24,14 @@ namespace ledgerpb = ::pocketmail::ledger::v1;
 namespace fetcherpb = ::pocketmail::fetcher::v1;
 
 std::string Mail(const std::string& tag, const std::string& extra_headers = "") {
-  return absl::StrCat("From: Someone <someone@outside.test>\r\nTo: you@example.org\r\nSubject: ", tag,
-                      "\r\nMessage-ID: <", tag, "@outside.test>\r\n", extra_headers, "\r\nbody of ", tag,
-                      "\r\n");
+  return absl::StrCat(
+      "From: Someone <someone@outside.test>\r\nTo: you@example.org\r\nSubject: ", tag,
+      "\r\nMessage-ID: <", tag, "@outside.test>\r\n", extra_headers, "\r\nbody of ", tag, "\r\n");
 }
 
 std::string PendingKey(const std::string& raw, const std::string& to) {
-  return absl::StrCat("pending/", Sha256Hex(raw), "-", Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
+  return absl::StrCat("pending/", Sha256Hex(raw), "-",
+                      Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
 }
 
 // Outcome checks. Each returns "" when the case got its stated outcome, else
@@ -49,8 +50,8 @@ class Outcomes {
     return resp.message();
   }
 
-  std::string Delivered(const std::string& key, const std::string& mailbox, const std::string& raw = "",
-                        const std::string& return_path = "") {
+  std::string Delivered(const std::string& key, const std::string& mailbox,
+                        const std::string& raw = "", const std::string& return_path = "") {
     int n = 0;
     std::string problems;
     for (const auto& d : delivered_) {
@@ -66,7 +67,8 @@ class Outcomes {
     }
     if (n != 1) absl::StrAppend(&problems, " delivered ", n, " times");
     auto row = Row(key);
-    if (row.state() != ledgerpb::STATE_DONE) absl::StrAppend(&problems, " ledger ", ledgerpb::State_Name(row.state()));
+    if (row.state() != ledgerpb::STATE_DONE)
+      absl::StrAppend(&problems, " ledger ", ledgerpb::State_Name(row.state()));
     return problems;
   }
 
@@ -79,7 +81,8 @@ class Outcomes {
     if (!failed.ok()) {
       absl::StrAppend(&problems, " not in failed/: ", failed.status().message());
     } else if (!absl::StrContains(failed->head.metadata["reason"], reason_part)) {
-      absl::StrAppend(&problems, " reason \"", failed->head.metadata["reason"], "\" lacks \"", reason_part, "\"");
+      absl::StrAppend(&problems, " reason \"", failed->head.metadata["reason"], "\" lacks \"",
+                      reason_part, "\"");
     }
     auto row = Row(key);
     if (row.state() != ledgerpb::STATE_DEAD_LETTERED) {
@@ -96,14 +99,14 @@ class Outcomes {
 struct Case {
   std::string name;
   std::string expected;
-  std::function<absl::StatusOr<std::string>(PipelineHarness&)> put;   // returns the key
+  std::function<absl::StatusOr<std::string>(PipelineHarness&)> put;  // returns the key
   std::function<std::string(Outcomes&, const std::string& key)> check;
 };
 
 std::vector<Case> StaticCases() {
   std::vector<Case> cases;
-  auto put_to = [](const std::string& tag, const std::string& to, const std::string& from = "someone@outside.test",
-                   std::string raw = "") {
+  auto put_to = [](const std::string& tag, const std::string& to,
+                   const std::string& from = "someone@outside.test", std::string raw = "") {
     return [=](PipelineHarness& h) -> absl::StatusOr<std::string> {
       std::string body = raw.empty() ? Mail(tag) : raw;
       auto m = h.PutPending(body, to, from);
@@ -111,7 +114,8 @@ std::vector<Case> StaticCases() {
       return m->key;
     };
   };
-  auto put_raw = [](const std::string& key, const std::string& body, std::map<std::string, std::string> meta) {
+  auto put_raw = [](const std::string& key, const std::string& body,
+                    std::map<std::string, std::string> meta) {
     return [=](PipelineHarness& h) -> absl::StatusOr<std::string> {
       absl::Status s = h.PutRaw(key, body, meta);
       if (!s.ok()) return s;
@@ -127,54 +131,65 @@ std::vector<Case> StaticCases() {
 
   // --- the envelope recipient (`to` metadata) ---
   cases.push_back({"to-crlf-rcpt-injection", "dead-lettered: invalid recipient",
-                   put_to("t1", "alice@example.org>\r\nRCPT TO:<evil@attacker.test"), dead("invalid recipient")});
+                   put_to("t1", "alice@example.org>\r\nRCPT TO:<evil@attacker.test"),
+                   dead("invalid recipient")});
   cases.push_back({"to-bare-rcpt-injection", "dead-lettered: invalid recipient",
                    put_to("t2", ">\r\nRCPT TO:<x@example.org>"), dead("invalid recipient")});
   cases.push_back({"to-nul", "dead-lettered: invalid recipient",
-                   put_to("t3", std::string("alice@example.org\0bob@example.org", 33)), dead("invalid recipient")});
+                   put_to("t3", std::string("alice@example.org\0bob@example.org", 33)),
+                   dead("invalid recipient")});
   cases.push_back({"to-lf-only", "dead-lettered: invalid recipient",
                    put_to("t4", "alice@example.org\nDATA"), dead("invalid recipient")});
   cases.push_back({"to-angle-brackets-no-newline", "dead-lettered: invalid recipient",
-                   put_to("t5", "alice@example.org> RCPT TO:<evil@attacker.test"), dead("invalid recipient")});
-  cases.push_back({"to-space-inside", "dead-lettered: invalid recipient", put_to("t6", "alice @example.org"),
+                   put_to("t5", "alice@example.org> RCPT TO:<evil@attacker.test"),
                    dead("invalid recipient")});
+  cases.push_back({"to-space-inside", "dead-lettered: invalid recipient",
+                   put_to("t6", "alice @example.org"), dead("invalid recipient")});
   cases.push_back({"to-overlong", "dead-lettered: invalid recipient",
-                   put_to("t7", std::string(300, 'a') + "@example.org"), dead("invalid recipient")});
+                   put_to("t7", std::string(300, 'a') + "@example.org"),
+                   dead("invalid recipient")});
   cases.push_back({"to-foreign-domain", "dead-lettered: invalid recipient",
                    put_to("t8", "alice@elsewhere.test"), dead("invalid recipient")});
   cases.push_back({"to-idn-foreign-domain", "dead-lettered: IDN domain is not MAIL_DOMAIN",
-                   put_to("t9", "alice@b\xC3\xBC" "cher.example"), dead("invalid recipient")});
-  cases.push_back({"to-utf8-localpart-unknown", "delivered to the catch-all inbox (RFC 6531 localpart)",
+                   put_to("t9",
+                          "alice@b\xC3\xBC"
+                          "cher.example"),
+                   dead("invalid recipient")});
+  cases.push_back({"to-utf8-localpart-unknown",
+                   "delivered to the catch-all inbox (RFC 6531 localpart)",
                    put_to("t10", "j\xC3\xBCrgen@example.org"), to_box("inbox@example.org")});
-  cases.push_back({"to-uppercase", "delivered to alice (case-insensitive)", put_to("t11", "ALICE@EXAMPLE.ORG"),
-                   to_box("alice@example.org")});
-  cases.push_back({"to-role-with-tag", "delivered to admin", put_to("t12", "postmaster+dmarc@example.org"),
-                   to_box("admin@example.org")});
+  cases.push_back({"to-uppercase", "delivered to alice (case-insensitive)",
+                   put_to("t11", "ALICE@EXAMPLE.ORG"), to_box("alice@example.org")});
+  cases.push_back({"to-role-with-tag", "delivered to admin",
+                   put_to("t12", "postmaster+dmarc@example.org"), to_box("admin@example.org")});
   cases.push_back({"to-missing", "delivered to the catch-all inbox",
                    put_raw(absl::StrCat("pending/", Sha256Hex(Mail("t13")), ".eml"), Mail("t13"),
                            {{"from", "someone@outside.test"}}),
                    to_box("inbox@example.org")});
-  cases.push_back({"metadata-missing-entirely", "delivered to the catch-all inbox from ingest@",
-                   put_raw(absl::StrCat("pending/", Sha256Hex(Mail("t14")), ".eml"), Mail("t14"), {}),
-                   [](Outcomes& o, const std::string& key) {
-                     return o.Delivered(key, "inbox@example.org", "", "ingest@example.org");
-                   }});
+  cases.push_back(
+      {"metadata-missing-entirely", "delivered to the catch-all inbox from ingest@",
+       put_raw(absl::StrCat("pending/", Sha256Hex(Mail("t14")), ".eml"), Mail("t14"), {}),
+       [](Outcomes& o, const std::string& key) {
+         return o.Delivered(key, "inbox@example.org", "", "ingest@example.org");
+       }});
   cases.push_back({"to-empty", "delivered to the catch-all inbox",
                    put_raw(absl::StrCat("pending/", Sha256Hex(Mail("t15")), ".eml"), Mail("t15"),
                            {{"to", ""}, {"from", "someone@outside.test"}}),
                    to_box("inbox@example.org")});
 
   // --- the envelope sender (`from` metadata) ---
-  cases.push_back({"from-crlf-injection", "delivered; MAIL FROM falls back to ingest@",
-                   put_to("f1", "alice@example.org", "x@outside.test>\r\nRCPT TO:<evil@attacker.test"),
-                   [](Outcomes& o, const std::string& key) {
+  cases.push_back(
+      {"from-crlf-injection", "delivered; MAIL FROM falls back to ingest@",
+       put_to("f1", "alice@example.org", "x@outside.test>\r\nRCPT TO:<evil@attacker.test"),
+       [](Outcomes& o, const std::string& key) {
+         return o.Delivered(key, "alice@example.org", "", "ingest@example.org");
+       }});
+  cases.push_back({"from-empty", "delivered; MAIL FROM falls back to ingest@",
+                   put_to("f2", "alice@example.org", ""), [](Outcomes& o, const std::string& key) {
                      return o.Delivered(key, "alice@example.org", "", "ingest@example.org");
                    }});
-  cases.push_back({"from-empty", "delivered; MAIL FROM falls back to ingest@", put_to("f2", "alice@example.org", ""),
-                   [](Outcomes& o, const std::string& key) {
-                     return o.Delivered(key, "alice@example.org", "", "ingest@example.org");
-                   }});
-  cases.push_back({"from-utf8-rfc2047-through-s3", "delivered; the UTF-8 sender survives RFC 2047 round trip",
+  cases.push_back({"from-utf8-rfc2047-through-s3",
+                   "delivered; the UTF-8 sender survives RFC 2047 round trip",
                    put_to("f3", "alice@example.org", "j\xC3\xBCrgen@outside.test"),
                    [](Outcomes& o, const std::string& key) {
                      return o.Delivered(key, "alice@example.org", "", "j\xC3\xBCrgen@outside.test");
@@ -182,24 +197,28 @@ std::vector<Case> StaticCases() {
 
   // --- keys ---
   cases.push_back({"key-dot-dot", "dead-lettered: unrecognised key",
-                   put_raw("pending/../" + std::string(64, 'a') + ".eml", Mail("k1"), {{"to", "alice@example.org"}}),
+                   put_raw("pending/../" + std::string(64, 'a') + ".eml", Mail("k1"),
+                           {{"to", "alice@example.org"}}),
                    dead("unrecognised key")});
   cases.push_back({"key-spaces", "dead-lettered: unrecognised key",
                    put_raw("pending/holiday photos.eml", Mail("k2"), {{"to", "alice@example.org"}}),
                    dead("unrecognised key")});
-  cases.push_back({"key-unicode", "dead-lettered: unrecognised key",
-                   put_raw("pending/na\xC3\xAFve-\xE2\x9C\x89.eml", Mail("k3"), {{"to", "alice@example.org"}}),
-                   dead("unrecognised key")});
+  cases.push_back(
+      {"key-unicode", "dead-lettered: unrecognised key",
+       put_raw("pending/na\xC3\xAFve-\xE2\x9C\x89.eml", Mail("k3"), {{"to", "alice@example.org"}}),
+       dead("unrecognised key")});
   cases.push_back({"key-wrong-suffix", "dead-lettered: unrecognised key",
-                   put_raw("pending/" + Sha256Hex(Mail("k4")) + ".txt", Mail("k4"), {{"to", "alice@example.org"}}),
+                   put_raw("pending/" + Sha256Hex(Mail("k4")) + ".txt", Mail("k4"),
+                           {{"to", "alice@example.org"}}),
                    dead("unrecognised key")});
   cases.push_back({"key-uppercase-hex", "dead-lettered: unrecognised key",
-                   put_raw("pending/" + absl::AsciiStrToUpper(Sha256Hex(Mail("k5"))) + ".eml", Mail("k5"),
-                           {{"to", "alice@example.org"}}),
+                   put_raw("pending/" + absl::AsciiStrToUpper(Sha256Hex(Mail("k5"))) + ".eml",
+                           Mail("k5"), {{"to", "alice@example.org"}}),
                    dead("unrecognised key")});
   cases.push_back({"key-legacy-format", "delivered (the original worker's key format)",
                    [](PipelineHarness& h) -> absl::StatusOr<std::string> {
-                     auto m = h.PutPending(Mail("k6"), "bob@example.org", "someone@outside.test", true);
+                     auto m =
+                         h.PutPending(Mail("k6"), "bob@example.org", "someone@outside.test", true);
                      if (!m.ok()) return m.status();
                      return m->key;
                    },
@@ -208,17 +227,20 @@ std::vector<Case> StaticCases() {
   // --- the bytes are not what the object claims (docs/DESIGN.md: the key names sha256(raw)) ---
   // Each is downloaded CONTENT_MISMATCH_MAX_ATTEMPTS times (a damaged transfer
   // would pass on a later try), then dead-lettered; none may reach a mailbox.
-  cases.push_back({"object-bytes-replaced-after-upload", "dead-lettered: content hash mismatch, never delivered",
+  cases.push_back({"object-bytes-replaced-after-upload",
+                   "dead-lettered: content hash mismatch, never delivered",
                    [](PipelineHarness& h) -> absl::StatusOr<std::string> {
                      const std::string original = Mail("c1");
                      auto m = h.PutPending(original, "alice@example.org", "someone@outside.test");
                      if (!m.ok()) return m.status();
                      // Same key, same metadata, other bytes: what a forger with
                      // write access to the bucket, or a broken copy, leaves behind.
-                     absl::Status s = h.PutRaw(m->key, Mail("c1", "X-Injected: wire $1000 today\r\n"),
-                                               {{"to", "alice@example.org"}, {"from", "someone@outside.test"},
-                                                {"sha256", Sha256Hex(original)},
-                                                {"rawsize", std::to_string(original.size())}});
+                     absl::Status s =
+                         h.PutRaw(m->key, Mail("c1", "X-Injected: wire $1000 today\r\n"),
+                                  {{"to", "alice@example.org"},
+                                   {"from", "someone@outside.test"},
+                                   {"sha256", Sha256Hex(original)},
+                                   {"rawsize", std::to_string(original.size())}});
                      if (!s.ok()) return s;
                      return m->key;
                    },
@@ -233,7 +255,8 @@ std::vector<Case> StaticCases() {
                    dead("content hash mismatch")});
 
   // --- message bytes ---
-  const std::string no_from = "To: alice@example.org\r\nSubject: no from\r\nMessage-ID: <nf@x.test>\r\n\r\nx\r\n";
+  const std::string no_from =
+      "To: alice@example.org\r\nSubject: no from\r\nMessage-ID: <nf@x.test>\r\n\r\nx\r\n";
   // Over LMTP Maddy checks no headers (its submission endpoint would refuse
   // both with 554 5.6.0): what the Worker accepted is what the mailbox gets.
   cases.push_back({"message-without-from", "delivered byte for byte (LMTP checks no headers)",
@@ -241,22 +264,31 @@ std::vector<Case> StaticCases() {
                    [no_from](Outcomes& o, const std::string& key) {
                      return o.Delivered(key, "alice@example.org", no_from);
                    }});
-  cases.push_back({"zero-byte-object", "delivered: only the trace header (no headers at all)",
-                   put_raw(absl::StrCat("pending/", Sha256Hex(""), ".eml"), "", {{"to", "alice@example.org"}}),
-                   [](Outcomes& o, const std::string& key) { return o.Delivered(key, "alice@example.org", ""); }});
-  const std::string bare_lf = "From: a@outside.test\nTo: alice@example.org\nSubject: bare lf\n\nline one\nline two\n";
+  cases.push_back(
+      {"zero-byte-object", "delivered: only the trace header (no headers at all)",
+       put_raw(absl::StrCat("pending/", Sha256Hex(""), ".eml"), "", {{"to", "alice@example.org"}}),
+       [](Outcomes& o, const std::string& key) {
+         return o.Delivered(key, "alice@example.org", "");
+       }});
+  const std::string bare_lf =
+      "From: a@outside.test\nTo: alice@example.org\nSubject: bare lf\n\nline one\nline two\n";
   cases.push_back({"bare-lf-line-endings", "delivered, line endings normalised to CRLF",
                    put_to("m2", "alice@example.org", "a@outside.test", bare_lf),
                    [](Outcomes& o, const std::string& key) {
-                     return o.Delivered(key, "alice@example.org",
-                                        "From: a@outside.test\r\nTo: alice@example.org\r\nSubject: bare lf\r\n\r\n"
-                                        "line one\r\nline two\r\n");
+                     return o.Delivered(
+                         key, "alice@example.org",
+                         "From: a@outside.test\r\nTo: alice@example.org\r\nSubject: bare lf\r\n\r\n"
+                         "line one\r\nline two\r\n");
                    }});
   const std::string dots = Mail("m3") + ".\r\n..\r\n.leading dot\r\n";
   cases.push_back({"lone-dot-lines", "delivered byte for byte (dot-stuffing undone by the server)",
                    put_to("m3", "alice@example.org", "someone@outside.test", dots),
-                   [dots](Outcomes& o, const std::string& key) { return o.Delivered(key, "alice@example.org", dots); }});
-  const std::string eight_bit = Mail("m4", "X-Note: Gr\xC3\xBC\xC3\x9F" "e \xE6\x9D\xB1\xE4\xBA\xAC\r\n");
+                   [dots](Outcomes& o, const std::string& key) {
+                     return o.Delivered(key, "alice@example.org", dots);
+                   }});
+  const std::string eight_bit = Mail("m4",
+                                     "X-Note: Gr\xC3\xBC\xC3\x9F"
+                                     "e \xE6\x9D\xB1\xE4\xBA\xAC\r\n");
   cases.push_back({"eight-bit-headers", "delivered byte for byte",
                    put_to("m4", "alice@example.org", "someone@outside.test", eight_bit),
                    [eight_bit](Outcomes& o, const std::string& key) {
@@ -279,12 +311,14 @@ std::vector<Case> StaticCases() {
                      return o.Delivered(key, "alice@example.org", long_line);
                    }});
   cases.push_back({"object-over-25-mib", "delivered (under Maddy's 32 MiB max_message_size)",
-                   put_to("m6", "alice@example.org", "someone@outside.test", big), to_box("alice@example.org")});
+                   put_to("m6", "alice@example.org", "someone@outside.test", big),
+                   to_box("alice@example.org")});
   std::string huge = Mail("m7");
   huge.resize(33u << 20, 'y');
   huge += "\r\n";
   cases.push_back({"object-over-32-mib", "dead-lettered: Maddy's 552 5.3.4",
-                   put_to("m7", "alice@example.org", "someone@outside.test", huge), dead("552 5.3.4")});
+                   put_to("m7", "alice@example.org", "someone@outside.test", huge),
+                   dead("552 5.3.4")});
   return cases;
 }
 
@@ -300,7 +334,8 @@ class HostileInput : public ::testing::Test {
   }
 
   absl::Status Faults(const std::string& json) {
-    return SetS3PeerFaults(harness_->s3_env().at("R2_ENDPOINT"), harness_->s3_env().at("R2_CA_FILE"), json);
+    return SetS3PeerFaults(harness_->s3_env().at("R2_ENDPOINT"),
+                           harness_->s3_env().at("R2_CA_FILE"), json);
   }
 
   fetcherpb::PassSummary DrainOnce() {
@@ -350,7 +385,9 @@ TEST_F(HostileInput, EveryCaseGetsItsStatedOutcome) {
   {  // a listing that names the same key twice
     ASSERT_TRUE(Faults(R"({"listing": "duplicate"})").ok());
     std::vector<std::string> dup_keys;
-    for (int i = 0; i < 3; ++i) dup_keys.push_back(h.PutPending(Mail(absl::StrCat("d", i)), "bob@example.org", "s@outside.test")->key);
+    for (int i = 0; i < 3; ++i)
+      dup_keys.push_back(
+          h.PutPending(Mail(absl::StrCat("d", i)), "bob@example.org", "s@outside.test")->key);
     DrainOnce();
     ASSERT_TRUE(Faults("{}").ok());
     ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
@@ -360,7 +397,8 @@ TEST_F(HostileInput, EveryCaseGetsItsStatedOutcome) {
     Record("listing-repeats-a-key", "each message delivered exactly once", problems);
   }
   for (const char* mode : {"malformed", "truncated"}) {  // listing XML the parser must refuse
-    std::string key = h.PutPending(Mail(absl::StrCat("x-", mode)), "carol@example.org", "s@outside.test")->key;
+    std::string key =
+        h.PutPending(Mail(absl::StrCat("x-", mode)), "carol@example.org", "s@outside.test")->key;
     ASSERT_TRUE(Faults(absl::StrCat(R"({"listing": ")", mode, R"("})")).ok());
     fetcherpb::PassSummary pass = DrainOnce();
     std::string problems;
@@ -370,7 +408,8 @@ TEST_F(HostileInput, EveryCaseGetsItsStatedOutcome) {
     ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
     Outcomes o(h);
     absl::StrAppend(&problems, o.Delivered(key, "carol@example.org"));
-    Record(absl::StrCat("listing-xml-", mode), "pass fails with a clear error; the mail is delivered later", problems);
+    Record(absl::StrCat("listing-xml-", mode),
+           "pass fails with a clear error; the mail is delivered later", problems);
   }
   {  // an S3 403 on one object must not hold up the others
     std::string denied = h.PutPending(Mail("denied"), "alice@example.org", "s@outside.test")->key;
@@ -380,16 +419,18 @@ TEST_F(HostileInput, EveryCaseGetsItsStatedOutcome) {
     Outcomes during(h);
     std::string problems = during.Delivered(fine, "bob@example.org");
     ledgerpb::Message row = during.Row(denied);
-    if (row.state() != ledgerpb::STATE_RETRY_WAIT) absl::StrAppend(&problems, " denied object is ", ledgerpb::State_Name(row.state()));
-    if (!absl::StrContains(row.last_error(), "403") && !absl::StrContains(row.last_error(), "AccessDenied")) {
+    if (row.state() != ledgerpb::STATE_RETRY_WAIT)
+      absl::StrAppend(&problems, " denied object is ", ledgerpb::State_Name(row.state()));
+    if (!absl::StrContains(row.last_error(), "403") &&
+        !absl::StrContains(row.last_error(), "AccessDenied")) {
       absl::StrAppend(&problems, " error not recorded: ", row.last_error());
     }
     ASSERT_TRUE(Faults("{}").ok());
     ASSERT_TRUE(h.DrainUntilEmpty(absl::Minutes(1)).ok());
     Outcomes after(h);
     absl::StrAppend(&problems, after.Delivered(denied, "alice@example.org"));
-    Record("s3-403-on-one-object", "others delivered; it retries with the error recorded, then is delivered",
-           problems);
+    Record("s3-403-on-one-object",
+           "others delivered; it retries with the error recorded, then is delivered", problems);
   }
 
   std::cout << "hostile-test: cases=" << cases_ << " passed=" << passed_ << std::endl;

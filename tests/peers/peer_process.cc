@@ -18,11 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -96,8 +96,8 @@ PeerProcess::~PeerProcess() {
   if (running()) Stop(absl::Seconds(5));
 }
 
-absl::StatusOr<PeerProcess> PeerProcess::Start(const std::vector<std::string>& argv,
-                                               const std::map<std::string, std::string>& extra_env) {
+absl::StatusOr<PeerProcess> PeerProcess::Start(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env) {
   auto spawned = Spawn(argv, extra_env, /*capture_stdout=*/false);
   if (!spawned.ok()) return spawned.status();
   PeerProcess p;

@@ -76,7 +76,6 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-
 // The repo's worker/ directory: PM_WORKER_DIR, else found next to the real
 // location of this test's dispatch.mjs (runfiles are symlinks into the repo).
 std::string WorkerDir() {
@@ -121,24 +120,27 @@ struct DispatchRun {
 };
 
 // Runs dispatch.mjs (node, from PATH) into `out`; `names` empty = every message.
-absl::StatusOr<DispatchRun> RunDispatch(const std::string& out, const std::vector<std::string>& names,
+absl::StatusOr<DispatchRun> RunDispatch(const std::string& out,
+                                        const std::vector<std::string>& names,
                                         const std::string& wake_url = "",
                                         const std::string& wake_secret = "") {
   std::string worker_dir = WorkerDir();
   if (worker_dir.empty() || !std::filesystem::exists(worker_dir + "/node_modules/miniflare")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no worker/node_modules/miniflare at \"", worker_dir,
-        "\": set --test_env=PM_WORKER_DIR=<repo>/worker and run npm ci there"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no worker/node_modules/miniflare at \"", worker_dir,
+                     "\": set --test_env=PM_WORKER_DIR=<repo>/worker and run npm ci there"));
   }
   if (std::system("command -v node >/dev/null 2>&1") != 0) {
     return absl::FailedPreconditionError("node is not on PATH");
   }
   std::filesystem::create_directories(out);
-  std::string contract_dir = std::filesystem::path(RunfilePath("tests/contract/cases.json")).parent_path();
+  std::string contract_dir =
+      std::filesystem::path(RunfilePath("tests/contract/cases.json")).parent_path();
   std::string cmd = absl::StrCat(
       "env PM_WORKER_DIR=", ShellQuote(worker_dir), " PM_CONTRACT_DIR=", ShellQuote(contract_dir),
-      " TMPDIR=", ShellQuote(out), " WAKE_URL=", ShellQuote(wake_url), " WAKE_SECRET=", ShellQuote(wake_secret),
-      " node ", ShellQuote(RunfilePath("tests/seam/dispatch.mjs")), " ", ShellQuote(out));
+      " TMPDIR=", ShellQuote(out), " WAKE_URL=", ShellQuote(wake_url),
+      " WAKE_SECRET=", ShellQuote(wake_secret), " node ",
+      ShellQuote(RunfilePath("tests/seam/dispatch.mjs")), " ", ShellQuote(out));
   for (const auto& n : names) absl::StrAppend(&cmd, " ", ShellQuote(n));
   absl::StrAppend(&cmd, " >", ShellQuote(out + "/dispatch.log"), " 2>&1");
   int rc = std::system(cmd.c_str());
@@ -175,8 +177,8 @@ absl::StatusOr<DispatchRun> RunDispatch(const std::string& out, const std::vecto
 }
 
 std::string ExpectedKey(const std::string& raw, const std::string& to) {
-  return absl::StrCat("pending/", Sha256Hex(raw), "-", Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16),
-                      ".eml");
+  return absl::StrCat("pending/", Sha256Hex(raw), "-",
+                      Sha256Hex(absl::AsciiStrToLower(to)).substr(0, 16), ".eml");
 }
 
 // The copy step: exactly the exported bytes, metadata and content type.
@@ -206,8 +208,9 @@ TEST(SeamE2E, MailDispatchedIntoTheWorkerIsDeliveredOnceByTheServices) {
     e.mailbox = kMailboxFor.at(absl::AsciiStrToLower(d.to));
     e.names.insert(d.name);
   }
-  ASSERT_EQ(run->dispatches.size(), 11u);  // 6 fixture cases + 2 recipients + 2 tries + huge subject
-  ASSERT_EQ(expected.size(), 10u);         // the retry is the same object
+  ASSERT_EQ(run->dispatches.size(),
+            11u);                   // 6 fixture cases + 2 recipients + 2 tries + huge subject
+  ASSERT_EQ(expected.size(), 10u);  // the retry is the same object
 
   // The Worker wrote one object per expected key, with the raw bytes.
   ASSERT_EQ(run->objects.size(), expected.size());
@@ -327,7 +330,8 @@ TEST(SeamE2E, TheWorkersWakePingMakesASleepingFetcherDeliverNow) {
 
   const std::string wake_url = absl::StrCat("http://127.0.0.1:", port, "/wake");
   // A ping signed with another secret reaches the listener, is refused, and wakes nothing.
-  auto forged = RunDispatch(scratch.path() + "/forged", {kName}, wake_url, "not-the-secret-0123456789abcdef");
+  auto forged =
+      RunDispatch(scratch.path() + "/forged", {kName}, wake_url, "not-the-secret-0123456789abcdef");
   ASSERT_TRUE(forged.ok()) << forged.status();
   EXPECT_TRUE(LogsContain(*forged, "wake_ping_rejected")) << absl::StrJoin(forged->logs, "\n");
   absl::SleepFor(absl::Seconds(3));
@@ -357,7 +361,8 @@ TEST(SeamE2E, TheWorkersWakePingMakesASleepingFetcherDeliverNow) {
   EXPECT_EQ(delivered[0].trace_key, object.key);
   EXPECT_EQ(delivered[0].mailbox, "bob@mail.example");
   EXPECT_EQ(delivered[0].return_path, sent.from);
-  EXPECT_TRUE(delivered[0].data == absl::StrCat("X-Pocketmail-Key: ", object.key, "\r\n", sent.raw));
+  EXPECT_TRUE(delivered[0].data ==
+              absl::StrCat("X-Pocketmail-Key: ", object.key, "\r\n", sent.raw));
 
   // The fetcher finishes the object (moves it out of pending/) in the same pass.
   deadline = absl::Now() + absl::Seconds(20);

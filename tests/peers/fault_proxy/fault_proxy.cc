@@ -25,8 +25,8 @@ absl::StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Launch(std::vector<std::
   bool listening = listen_socket.empty()
                        ? absl::SimpleAtoi(proxy->process_.field("port"), &proxy->port_)
                        : !proxy->process_.field("socket").empty();
-  if (!listening || !absl::SimpleAtoi(proxy->process_.field("control_port"),
-                                      &proxy->control_port_)) {
+  if (!listening ||
+      !absl::SimpleAtoi(proxy->process_.field("control_port"), &proxy->control_port_)) {
     return absl::InternalError("fault proxy READY line lacks its port or socket");
   }
   if (!proxy->socket_path_.empty()) {

@@ -286,7 +286,7 @@ TEST_F(FaultProxyTest, BlackHoleMidStreamSwallowsTheAnswerAndKeepsTheConnection)
   ReadResult r = ReadUpTo(fd, 6);
   EXPECT_EQ(r.error, EAGAIN) << "eof=" << r.eof << " data=" << r.data;
   EXPECT_EQ(echo_.received(), "firstsecond");  // the request got through; the answer never will
-  SendAll(fd, "third");                         // still accepted, and dropped
+  SendAll(fd, "third");                        // still accepted, and dropped
   EXPECT_EQ(ReadUpTo(fd, 1).error, EAGAIN);
   EXPECT_EQ(Stat("blackholes"), 1);
   EXPECT_EQ(Stat("active"), 1);
@@ -403,8 +403,8 @@ TEST_F(FaultProxyTest, BadKnobsAreRefusedAndResetTurnsEverythingOff) {
 TEST(FaultProxyUnix, ForwardsBytesBothWaysBetweenUnixSockets) {
   ScratchDir scratch;
   EchoServer echo(scratch.path() + "/target.sock");
-  auto proxy = FaultProxy::StartUnix(scratch.path() + "/target.sock",
-                                     scratch.path() + "/proxy.sock");
+  auto proxy =
+      FaultProxy::StartUnix(scratch.path() + "/target.sock", scratch.path() + "/proxy.sock");
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   EXPECT_EQ((*proxy)->socket_path(), scratch.path() + "/proxy.sock");
   EXPECT_EQ((*proxy)->port(), 0);

@@ -64,7 +64,6 @@ std::string UnixGreeting(const std::string& path) {
   return Greeting(fd);
 }
 
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MaddyPeer>> MaddyPeer::Start(const std::string& scratch_dir,
@@ -75,7 +74,8 @@ absl::StatusOr<std::unique_ptr<MaddyPeer>> MaddyPeer::Start(const std::string& s
         "PM_MADDY_BIN is not set: build Maddy with tests/peers/maddy/build_maddy.sh and pass "
         "--test_env=PM_MADDY_BIN=<its output> (./pocketmail test does both)");
   }
-  if (access(bin, X_OK) != 0) return absl::FailedPreconditionError(absl::StrCat("PM_MADDY_BIN=", bin, " is not executable"));
+  if (access(bin, X_OK) != 0)
+    return absl::FailedPreconditionError(absl::StrCat("PM_MADDY_BIN=", bin, " is not executable"));
   auto peer = std::unique_ptr<MaddyPeer>(new MaddyPeer());
   peer->options_ = std::move(options);
   peer->binary_ = bin;
@@ -86,7 +86,8 @@ absl::StatusOr<std::unique_ptr<MaddyPeer>> MaddyPeer::Start(const std::string& s
   peer->log_path_ = peer->dir_ + "/maddy.log";
   auto version = process::RunShellCommand(ShellQuote(bin) + " version");
   if (!version.ok()) return version.status();
-  peer->version_ = std::string(absl::StripAsciiWhitespace(version->stdout_text.substr(0, version->stdout_text.find(' '))));
+  peer->version_ = std::string(
+      absl::StripAsciiWhitespace(version->stdout_text.substr(0, version->stdout_text.find(' '))));
 
   // A port can be taken between our check and Maddy's bind: then Maddy exits
   // at once and the whole setup is redone with new ports.
@@ -101,7 +102,8 @@ absl::StatusOr<std::unique_ptr<MaddyPeer>> MaddyPeer::Start(const std::string& s
     if (last.ok()) break;
     peer->process_.Kill();
   }
-  if (!last.ok()) return absl::Status(last.code(), absl::StrCat(last.message(), "; maddy log:\n", peer->Log()));
+  if (!last.ok())
+    return absl::Status(last.code(), absl::StrCat(last.message(), "; maddy log:\n", peer->Log()));
   for (const std::string& mailbox : peer->options_.mailboxes) {
     if (absl::Status s = peer->AddMailbox(mailbox); !s.ok()) return s;
   }
@@ -116,27 +118,31 @@ absl::Status MaddyPeer::Install() {
   inject_port_ = PickFreePort();
   submission_port_ = PickFreePort();
   WriteWholeFile(dir_ + "/in/.env",
-            absl::StrCat("# the test Maddy's .env (tests/peers/maddy/maddy_peer.cc)\n"
-                         "ENABLE_EMAIL=true\nMAIL_DOMAIN=", options_.mail_domain,
-                         "\nMAIL_HOSTNAME=mx.", options_.mail_domain, "\nMAIL_IMAP_PORT=", imap_port_,
-                         "\nMAIL_INJECT_PORT=", inject_port_, "\nMAIL_SUBMISSION_PORT=", submission_port_,
-                         "\nMAIL_MAX_MESSAGE_SIZE=", options_.max_message_size,
-                         "\nMAIL_INJECT_VIA=", options_.inject_via, "\n"),
-            0600);
+                 absl::StrCat("# the test Maddy's .env (tests/peers/maddy/maddy_peer.cc)\n"
+                              "ENABLE_EMAIL=true\nMAIL_DOMAIN=",
+                              options_.mail_domain, "\nMAIL_HOSTNAME=mx.", options_.mail_domain,
+                              "\nMAIL_IMAP_PORT=", imap_port_, "\nMAIL_INJECT_PORT=", inject_port_,
+                              "\nMAIL_SUBMISSION_PORT=", submission_port_,
+                              "\nMAIL_MAX_MESSAGE_SIZE=", options_.max_message_size,
+                              "\nMAIL_INJECT_VIA=", options_.inject_via, "\n"),
+                 0600);
   // The installer insists on the user's R2 and relay secrets; Maddy needs
   // only the relay key, and nothing here ever connects to the relay.
-  WriteWholeFile(dir_ + "/in/secrets/mail-r2.env",
-            "R2_ACCOUNT_ID=test\nR2_ACCESS_KEY_ID=test\nR2_SECRET_ACCESS_KEY=test\nR2_BUCKET=test\n", 0600);
+  WriteWholeFile(
+      dir_ + "/in/secrets/mail-r2.env",
+      "R2_ACCOUNT_ID=test\nR2_ACCESS_KEY_ID=test\nR2_SECRET_ACCESS_KEY=test\nR2_BUCKET=test\n",
+      0600);
   WriteWholeFile(dir_ + "/in/secrets/mail-relay.env", "RESEND_API_KEY=re_test_never_used\n", 0600);
-  if (absl::Status s = RunInstaller({"--secrets-src", dir_ + "/in/secrets", "--init", "none", "--no-health",
-                                     "install", "maddy"},
+  if (absl::Status s = RunInstaller({"--secrets-src", dir_ + "/in/secrets", "--init", "none",
+                                     "--no-health", "install", "maddy"},
                                     "");
       !s.ok()) {
     return s;
   }
   settings_.clear();
-  for (const std::string file : {"/etc/pocketmail/pocketmail.env", "/etc/pocketmail/secrets/mail-inject.env",
-                                 "/etc/pocketmail/secrets/mail-admin.env"}) {
+  for (const std::string file :
+       {"/etc/pocketmail/pocketmail.env", "/etc/pocketmail/secrets/mail-inject.env",
+        "/etc/pocketmail/secrets/mail-admin.env"}) {
     auto values = config::ReadEnvFile(prefix_ + file);
     if (!values.ok()) return values.status();
     for (const auto& [k, v] : *values) settings_[k] = v;
@@ -144,9 +150,11 @@ absl::Status MaddyPeer::Install() {
   return absl::OkStatus();
 }
 
-absl::Status MaddyPeer::RunInstaller(const std::vector<std::string>& args, const std::string& stdin_line) const {
-  std::vector<std::string> words = {"bash", ShellQuote(RunfilePath("deploy/install-email.sh")), "--prefix",
-                                    ShellQuote(prefix_), "--env", ShellQuote(dir_ + "/in/.env")};
+absl::Status MaddyPeer::RunInstaller(const std::vector<std::string>& args,
+                                     const std::string& stdin_line) const {
+  std::vector<std::string> words = {"bash",     ShellQuote(RunfilePath("deploy/install-email.sh")),
+                                    "--prefix", ShellQuote(prefix_),
+                                    "--env",    ShellQuote(dir_ + "/in/.env")};
   for (const std::string& a : args) words.push_back(ShellQuote(a));
   process::CommandOptions options;
   options.timeout = absl::Seconds(60);
@@ -162,8 +170,9 @@ absl::Status MaddyPeer::RunInstaller(const std::vector<std::string>& args, const
   auto result = process::RunShellCommand(command, options);
   if (!result.ok()) return result.status();
   if (!result->succeeded()) {
-    return absl::InternalError(absl::StrCat("install-email.sh ", absl::StrJoin(args, " "), " failed (exit ",
-                                            result->exit_code, "): ", result->stderr_text));
+    return absl::InternalError(absl::StrCat("install-email.sh ", absl::StrJoin(args, " "),
+                                            " failed (exit ", result->exit_code,
+                                            "): ", result->stderr_text));
   }
   return absl::OkStatus();
 }
@@ -172,7 +181,10 @@ absl::Status MaddyPeer::StartProcess() {
   // The installer's own run script (it exports the relay key and execs maddy,
   // so the pid is Maddy's). Its output goes to a file for Log().
   const std::string run = prefix_ + "/etc/sv/pocketmail-maddy/run";
-  auto p = PeerProcess::Start({"/bin/sh", "-c", absl::StrCat("exec ", ShellQuote(run), " >>", ShellQuote(log_path_), " 2>&1")}, {});
+  auto p = PeerProcess::Start(
+      {"/bin/sh", "-c",
+       absl::StrCat("exec ", ShellQuote(run), " >>", ShellQuote(log_path_), " 2>&1")},
+      {});
   if (!p.ok()) return p.status();
   process_ = std::move(*p);
   return absl::OkStatus();
@@ -181,11 +193,13 @@ absl::Status MaddyPeer::StartProcess() {
 absl::Status MaddyPeer::WaitUntilReady(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    if (absl::StartsWith(TcpGreeting(imap_port_), "* OK") && absl::StartsWith(UnixGreeting(lmtp_socket_), "220")) {
+    if (absl::StartsWith(TcpGreeting(imap_port_), "* OK") &&
+        absl::StartsWith(UnixGreeting(lmtp_socket_), "220")) {
       return absl::OkStatus();
     }
     if (int status = 0; process_.Exited(&status)) {
-      return absl::UnavailableError(absl::StrCat("maddy exited (status ", status, ") before it was ready"));
+      return absl::UnavailableError(
+          absl::StrCat("maddy exited (status ", status, ") before it was ready"));
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -198,11 +212,13 @@ absl::Status MaddyPeer::AddMailbox(const std::string& address) {
 
 std::string MaddyPeer::PasswordOf(const std::string& mailbox) const {
   const std::string m = absl::AsciiStrToLower(mailbox);
-  for (const auto& [user, pass] : {std::pair<const char*, const char*>{"INBOX_USER", "INBOX_PASS"},
-                                   std::pair<const char*, const char*>{"ADMIN_USER", "ADMIN_PASS"}}) {
+  for (const auto& [user, pass] :
+       {std::pair<const char*, const char*>{"INBOX_USER", "INBOX_PASS"},
+        std::pair<const char*, const char*>{"ADMIN_USER", "ADMIN_PASS"}}) {
     auto u = settings_.find(user);
     auto p = settings_.find(pass);
-    if (u != settings_.end() && p != settings_.end() && absl::AsciiStrToLower(u->second) == m) return p->second;
+    if (u != settings_.end() && p != settings_.end() && absl::AsciiStrToLower(u->second) == m)
+      return p->second;
   }
   return TestPassword(m);
 }
@@ -226,8 +242,8 @@ absl::StatusOr<std::vector<std::string>> MaddyPeer::ReadMailbox(const std::strin
     auto messages = (*client)->FetchMessages(seqs);
     if (!messages.ok()) return messages.status();
     if (messages->size() != seqs.size()) {
-      return absl::DataLossError(absl::StrCat(mailbox, ": asked for ", seqs.size(), " messages, got ",
-                                              messages->size()));
+      return absl::DataLossError(
+          absl::StrCat(mailbox, ": asked for ", seqs.size(), " messages, got ", messages->size()));
     }
     for (auto& [seq, raw] : *messages) out.push_back(std::move(raw));
   }

@@ -69,7 +69,7 @@ class MaddyPeer {
 
   const std::string& lmtp_socket() const { return lmtp_socket_; }
   int imap_port() const { return imap_port_; }
-  int inject_port() const { return inject_port_; }  // the submission inject endpoint
+  int inject_port() const { return inject_port_; }             // the submission inject endpoint
   const std::string& state_dir() const { return state_dir_; }  // imapsql.db, messages/
   const std::string& version() const { return version_; }      // "0.8.1"
   const std::string& prefix() const { return prefix_; }        // the installer's --prefix
@@ -84,7 +84,8 @@ class MaddyPeer {
  private:
   MaddyPeer() = default;
   absl::Status Install();
-  absl::Status RunInstaller(const std::vector<std::string>& args, const std::string& stdin_line) const;
+  absl::Status RunInstaller(const std::vector<std::string>& args,
+                            const std::string& stdin_line) const;
   absl::Status StartProcess();
   absl::Status WaitUntilReady(absl::Duration timeout);
 

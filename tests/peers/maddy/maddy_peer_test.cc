@@ -99,7 +99,8 @@ const char kSloppy[] =
 // (when RCPT succeeded) the final dot.
 std::vector<std::string> LmtpSend(LineClient& c, const std::string& from, const std::string& rcpt,
                                   const std::string& dot_stuffed) {
-  std::vector<std::string> replies = {c.Command("MAIL FROM:<" + from + ">"), c.Command("RCPT TO:<" + rcpt + ">")};
+  std::vector<std::string> replies = {c.Command("MAIL FROM:<" + from + ">"),
+                                      c.Command("RCPT TO:<" + rcpt + ">")};
   if (!absl::StartsWith(replies[1], "250")) return replies;
   EXPECT_TRUE(absl::StartsWith(c.Command("DATA"), "354"));
   c.Send(dot_stuffed + ".\r\n");
@@ -146,8 +147,10 @@ TEST_F(MaddyPeerTest, LmtpDeliversSloppyHeadersByteForByteBehindDeliveredToAndRe
   ASSERT_EQ(stored->size(), 1u);
   std::string original = kSloppy;
   original.replace(original.find("..a line"), 2, ".");
-  EXPECT_EQ((*stored)[0], absl::StrCat("Delivered-To: alice@example.org\r\nReturn-Path: <sender@outside.test>\r\n",
-                                       original));
+  EXPECT_EQ(
+      (*stored)[0],
+      absl::StrCat("Delivered-To: alice@example.org\r\nReturn-Path: <sender@outside.test>\r\n",
+                   original));
 }
 
 TEST_F(MaddyPeerTest, LmtpTakesLinesFarOverTheRfcLimit) {
@@ -173,7 +176,8 @@ TEST_F(MaddyPeerTest, LmtpAnswersUnknownMailboxAndOversizeWithEnhancedCodes) {
   // injector does), refused at MAIL with 552 5.3.4 ...
   std::string big = "Subject: big\r\n\r\n";
   while (big.size() < size_t{80} * 1024) big += std::string(76, 'x') + "\r\n";
-  EXPECT_TRUE(absl::StartsWith(c.Command(absl::StrCat("MAIL FROM:<s@outside.test> SIZE=", big.size())), "552 5.3.4"));
+  EXPECT_TRUE(absl::StartsWith(
+      c.Command(absl::StrCat("MAIL FROM:<s@outside.test> SIZE=", big.size())), "552 5.3.4"));
   c.Command("RSET");
   // ... but unannounced, only noticed while reading DATA, and then answered
   // as an untyped internal error.
@@ -188,7 +192,8 @@ TEST_F(MaddyPeerTest, SubmissionRefusesWhatLmtpDelivers) {
   ASSERT_TRUE(absl::StartsWith(c.Reply(), "220"));
   ASSERT_TRUE(absl::StartsWith(c.Command("EHLO test"), "250"));
   // AUTH PLAIN: "\0user\0pass", base64.
-  const std::string plain = std::string("\0", 1) + s.at("INJECT_USER") + std::string("\0", 1) + s.at("INJECT_PASS");
+  const std::string plain =
+      std::string("\0", 1) + s.at("INJECT_USER") + std::string("\0", 1) + s.at("INJECT_PASS");
   const std::string b64 = absl::Base64Escape(plain);
   ASSERT_TRUE(absl::StartsWith(c.Command("AUTH PLAIN " + b64), "235"));
   auto replies = LmtpSend(c, "sender@outside.test", "alice@example.org", kSloppy);
@@ -200,7 +205,8 @@ TEST_F(MaddyPeerTest, AccountListIsTheInstallersPlusTheAddedMailboxes) {
   auto listed = process::RunShellCommand(maddy_->service_settings().at("MAIL_ACCOUNTS_CMD"));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_TRUE(listed->succeeded()) << listed->stderr_text;
-  for (const char* m : {"inbox@example.org", "admin@example.org", "alice@example.org", "bob@example.org"}) {
+  for (const char* m :
+       {"inbox@example.org", "admin@example.org", "alice@example.org", "bob@example.org"}) {
     EXPECT_TRUE(absl::StrContains(listed->stdout_text, std::string(m) + "\n")) << m;
   }
   ASSERT_TRUE(maddy_->AddMailbox("Carol@Example.org").ok());

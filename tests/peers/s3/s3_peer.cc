@@ -79,8 +79,7 @@ absl::StatusOr<PeerReply> PeerRequest(const std::string& url, const std::string&
   curl_easy_cleanup(curl);
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("s3 peer ", url, ": ", curl_easy_strerror(rc)));
+    return absl::UnavailableError(absl::StrCat("s3 peer ", url, ": ", curl_easy_strerror(rc)));
   }
   return reply;
 }

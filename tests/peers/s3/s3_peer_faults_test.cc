@@ -214,7 +214,9 @@ TEST_F(S3PeerFaultsTest, LatencyDelaysEveryResponse) {
 TEST_F(S3PeerFaultsTest, AnEmptyConfigurationTurnsEveryFaultOff) {
   Put(Key("a.eml"));
   ASSERT_TRUE(SetFaults(R"({"error_pct": 100, "listing": "malformed",
-                            "deny_keys": [")" + Key("a.eml") + R"("]})").ok());
+                            "deny_keys": [")" +
+                        Key("a.eml") + R"("]})")
+                  .ok());
   ASSERT_FALSE(client_->GetObject(Key("a.eml")).ok());
   ASSERT_TRUE(SetFaults("{}").ok());
   EXPECT_TRUE(client_->GetObject(Key("a.eml")).ok());
@@ -224,9 +226,9 @@ TEST_F(S3PeerFaultsTest, AnEmptyConfigurationTurnsEveryFaultOff) {
 TEST_F(S3PeerFaultsTest, ABadConfigurationIsRefusedAndChangesNothing) {
   Put(Key("a.eml"));
   ASSERT_TRUE(SetFaults(R"({"error_pct": 100, "error_ops": ["LIST"]})").ok());
-  for (const char* bad : {R"({"error_pct": 150})", R"({"listing": "sideways"})",
-                          R"({"error_ops": ["FROB"]})", R"({"error_codes": [200]})",
-                          R"({"surprise": 1})", "[1, 2]", "{not json"}) {
+  for (const char* bad :
+       {R"({"error_pct": 150})", R"({"listing": "sideways"})", R"({"error_ops": ["FROB"]})",
+        R"({"error_codes": [200]})", R"({"surprise": 1})", "[1, 2]", "{not json"}) {
     absl::Status s = SetFaults(bad);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad << ": " << s;
   }
