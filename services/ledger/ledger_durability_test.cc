@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/sqlite/database.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 #include "services/ledger/ledger_schema.h"
 #include "services/ledger/ledger_store.h"
@@ -21,7 +22,7 @@ using ledger_testing::Step;
 
 TEST(LedgerStoreDurabilityTest, ReopeningTheFileKeepsRowsAndTheSeqCounter) {
   std::string path = FreshPath("reopen.db");
-  ManualClock clock(kT0);
+  FakeClock clock(absl::FromUnixMillis(kT0));
   {
     auto store = LedgerStore::Open(path, &clock);
     ASSERT_TRUE(store.ok());
@@ -46,7 +47,7 @@ TEST(LedgerStoreDurabilityTest, AnAcknowledgedWriteSurvivesAProcessThatDiesWitho
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    ManualClock clock(kT0);
+    FakeClock clock(absl::FromUnixMillis(kT0));
     auto store = LedgerStore::Open(path, &clock);
     if (!store.ok()) _exit(2);
     if (!(*store)->Begin(BeginFor("k")).ok()) _exit(3);
@@ -68,7 +69,7 @@ TEST(LedgerStoreDurabilityTest, AnAcknowledgedWriteSurvivesAProcessThatDiesWitho
 
 TEST(LedgerSchemaTest, ReplayHistoryColumnsKeepTotalAttempts) {
   std::string path = FreshPath("history.db");
-  ManualClock clock(kT0);
+  FakeClock clock(absl::FromUnixMillis(kT0));
   {
     auto store = LedgerStore::Open(path, &clock);
     ASSERT_TRUE(store.ok());

@@ -20,7 +20,7 @@ absl::StatusOr<v1::AcquireLeaseResponse> LedgerStore::AcquireLease(
   if (request.ttl_ms() <= 0 || request.ttl_ms() > kMaxTtlMs) {
     return absl::InvalidArgumentError("ttl_ms must be in (0, 1 day]");
   }
-  const int64_t now = clock_->NowMs();
+  const int64_t now = absl::ToUnixMillis(clock_->Now());
   absl::MutexLock lock(&mu_);
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
   if (!tx.ok()) return tx.status();

@@ -31,7 +31,7 @@ TEST_F(LedgerLeaseTest, AHeldLeaseIsRefusedAndNamesItsHolder) {
 
 TEST_F(LedgerLeaseTest, TheHolderRenews) {
   ASSERT_TRUE(store_->AcquireLease(Lease("a"))->granted());
-  clock_.Advance(20000);
+  clock_.Advance(absl::Milliseconds(20000));
   auto r = store_->AcquireLease(Lease("a"));
   EXPECT_TRUE(r->granted());
   EXPECT_EQ(r->expires_ms(), kT0 + 20000 + 30000);
@@ -39,7 +39,7 @@ TEST_F(LedgerLeaseTest, TheHolderRenews) {
 
 TEST_F(LedgerLeaseTest, AnExpiredLeaseCanBeTaken) {
   ASSERT_TRUE(store_->AcquireLease(Lease("a"))->granted());
-  clock_.Advance(31000);
+  clock_.Advance(absl::Milliseconds(31000));
   EXPECT_TRUE(store_->AcquireLease(Lease("b"))->granted());
 }
 

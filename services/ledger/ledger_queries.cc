@@ -124,7 +124,7 @@ absl::StatusOr<v1::ListResponse> LedgerStore::List(const v1::ListRequest& reques
 }
 
 absl::StatusOr<v1::StatsResponse> LedgerStore::Stats(const std::string& mailbox) {
-  const int64_t now = clock_->NowMs();
+  const int64_t now = absl::ToUnixMillis(clock_->Now());
   v1::StatsResponse response;
   absl::MutexLock lock(&mu_);
 

@@ -40,7 +40,7 @@ TEST_F(LedgerStoreTest, ListPagesNewestFirstAcrossTiesInFirstSeen) {
   // 25 rows, four per millisecond, so page boundaries fall inside ties.
   std::vector<std::pair<int64_t, std::string>> expected;
   for (int i = 0; i < 25; ++i) {
-    clock_.Set(kT0 + (i / 4));
+    clock_.Set(absl::FromUnixMillis(kT0 + (i / 4)));
     std::string letter(1, static_cast<char>('a' + (i * 7) % 25));
     std::string key = absl::StrCat("pending/", letter, ".eml");
     MustBegin(key);
@@ -53,7 +53,7 @@ TEST_F(LedgerStoreTest, ListPagesNewestFirstAcrossTiesInFirstSeen) {
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->messages_size(), 3);
   // A row arriving mid-paging is newer than the cursor: it does not shift pages.
-  clock_.Set(kT0 + 1000);
+  clock_.Set(absl::FromUnixMillis(kT0 + 1000));
   MustBegin("pending/zz-late.eml");
   request.set_page_token(first->next_page_token());
   std::vector<std::string> keys;
@@ -76,7 +76,7 @@ TEST_F(LedgerStoreTest, ListLastPageHasNoToken) {
 
 TEST_F(LedgerStoreTest, ListFiltersByMailboxStatesAndTime) {
   auto routed = [&](const std::string& key, const std::string& mailbox, int64_t at) {
-    clock_.Set(at);
+    clock_.Set(absl::FromUnixMillis(at));
     MustBegin(key);
     v1::AdvanceRequest r = Step(key, v1::STATE_PENDING, v1::STATE_INJECTING);
     r.set_mailbox(mailbox);
@@ -136,13 +136,13 @@ TEST(PageTokenTest, RoundTripsKeysWithSeparators) {
 }
 
 TEST_F(LedgerStoreTest, StatsCountStatesRecentDeliveriesAndOldestUnfinished) {
-  clock_.Set(kT0);
+  clock_.Set(absl::FromUnixMillis(kT0));
   BringTo("old-pending", v1::STATE_PENDING);
-  clock_.Set(kT0 + 10);
+  clock_.Set(absl::FromUnixMillis(kT0 + 10));
   BringTo("done", v1::STATE_DONE);  // delivered at kT0 + 10
-  clock_.Set(kT0 + 20);
+  clock_.Set(absl::FromUnixMillis(kT0 + 20));
   BringTo("dead", v1::STATE_DEAD_LETTERED);
-  clock_.Set(kT0 + int64_t{2} * 3600 * 1000);
+  clock_.Set(absl::FromUnixMillis(kT0 + int64_t{2} * 3600 * 1000));
   BringTo("fresh", v1::STATE_DELIVERED);
 
   auto stats = store_->Stats("");

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/time/fake_clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
@@ -61,7 +62,7 @@ class LedgerServiceTest : public ::testing::Test {
     ASSERT_TRUE(Advance(key, v1::STATE_INJECTING, v1::STATE_DELIVERED).ok());
   }
 
-  ManualClock clock_{kT0};
+  FakeClock clock_{absl::FromUnixMillis(kT0)};
   std::unique_ptr<LedgerStore> store_;
   std::unique_ptr<LedgerServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;

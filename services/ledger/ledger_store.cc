@@ -84,8 +84,7 @@ absl::StatusOr<std::unique_ptr<LedgerStore>> LedgerStore::Open(const std::string
   absl::StatusOr<int64_t> last_seq =
       (*db)->QueryInt64("SELECT value FROM ledger_meta WHERE name = 'last_seq'");
   if (!last_seq.ok()) return last_seq.status();
-  return std::unique_ptr<LedgerStore>(
-      new LedgerStore(*std::move(db), clock ? clock : SystemClock::Get(), *last_seq));
+  return std::unique_ptr<LedgerStore>(new LedgerStore(*std::move(db), clock, *last_seq));
 }
 
 LedgerStore::LedgerStore(std::unique_ptr<sqlite::Database> db, Clock* clock, int64_t last_seq)
@@ -155,7 +154,7 @@ absl::StatusOr<v1::ApplyResponse> LedgerStore::Apply(const v1::ApplyRequest& req
     if (absl::Status st = SetSynchronous(fsync); !st.ok()) return st;
     absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(*db_);
     if (!tx.ok()) return tx.status();
-    const int64_t now = clock_->NowMs();
+    const int64_t now = absl::ToUnixMillis(clock_->Now());
     for (const v1::WriteOp& op : request.ops()) {
       v1::WriteResult* result = response.add_results();
       // A savepoint per op: one that fails halfway leaves nothing behind and

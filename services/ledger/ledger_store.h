@@ -43,8 +43,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/sqlite/database.h"
+#include "common/time/clock.h"
 #include "pocketmail/ledger/v1/ledger.pb.h"
-#include "services/ledger/clock.h"
 
 namespace pocketmail::ledger {
 
@@ -53,10 +53,11 @@ inline constexpr int kMaxPageSize = 1000;
 
 class LedgerStore {
  public:
-  // Opens or creates the database at `path` and migrates it. `clock` is not
-  // owned and must outlive the store (nullptr = SystemClock).
+  // Opens or creates the database at `path` and migrates it. `clock` (the
+  // ms stamps: first_seen, updated, delivered, lease expiry, Stats' windows)
+  // is not owned and must outlive the store.
   static absl::StatusOr<std::unique_ptr<LedgerStore>> Open(const std::string& path,
-                                                           Clock* clock = nullptr);
+                                                           Clock* clock = RealClock::Get());
 
   struct BeginResult {
     v1::Message message;

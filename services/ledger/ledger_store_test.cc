@@ -40,7 +40,7 @@ TEST_F(LedgerStoreTest, BeginCreatesPendingRowWithMetadata) {
 
 TEST_F(LedgerStoreTest, BeginOnAKnownKeyReturnsTheExistingRowUnchanged) {
   BringTo("k", v1::STATE_DONE);
-  clock_.Advance(60'000);
+  clock_.Advance(absl::Milliseconds(60'000));
   v1::BeginRequest again = BeginFor("k", "someone-else@example.org");
   auto r = store_->Begin(again);
   ASSERT_TRUE(r.ok());
@@ -106,7 +106,7 @@ TEST_F(LedgerStoreTest, WrongFromStateIsFailedPreconditionNamingRowAndRequestedS
 TEST_F(LedgerStoreTest, RepeatingAnAppliedTransitionSucceedsWithoutChanges) {
   MustBegin("k");
   v1::Message first = MustAdvance(Step("k", v1::STATE_PENDING, v1::STATE_INJECTING));
-  clock_.Advance(1000);
+  clock_.Advance(absl::Milliseconds(1000));
   v1::Message again = MustAdvance(Step("k", v1::STATE_PENDING, v1::STATE_INJECTING));
   EXPECT_EQ(again.attempts(), 1);
   EXPECT_EQ(again.updated_ms(), first.updated_ms());
@@ -161,7 +161,7 @@ TEST_F(LedgerStoreTest, InjectingCountsAttemptsAndRecordsTheRoute) {
 TEST_F(LedgerStoreTest, DeliveredAssignsIncreasingSeqAndDeliveredTime) {
   BringTo("a", v1::STATE_INJECTING);
   BringTo("b", v1::STATE_INJECTING);
-  clock_.Advance(500);
+  clock_.Advance(absl::Milliseconds(500));
   v1::AdvanceRequest deliver = Step("b", v1::STATE_INJECTING, v1::STATE_DELIVERED);
   deliver.set_smtp_code(250);
   deliver.set_smtp_reply("OK");

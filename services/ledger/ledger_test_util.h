@@ -9,8 +9,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
-#include "services/ledger/clock.h"
 #include "services/ledger/ledger_store.h"
 
 namespace pocketmail::ledger::ledger_testing {
@@ -93,7 +93,7 @@ class LedgerStoreTest : public ::testing::Test {
     }
   }
 
-  ManualClock clock_{kT0};
+  FakeClock clock_{absl::FromUnixMillis(kT0)};
   std::unique_ptr<LedgerStore> store_;
 };
 
