@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -26,8 +27,7 @@ std::string Age(absl::Duration d) {
 
 }  // namespace
 
-Alerter::Alerter(AlertOptions options, std::function<absl::Time()> now)
-    : options_(std::move(options)), now_(std::move(now)) {
+Alerter::Alerter(AlertOptions options) : options_(std::move(options)) {
   if (options_.host_label.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
@@ -79,7 +79,7 @@ void Alerter::OnListing(int pending_count, absl::Time oldest) {
     if (Send("pass_recovered", "listing pending/ works again")) RemoveSentinel(kPassFailures);
   }
   consecutive_failures_ = 0;
-  absl::Duration age = pending_count > 0 ? now_() - oldest : absl::ZeroDuration();
+  absl::Duration age = pending_count > 0 ? options_.clock->Now() - oldest : absl::ZeroDuration();
   if (pending_count > 0 && age > options_.backlog_age) {
     if (!SentinelExists(kBacklog)) {
       std::string message =

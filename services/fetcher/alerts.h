@@ -17,13 +17,12 @@
 #ifndef POCKETMAIL_SERVICES_FETCHER_ALERTS_H_
 #define POCKETMAIL_SERVICES_FETCHER_ALERTS_H_
 
-#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/time/clock.h"
 
 namespace pocketmail::fetcher {
 
@@ -33,11 +32,12 @@ struct AlertOptions {
   absl::Duration backlog_age = absl::Hours(24 * 3);  // ALERT_DAYS
   int pass_failures = 5;                             // ALERT_PASS_FAILURES
   std::string host_label;                            // prefixed to every message
+  Clock* clock = RealClock::Get();                   // not owned; the backlog's age is read on it
 };
 
 class Alerter {
  public:
-  explicit Alerter(AlertOptions options, std::function<absl::Time()> now = absl::Now);
+  explicit Alerter(AlertOptions options);
 
   // After a listing succeeded. `oldest` is the oldest pending object's time
   // (ignored when count is 0).
@@ -57,7 +57,6 @@ class Alerter {
   void RemoveSentinel(const std::string& kind);
 
   AlertOptions options_;
-  std::function<absl::Time()> now_;
   mutable std::mutex mu_;
   int consecutive_failures_ = 0;
   std::vector<std::string> sent_;

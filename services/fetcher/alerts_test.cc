@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 
 namespace pocketmail::fetcher {
@@ -26,6 +27,7 @@ class AlerterTest : public ::testing::Test {
     options_.backlog_age = absl::Hours(72);
     options_.pass_failures = 3;
     options_.host_label = "test";
+    options_.clock = &clock_;
   }
 
   // Lines the alert command wrote: "kind|message".
@@ -36,13 +38,14 @@ class AlerterTest : public ::testing::Test {
     return lines;
   }
 
+  FakeClock clock_{kNow};
   std::string dir_;
   std::string log_;
   AlertOptions options_;
 };
 
 TEST_F(AlerterTest, OldBacklogAlertsOnceWithTheMessageInTheEnvironment) {
-  Alerter alerter(options_, [] { return kNow; });
+  Alerter alerter(options_);
   alerter.OnListing(4, kNow - absl::Hours(100));
   alerter.OnListing(5, kNow - absl::Hours(101));
   auto lines = Delivered();
@@ -54,13 +57,13 @@ TEST_F(AlerterTest, OldBacklogAlertsOnceWithTheMessageInTheEnvironment) {
 }
 
 TEST_F(AlerterTest, TheSentinelSurvivesARestart) {
-  Alerter(options_, [] { return kNow; }).OnListing(1, kNow - absl::Hours(100));
-  Alerter(options_, [] { return kNow; }).OnListing(1, kNow - absl::Hours(100));
+  Alerter(options_).OnListing(1, kNow - absl::Hours(100));
+  Alerter(options_).OnListing(1, kNow - absl::Hours(100));
   EXPECT_EQ(Delivered().size(), 1u);
 }
 
 TEST_F(AlerterTest, ClearingTheBacklogClearsTheSentinelAndSaysSo) {
-  Alerter alerter(options_, [] { return kNow; });
+  Alerter alerter(options_);
   alerter.OnListing(1, kNow - absl::Hours(100));
   alerter.OnListing(0, absl::InfinitePast());
   alerter.OnListing(1, kNow - absl::Hours(100));  // a new backlog alerts again
@@ -71,13 +74,24 @@ TEST_F(AlerterTest, ClearingTheBacklogClearsTheSentinelAndSaysSo) {
 }
 
 TEST_F(AlerterTest, AYoungBacklogDoesNotAlert) {
-  Alerter alerter(options_, [] { return kNow; });
+  Alerter alerter(options_);
   alerter.OnListing(50, kNow - absl::Hours(10));
   EXPECT_TRUE(Delivered().empty());
 }
 
+TEST_F(AlerterTest, TheBacklogAgesOnTheClock) {
+  Alerter alerter(options_);
+  const absl::Time oldest = kNow - absl::Hours(71);
+  alerter.OnListing(1, oldest);
+  EXPECT_TRUE(Delivered().empty());
+  clock_.Advance(absl::Hours(2));
+  alerter.OnListing(1, oldest);
+  ASSERT_EQ(Delivered().size(), 1u);
+  EXPECT_NE(Delivered()[0].find("the oldest for 3 days"), std::string::npos) << Delivered()[0];
+}
+
 TEST_F(AlerterTest, RepeatedPassFailuresAlertOnceAndRecoveryIsReported) {
-  Alerter alerter(options_, [] { return kNow; });
+  Alerter alerter(options_);
   for (int i = 0; i < 6; ++i) alerter.OnListingFailed("403 SignatureDoesNotMatch");
   alerter.OnListing(0, absl::InfinitePast());
   auto lines = Delivered();
@@ -87,7 +101,7 @@ TEST_F(AlerterTest, RepeatedPassFailuresAlertOnceAndRecoveryIsReported) {
 }
 
 TEST_F(AlerterTest, DeadLettersAlertWithTheirReasons) {
-  Alerter alerter(options_, [] { return kNow; });
+  Alerter alerter(options_);
   alerter.OnDeadLetters(2, {"554 5.6.0 missing From", "501 5.1.1 unknown"});
   auto lines = Delivered();
   ASSERT_EQ(lines.size(), 1u);
@@ -96,7 +110,7 @@ TEST_F(AlerterTest, DeadLettersAlertWithTheirReasons) {
 
 TEST_F(AlerterTest, AFailingCommandIsRetriedAtTheNextOccasion) {
   options_.command = "exit 1";
-  Alerter failing(options_, [] { return kNow; });
+  Alerter failing(options_);
   failing.OnListing(1, kNow - absl::Hours(100));
   struct stat st;
   EXPECT_NE(stat((dir_ + "/alert-backlog.sent").c_str(), &st), 0);  // no sentinel: not delivered

@@ -208,13 +208,12 @@ class GrpcRouterClient : public RouterClient {
 
 class CachingRouterClient : public RouterClient {
  public:
-  CachingRouterClient(std::unique_ptr<RouterClient> inner, absl::Duration ttl,
-                      std::function<absl::Time()> now)
-      : inner_(std::move(inner)), ttl_(ttl), now_(std::move(now)) {}
+  CachingRouterClient(std::unique_ptr<RouterClient> inner, absl::Duration ttl, Clock* clock)
+      : inner_(std::move(inner)), ttl_(ttl), clock_(clock) {}
 
   absl::StatusOr<routerpb::ResolveResponse> Resolve(const std::string& address) override {
     if (ttl_ <= absl::ZeroDuration()) return inner_->Resolve(address);
-    const absl::Time now = now_();
+    const absl::Time now = clock_->Now();
     {
       absl::MutexLock lock(&mu_);
       auto it = cache_.find(address);
@@ -239,7 +238,7 @@ class CachingRouterClient : public RouterClient {
   };
   const std::unique_ptr<RouterClient> inner_;
   const absl::Duration ttl_;
-  const std::function<absl::Time()> now_;
+  Clock* const clock_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> cache_ ABSL_GUARDED_BY(mu_);
 };
@@ -311,9 +310,8 @@ std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel
   return std::make_unique<GrpcRouterClient>(std::move(channel));
 }
 std::unique_ptr<RouterClient> MakeCachingRouterClient(std::unique_ptr<RouterClient> inner,
-                                                      absl::Duration ttl,
-                                                      std::function<absl::Time()> now) {
-  return std::make_unique<CachingRouterClient>(std::move(inner), ttl, std::move(now));
+                                                      absl::Duration ttl, Clock* clock) {
+  return std::make_unique<CachingRouterClient>(std::move(inner), ttl, clock);
 }
 std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel) {
   return std::make_unique<GrpcInjectorClient>(std::move(channel));

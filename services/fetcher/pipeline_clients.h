@@ -10,13 +10,13 @@
 #ifndef POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
 #define POCKETMAIL_SERVICES_FETCHER_PIPELINE_CLIENTS_H_
 
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "pocketmail/injector/v1/injector.grpc.pb.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
@@ -102,10 +102,10 @@ std::unique_ptr<RouterClient> MakeGrpcRouterClient(std::shared_ptr<grpc::Channel
 // otherwise cost a round trip per message. The router's own account list is
 // refreshed every few minutes, so a few seconds here add no real staleness;
 // a mailbox that vanished meanwhile is refused by Maddy at RCPT. ttl 0 turns
-// the cache off. Thread-safe; `now` is for tests.
+// the cache off. Thread-safe; answers expire on `clock` (not owned).
 std::unique_ptr<RouterClient> MakeCachingRouterClient(std::unique_ptr<RouterClient> inner,
                                                       absl::Duration ttl,
-                                                      std::function<absl::Time()> now = absl::Now);
+                                                      Clock* clock = RealClock::Get());
 std::unique_ptr<InjectorClient> MakeGrpcInjectorClient(std::shared_ptr<grpc::Channel> channel);
 
 }  // namespace pocketmail::fetcher

@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 #include "services/ledger/ledger_service.h"
 #include "services/ledger/ledger_store.h"
@@ -229,9 +230,8 @@ class ScriptedRouter : public RouterClient {
 TEST(CachingRouterClientTest, ReusesAnAnswerUntilItExpiresAndNeverCachesErrors) {
   auto scripted = std::make_unique<ScriptedRouter>();
   ScriptedRouter* inner = scripted.get();
-  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-  auto router =
-      MakeCachingRouterClient(std::move(scripted), absl::Seconds(10), [&] { return now; });
+  FakeClock clock;
+  auto router = MakeCachingRouterClient(std::move(scripted), absl::Seconds(10), &clock);
 
   inner->fail = true;
   EXPECT_FALSE(router->Resolve("a@x.org").ok());
@@ -240,11 +240,11 @@ TEST(CachingRouterClientTest, ReusesAnAnswerUntilItExpiresAndNeverCachesErrors) 
 
   inner->fail = false;
   EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-3");
-  now += absl::Seconds(9);
+  clock.Advance(absl::Seconds(9));
   EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-3");  // cached
   EXPECT_EQ(router->Resolve("b@x.org")->mailbox(), "b-4");  // per address
   EXPECT_EQ(inner->calls, 4);
-  now += absl::Seconds(1);
+  clock.Advance(absl::Seconds(1));
   EXPECT_EQ(router->Resolve("a@x.org")->mailbox(), "a-5");  // expired: asked again
 }
 

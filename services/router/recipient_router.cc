@@ -92,9 +92,10 @@ RecipientRouter::RecipientRouter(RouterOptions options, mail::Domain domain,
 
 RecipientRouter::~RecipientRouter() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(wait_mu_);
     stop_ = true;
   }
+  wake_.notify_all();
   if (dir_watch_) dir_watch_->Wake();
   if (refresher_.joinable()) refresher_.join();
 }
@@ -113,8 +114,8 @@ void RecipientRouter::StartBackgroundRefresh(absl::Duration tick) {
     refresher_ = std::thread([this, tick] {
       while (true) {
         RefreshIfDue();
-        absl::MutexLock lock(&mu_);
-        if (mu_.AwaitWithTimeout(absl::Condition(&stop_), tick)) return;
+        std::unique_lock<std::mutex> lock(wait_mu_);
+        if (options_.clock->WaitFor(lock, wake_, tick, [this] { return stop_; })) return;
       }
     });
     return;
@@ -125,10 +126,11 @@ void RecipientRouter::StartBackgroundRefresh(absl::Duration tick) {
   refresher_ = std::thread([this, tick] {
     while (true) {
       RefreshIfDue();
-      const absl::Time looked = absl::Now();
+      const absl::Time looked = options_.clock->Now();
       dir_watch_->Wait(UntilNextRefresh());
-      absl::MutexLock lock(&mu_);
-      if (stop_ || mu_.AwaitWithTimeout(absl::Condition(&stop_), tick - (absl::Now() - looked)))
+      std::unique_lock<std::mutex> lock(wait_mu_);
+      if (stop_ || options_.clock->WaitFor(lock, wake_, tick - (options_.clock->Now() - looked),
+                                           [this] { return stop_; }))
         return;
     }
   });
@@ -170,7 +172,7 @@ RecipientRouter::FileStamp RecipientRouter::StampWatchedFile() const {
 
 bool RecipientRouter::RefreshIfDue() {
   absl::MutexLock lock(&refresh_mu_);
-  const absl::Time now = options_.now();
+  const absl::Time now = options_.clock->Now();
   bool due = !attempted_;
   if (!due) {
     absl::Duration interval = last_attempt_failed_
@@ -216,7 +218,7 @@ absl::StatusOr<MailboxListing> RecipientRouter::RefreshNow() {
   absl::Status status;
   {
     absl::MutexLock lock(&refresh_mu_);
-    if (refreshes_started_.load() == seen) Refresh(options_.now());
+    if (refreshes_started_.load() == seen) Refresh(options_.clock->Now());
     status = last_status_;
   }
   if (!status.ok()) return absl::UnavailableError(status.message());

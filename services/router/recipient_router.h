@@ -36,10 +36,11 @@
 #define POCKETMAIL_SERVICES_ROUTER_RECIPIENT_ROUTER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -48,9 +49,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/mail/address.h"
+#include "common/time/clock.h"
 #include "pocketmail/router/v1/router.pb.h"
 #include "services/router/account_source.h"
 #include "services/router/directory_watch.h"
@@ -64,7 +65,7 @@ struct RouterOptions {
   absl::Duration refresh_interval = absl::Seconds(60);
   absl::Duration retry_interval = absl::Seconds(5);  // after a failed refresh
   std::string watch_path;                            // optional, e.g. Maddy's imapsql.db
-  std::function<absl::Time()> now = [] { return absl::Now(); };
+  Clock* clock = RealClock::Get();  // not owned; refresh times and the background waits
 };
 
 struct Resolution {
@@ -155,8 +156,12 @@ class RecipientRouter {
 
   absl::Mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool background_ ABSL_GUARDED_BY(mu_) = false;
+
+  // The background refresher waits on wake_ (on the clock) for stop_.
+  std::mutex wait_mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by wait_mu_
   std::thread refresher_;
   std::unique_ptr<DirectoryWatch> dir_watch_;  // set before refresher_ starts
 };

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 
 namespace pocketmail::router {
@@ -60,13 +61,6 @@ class FakeSource final : public AccountSource {
   bool open_ = true;
 };
 
-struct FakeTime {
-  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-  std::function<absl::Time()> fn() {
-    return [this] { return now; };
-  }
-};
-
 std::string TestDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
   return dir ? dir : "/tmp";
@@ -80,7 +74,7 @@ class RouterTest : public ::testing::Test {
                                         std::unique_ptr<AccountSource> seed = nullptr,
                                         bool with_live = true) {
     if (options.mail_domain.empty() && !no_domain_) options.mail_domain = "example.org";
-    options.now = time_.fn();
+    options.clock = &clock_;
     std::unique_ptr<FakeSource> live;
     if (with_live) {
       live = std::make_unique<FakeSource>(std::move(live_names));
@@ -91,7 +85,7 @@ class RouterTest : public ::testing::Test {
     return router.ok() ? std::move(*router) : nullptr;
   }
 
-  FakeTime time_;
+  FakeClock clock_;
   FakeSource* live_ = nullptr;
   bool no_domain_ = false;
 };
@@ -229,7 +223,7 @@ TEST_F(RouterTest, CommandFailureKeepsTheLastGoodListAndMarksItStale) {
   auto router = Make(kAccounts);
   ASSERT_EQ(router->Resolve("alice@example.org")->rule, v1::RULE_EXACT);
   live_->Fail(absl::UnavailableError("account command exited with status 1"));
-  time_.now += absl::Seconds(61);
+  clock_.Advance(absl::Seconds(61));
   auto r = router->Resolve("alice@example.org");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->rule, v1::RULE_EXACT);  // never spilled into the catch-all
@@ -240,10 +234,10 @@ TEST_F(RouterTest, CommandFailureKeepsTheLastGoodListAndMarksItStale) {
   ASSERT_TRUE(listing.ok());
   EXPECT_EQ(listing->source, v1::ACCOUNT_SOURCE_LAST_GOOD);
   EXPECT_NE(listing->last_error.find("status 1"), std::string::npos);
-  EXPECT_EQ(listing->refreshed, time_.now - absl::Seconds(61));
+  EXPECT_EQ(listing->refreshed, clock_.Now() - absl::Seconds(61));
 
   live_->Set(kAccounts);  // recovery
-  time_.now += absl::Seconds(5);
+  clock_.Advance(absl::Seconds(5));
   r = router->Resolve("alice@example.org");
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->list_stale);
@@ -296,13 +290,13 @@ TEST_F(RouterTest, FailedRefreshIsRetriedSoonerThanTheInterval) {
   auto router = Make(kAccounts);
   ASSERT_TRUE(router->Resolve("alice@example.org").ok());
   live_->Fail(absl::UnavailableError("down"));
-  time_.now += absl::Seconds(60);
+  clock_.Advance(absl::Seconds(60));
   ASSERT_TRUE(router->Resolve("alice@example.org").ok());
   EXPECT_EQ(live_->calls(), 2);
-  time_.now += absl::Seconds(1);
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(router->Resolve("alice@example.org").ok());
   EXPECT_EQ(live_->calls(), 2);
-  time_.now += absl::Seconds(5);
+  clock_.Advance(absl::Seconds(5));
   ASSERT_TRUE(router->Resolve("alice@example.org").ok());
   EXPECT_EQ(live_->calls(), 3);
 }
@@ -322,16 +316,16 @@ TEST_F(RouterTest, RefreshRunsTheCommandAtMostOncePerInterval) {
   };
   RouterOptions options;
   options.mail_domain = "example.org";
-  options.now = time_.fn();
+  options.clock = &clock_;
   auto router = RecipientRouter::Create(
       options, std::make_unique<CommandAccountSource>(script, absl::Seconds(5)), nullptr);
   ASSERT_TRUE(router.ok());
   for (int i = 0; i < 20; ++i) ASSERT_TRUE((*router)->Resolve("alice@example.org").ok());
   EXPECT_EQ(invocations(), 1);
-  time_.now += absl::Seconds(59);
+  clock_.Advance(absl::Seconds(59));
   ASSERT_TRUE((*router)->Resolve("alice@example.org").ok());
   EXPECT_EQ(invocations(), 1);
-  time_.now += absl::Seconds(2);
+  clock_.Advance(absl::Seconds(2));
   ASSERT_TRUE((*router)->Resolve("alice@example.org").ok());
   ASSERT_TRUE((*router)->Resolve("alice@example.org").ok());
   EXPECT_EQ(invocations(), 2);
@@ -362,13 +356,11 @@ TEST_F(RouterTest, BackgroundRefreshKeepsTheCommandOffTheHotPath) {
   EXPECT_EQ(live_->calls(), calls);
 
   live_->Set({"alice@example.org", "bob@example.org"});
-  time_.now += absl::Seconds(61);
-  bool seen = false;
-  for (int i = 0; i < 400 && !seen; ++i) {
-    seen = router->Resolve("bob@example.org")->rule == v1::RULE_EXACT;
-    if (!seen) absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_TRUE(seen);
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));  // the refresher sleeps
+  clock_.Advance(absl::Seconds(61));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(2));  // it woke, read the list and sleeps again
+  EXPECT_EQ(live_->calls(), calls + 1);
+  EXPECT_EQ(router->Resolve("bob@example.org")->rule, v1::RULE_EXACT);
 }
 
 TEST_F(RouterTest, ConcurrentResolvesWhileRefreshing) {
@@ -384,6 +376,7 @@ TEST_F(RouterTest, ConcurrentResolvesWhileRefreshing) {
         live_->Fail(absl::UnavailableError("flaky"));
       else
         live_->Set(kAccounts);
+      clock_.Advance(absl::Seconds(61));  // each step makes a refresh due
       absl::SleepFor(absl::Milliseconds(2));
     }
     stop = true;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/time/fake_clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
@@ -34,7 +35,7 @@ class RouterServiceTest : public ::testing::Test {
   void Serve(absl::StatusOr<std::vector<std::string>> names) {
     RouterOptions options;
     options.mail_domain = "example.org";
-    options.now = [] { return absl::FromUnixMillis(1'800'000'000'000); };
+    options.clock = &clock_;  // starts at 1'800'000'000'000 ms
     auto source = std::make_unique<ListSource>(std::move(names));
     source_ = source.get();
     auto router = RecipientRouter::Create(options, std::move(source), nullptr);
@@ -67,6 +68,7 @@ class RouterServiceTest : public ::testing::Test {
     return listing;
   }
 
+  FakeClock clock_;
   ListSource* source_ = nullptr;  // owned by router_
   std::unique_ptr<RecipientRouter> router_;
   std::unique_ptr<RouterServiceImpl> service_;
