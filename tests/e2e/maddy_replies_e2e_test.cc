@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/server/grpc_status.h"
 #include "gtest/gtest.h"
 #include "pocketmail/ledger/v1/ledger.grpc.pb.h"
 #include "tests/e2e/pipeline_harness.h"
@@ -64,8 +65,7 @@ class MaddyReplies : public ::testing::Test {
     req.set_key(key);
     ledgerpb::GetResponse resp;
     grpc::Status s = stub->Get(&ctx, req, &resp);
-    if (!s.ok())
-      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    if (!s.ok()) return server::FromGrpcStatus(s);
     return resp.message();
   }
 
