@@ -10,7 +10,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "common/s3/curl_pool.h"
 #include "common/s3/http_transport.h"
@@ -137,12 +136,13 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(ClientOptions options
   transport.connect_timeout = options.connect_timeout;
   transport.request_timeout = options.request_timeout;
   transport.max_idle_connections = options.max_idle_connections;
-  return std::unique_ptr<S3Client>(
-      new S3Client(options.bucket, retry, std::make_unique<HttpTransport>(std::move(transport))));
+  return std::unique_ptr<S3Client>(new S3Client(
+      options.bucket, retry, std::make_unique<HttpTransport>(std::move(transport)), options.clock));
 }
 
-S3Client::S3Client(std::string bucket, RetryOptions retry, std::unique_ptr<HttpTransport> transport)
-    : bucket_(std::move(bucket)), retry_(retry), transport_(std::move(transport)) {}
+S3Client::S3Client(std::string bucket, RetryOptions retry, std::unique_ptr<HttpTransport> transport,
+                   Clock* clock)
+    : bucket_(std::move(bucket)), retry_(retry), transport_(std::move(transport)), clock_(clock) {}
 
 absl::StatusOr<HttpResponse> S3Client::Send(const HttpRequest& request, Idempotency idempotency,
                                             absl::string_view operation, absl::string_view key) {
@@ -155,7 +155,7 @@ absl::StatusOr<HttpResponse> S3Client::Send(const HttpRequest& request, Idempote
     const absl::Duration delay = RetryDelay(retry_, attempt, Jitter());
     LogRetry(operation, key, attempt, retry_.max_attempts, result, response.status(), delay);
     retries_.fetch_add(1);
-    absl::SleepFor(delay);
+    clock_->SleepFor(delay);
   }
 }
 

@@ -34,6 +34,7 @@
 #include "common/s3/object_store.h"
 #include "common/s3/retry_policy.h"
 #include "common/s3/sigv4.h"
+#include "common/time/clock.h"
 
 namespace pocketmail::s3 {
 
@@ -54,6 +55,7 @@ struct ClientOptions {
   // Tries per request (R2_MAX_ATTEMPTS; 1..10, 1 = no retry): see retry_policy.h
   // for which failures are tried again inside the call.
   int max_attempts = 3;
+  Clock* clock = RealClock::Get();  // not owned; the backoff between tries sleeps on it
 };
 
 // "https://<account_id>.r2.cloudflarestorage.com": the endpoint to use when
@@ -99,7 +101,8 @@ class S3Client : public ObjectStore {
   int64_t retries() const { return retries_.load(); }
 
  private:
-  S3Client(std::string bucket, RetryOptions retry, std::unique_ptr<HttpTransport> transport);
+  S3Client(std::string bucket, RetryOptions retry, std::unique_ptr<HttpTransport> transport,
+           Clock* clock);
   // transport_->Send, repeated while ShouldRetry() allows (see retry_policy.h).
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request, Idempotency idempotency,
                                     absl::string_view operation, absl::string_view key);
@@ -109,6 +112,7 @@ class S3Client : public ObjectStore {
   const std::string bucket_;
   const RetryOptions retry_;
   const std::unique_ptr<HttpTransport> transport_;
+  Clock* const clock_;
   std::atomic<int64_t> retries_{0};
 };
 

@@ -3,6 +3,11 @@
 // peer is in s3_client_integration_test.cc.
 #include "common/s3/s3_client.h"
 
+#include <mutex>
+#include <vector>
+
+#include "common/s3/retry_policy.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 
 namespace pocketmail::s3 {
@@ -81,13 +86,43 @@ TEST(DefaultEndpoint, IsTheAccountsR2Host) {
   EXPECT_EQ(DefaultEndpoint("0123abcd"), "https://0123abcd.r2.cloudflarestorage.com");
 }
 
+// A FakeClock whose sleeps return at once, having moved its time by what they
+// asked for, and are recorded.
+class SleepRecorder final : public Clock {
+ public:
+  absl::Time Now() override { return time_.Now(); }
+  void SleepFor(absl::Duration d) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sleeps_.push_back(d);
+    }
+    time_.Advance(d);
+  }
+  bool WaitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+               absl::Duration timeout, const std::function<bool()>& done) override {
+    return time_.WaitFor(lock, cv, timeout, done);
+  }
+  std::vector<absl::Duration> sleeps() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sleeps_;
+  }
+
+ private:
+  FakeClock time_;
+  std::mutex mu_;
+  std::vector<absl::Duration> sleeps_;
+};
+
 class S3ClientOffline : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto client = S3Client::Create(Valid());
+    ClientOptions o = Valid();
+    o.clock = &clock_;
+    auto client = S3Client::Create(o);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
   }
+  SleepRecorder clock_;
   std::unique_ptr<S3Client> client_;
 };
 
@@ -117,6 +152,19 @@ TEST_F(S3ClientOffline, RefusedConnectionIsUnavailable) {
   EXPECT_EQ(client_->ListObjectsV2("pending/", "").status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(client_->requests_sent(), 9);  // each tried max_attempts (3) times
   EXPECT_EQ(client_->retries(), 6);
+}
+
+TEST_F(S3ClientOffline, RetriesBackOffOnTheClockWithJitteredExponentialDelays) {
+  EXPECT_EQ(client_->GetObject("pending/x.eml").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(client_->ListObjectsV2("pending/", "").status().code(), StatusCode::kUnavailable);
+  const std::vector<absl::Duration> sleeps = clock_.sleeps();
+  ASSERT_EQ(sleeps.size(), 4u);  // two retries per call
+  const RetryOptions policy;     // the client's: max_attempts 3, base 100 ms
+  for (size_t i = 0; i < sleeps.size(); ++i) {
+    const int retry = static_cast<int>(i % 2) + 1;
+    EXPECT_GE(sleeps[i], absl::ZeroDuration()) << i;
+    EXPECT_LE(sleeps[i], RetryDelay(policy, retry, 1.0)) << i;  // 100 ms, then 200 ms at most
+  }
 }
 
 }  // namespace

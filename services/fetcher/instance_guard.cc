@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/log/log.h"
 
 namespace pocketmail::fetcher {
@@ -19,10 +18,10 @@ bool FlockUnsupported(int err) {
   return err == ENOSYS || err == EOPNOTSUPP || err == ENOTSUP || err == ENOLCK || err == EINVAL;
 }
 
-std::string DefaultHolderId() {
+std::string DefaultHolderId(Clock& clock) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  return absl::StrCat(host, ":", getpid(), ":", absl::ToUnixMillis(absl::Now()));
+  return absl::StrCat(host, ":", getpid(), ":", absl::ToUnixMillis(clock.Now()));
 }
 
 }  // namespace
@@ -30,7 +29,7 @@ std::string DefaultHolderId() {
 absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(
     InstanceGuardOptions options, LedgerClient& ledger, std::function<bool()> give_up) {
   if (!options.flock_fn) options.flock_fn = [](int fd, int op) { return ::flock(fd, op); };
-  if (options.holder_id.empty()) options.holder_id = DefaultHolderId();
+  if (options.holder_id.empty()) options.holder_id = DefaultHolderId(*options.clock);
   auto guard = std::unique_ptr<InstanceGuard>(new InstanceGuard(std::move(options), ledger));
   const InstanceGuardOptions& o = guard->options_;
 
@@ -66,7 +65,7 @@ absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(
       told_waiting = true;
     }
     if (give_up && give_up()) return absl::CancelledError("stopped while waiting for the lock");
-    absl::SleepFor(o.retry_every);
+    o.clock->SleepFor(o.retry_every);
   }
 
   guard->mechanism_ = Mechanism::kLease;
@@ -80,7 +79,7 @@ absl::StatusOr<std::unique_ptr<InstanceGuard>> InstanceGuard::Acquire(
       told_waiting = true;
     }
     if (give_up && give_up()) return absl::CancelledError("stopped while waiting for the lease");
-    absl::SleepFor(o.retry_every);
+    o.clock->SleepFor(o.retry_every);
   }
   log::Info("single instance: holding ledger lease",
             {{"lease", o.lease_name}, {"holder", o.holder_id}});
@@ -102,8 +101,7 @@ absl::StatusOr<bool> InstanceGuard::TryLease() {
 void InstanceGuard::RenewLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease_ttl / 3),
-                      [this] { return stopping_; });
+    options_.clock->WaitFor(lock, stop_cv_, options_.lease_ttl / 3, [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     bool was_held = held_;

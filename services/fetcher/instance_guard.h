@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/time/clock.h"
 #include "services/fetcher/pipeline_clients.h"
 
 namespace pocketmail::fetcher {
@@ -35,6 +36,7 @@ struct InstanceGuardOptions {
   // Seams for tests: flock(2) and the holder id.
   std::function<int(int fd, int operation)> flock_fn;
   std::string holder_id;
+  Clock* clock = RealClock::Get();  // not owned; the retry and renewal waits
 };
 
 class InstanceGuard {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <future>
 
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 #include "services/fetcher/fakes_for_test.h"
 
@@ -24,6 +25,7 @@ class InstanceGuardTest : public ::testing::Test {
     o.holder_id = holder;
     o.retry_every = absl::Milliseconds(20);
     o.lease_ttl = absl::Milliseconds(300);
+    o.clock = &clock_;
     return o;
   }
   static InstanceGuardOptions NoFlock(InstanceGuardOptions o) {
@@ -34,6 +36,26 @@ class InstanceGuardTest : public ::testing::Test {
     return o;
   }
 
+  // Acquires with `o` on its own clock while the lock is held elsewhere, and
+  // checks that it waits retry_every between tries until it gives up.
+  void ExpectStandsByRetryingEvery(InstanceGuardOptions o) {
+    FakeClock clock;
+    o.clock = &clock;
+    constexpr int kTries = 3;
+    std::atomic<int> tries{0};
+    auto waiting = std::async(std::launch::async, [&] {
+      return InstanceGuard::Acquire(o, ledger_, [&] { return ++tries > kTries; });
+    });
+    for (int i = 1; i <= kTries; ++i) {
+      EXPECT_TRUE(clock.AwaitWaitsBegun(i));
+      EXPECT_EQ(tries.load(), i);  // one try, then a sleep
+      clock.Advance(o.retry_every);
+    }
+    EXPECT_EQ(waiting.get().status().code(), absl::StatusCode::kCancelled);
+    EXPECT_EQ(clock.waits_begun(), kTries);
+  }
+
+  FakeClock clock_;
   testing::EventLog log_;
   testing::FakeLedger ledger_;
 };
@@ -48,9 +70,7 @@ TEST_F(InstanceGuardTest, UsesFlockWhereTheFilesystemHasIt) {
 TEST_F(InstanceGuardTest, ASecondInstanceWaitsForTheFlock) {
   auto first = InstanceGuard::Acquire(Options("a"), ledger_, nullptr);
   ASSERT_TRUE(first.ok());
-  std::atomic<int> polls{0};
-  auto second = InstanceGuard::Acquire(Options("b"), ledger_, [&] { return ++polls > 5; });
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kCancelled);
+  ExpectStandsByRetryingEvery(Options("b"));
   first->reset();  // the first exits; the lock is free
   auto third = InstanceGuard::Acquire(Options("c"), ledger_, nullptr);
   EXPECT_TRUE(third.ok());
@@ -67,9 +87,7 @@ TEST_F(InstanceGuardTest, FallsBackToALedgerLeaseOnEnosys) {
 TEST_F(InstanceGuardTest, ALeaseHeldElsewhereMakesTheSecondWait) {
   auto first = InstanceGuard::Acquire(NoFlock(Options("a")), ledger_, nullptr);
   ASSERT_TRUE(first.ok());
-  std::atomic<int> polls{0};
-  auto second = InstanceGuard::Acquire(NoFlock(Options("b")), ledger_, [&] { return ++polls > 5; });
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kCancelled);
+  ExpectStandsByRetryingEvery(NoFlock(Options("b")));
   first->reset();  // releases the lease
   EXPECT_TRUE(ledger_.lease_holder.empty());
   EXPECT_TRUE(InstanceGuard::Acquire(NoFlock(Options("b")), ledger_, nullptr).ok());
@@ -79,8 +97,10 @@ TEST_F(InstanceGuardTest, LosingTheLeaseIsNoticedByRenewal) {
   auto g = InstanceGuard::Acquire(NoFlock(Options("a")), ledger_, nullptr);
   ASSERT_TRUE(g.ok());
   EXPECT_TRUE((*g)->held());
-  ledger_.lease_holder = "intruder";  // as if our lease had expired and been taken
-  for (int i = 0; i < 100 && (*g)->held(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));  // the renewer waits a third of the TTL
+  ledger_.lease_holder = "intruder";       // as if our lease had expired and been taken
+  clock_.Advance(absl::Milliseconds(100));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(2));  // it renewed, was refused, and waits again
   EXPECT_FALSE((*g)->held());
 }
 

@@ -17,7 +17,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -100,8 +99,8 @@ absl::StatusOr<std::string> VerifyWakePing(absl::string_view timestamp_header,
 }
 
 absl::StatusOr<std::unique_ptr<WakeListener>> WakeListener::Start(
-    const std::string& address, std::string secret,
-    std::function<void(const std::string&)> on_wake) {
+    const std::string& address, std::string secret, std::function<void(const std::string&)> on_wake,
+    Clock* clock) {
   if (secret.size() < 16)
     return absl::InvalidArgumentError("WAKE_SECRET must be at least 16 bytes");
   std::vector<std::string> parts = absl::StrSplit(address, absl::MaxSplits(':', 1));
@@ -116,6 +115,7 @@ absl::StatusOr<std::unique_ptr<WakeListener>> WakeListener::Start(
   auto l = std::unique_ptr<WakeListener>(new WakeListener());
   l->secret_ = std::move(secret);
   l->on_wake_ = std::move(on_wake);
+  l->clock_ = clock;
   l->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(l->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -205,7 +205,7 @@ void WakeListener::HandleConnection(int fd) {
     if (name == "x-pocketmail-timestamp") ts = value;
     if (name == "x-pocketmail-signature") sig = value;
   }
-  auto key = VerifyWakePing(ts, sig, body, secret_, absl::Now());
+  auto key = VerifyWakePing(ts, sig, body, secret_, clock_->Now());
   if (!key.ok()) {
     log::Warn("wake ping rejected", {{"error", key.status().message()}});
     return Reply(fd, absl::IsPermissionDenied(key.status()) ? 401 : 400, "Rejected");

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/time/clock.h"
 
 namespace pocketmail::fetcher {
 
@@ -38,9 +39,10 @@ std::string SignWakePing(absl::string_view secret, absl::string_view timestamp,
 class WakeListener {
  public:
   // `on_wake` is called (on the listener's thread) for each accepted ping.
+  // A ping's freshness is judged on `clock` (not owned).
   static absl::StatusOr<std::unique_ptr<WakeListener>> Start(
       const std::string& address, std::string secret,
-      std::function<void(const std::string&)> on_wake);
+      std::function<void(const std::string&)> on_wake, Clock* clock = RealClock::Get());
   ~WakeListener();  // stops and joins
   int port() const { return port_; }
 
@@ -54,6 +56,7 @@ class WakeListener {
   int stop_pipe_[2] = {-1, -1};
   std::string secret_;
   std::function<void(const std::string&)> on_wake_;
+  Clock* clock_ = nullptr;
   std::thread thread_;
 };
 

@@ -8,7 +8,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "common/time/fake_clock.h"
 #include "gtest/gtest.h"
 
 namespace pocketmail::fetcher {
@@ -86,22 +86,42 @@ int Post(int port, const std::string& headers, const std::string& body) {
   return std::atoi(buf + 9);
 }
 
+std::string SignedHeaders(const std::string& ts) {
+  return absl::StrCat("X-Pocketmail-Timestamp: ", ts,
+                      "\r\nX-Pocketmail-Signature: ", SignWakePing(kSecret, ts, kKey), "\r\n");
+}
+
 TEST(WakeListener, SignedPingWakesUnsignedDoesNot) {
+  FakeClock clock(kNow);
   std::atomic<int> wakes{0};
-  auto l = WakeListener::Start("127.0.0.1:0", kSecret, [&](const std::string& key) {
-    EXPECT_EQ(key, kKey);
-    ++wakes;
-  });
+  auto l = WakeListener::Start(
+      "127.0.0.1:0", kSecret,
+      [&](const std::string& key) {
+        EXPECT_EQ(key, kKey);
+        ++wakes;
+      },
+      &clock);
   ASSERT_TRUE(l.ok()) << l.status();
-  std::string ts = std::to_string(absl::ToUnixSeconds(absl::Now()));
-  std::string body = absl::StrCat("{\"key\":\"", kKey, "\",\"ts\":", ts, "}");
+  std::string ts = std::to_string(absl::ToUnixSeconds(kNow));
+  std::string body = Body(kKey, absl::ToUnixSeconds(kNow));
   EXPECT_EQ(Post((*l)->port(), "", body), 401);
   EXPECT_EQ(wakes.load(), 0);
-  EXPECT_EQ(Post((*l)->port(),
-                 absl::StrCat("X-Pocketmail-Timestamp: ", ts, "\r\nX-Pocketmail-Signature: ",
-                              SignWakePing(kSecret, ts, kKey), "\r\n"),
-                 body),
-            204);
+  EXPECT_EQ(Post((*l)->port(), SignedHeaders(ts), body), 204);
+  EXPECT_EQ(wakes.load(), 1);
+}
+
+TEST(WakeListener, JudgesFreshnessOnItsClock) {
+  FakeClock clock(kNow);
+  std::atomic<int> wakes{0};
+  auto l = WakeListener::Start(
+      "127.0.0.1:0", kSecret, [&](const std::string&) { ++wakes; }, &clock);
+  ASSERT_TRUE(l.ok()) << l.status();
+  const std::string ts = std::to_string(absl::ToUnixSeconds(kNow));
+  const std::string body = Body(kKey, absl::ToUnixSeconds(kNow));
+  clock.Advance(kWakeFreshness - absl::Seconds(1));
+  EXPECT_EQ(Post((*l)->port(), SignedHeaders(ts), body), 204);
+  clock.Advance(absl::Seconds(2));  // now older than the window
+  EXPECT_EQ(Post((*l)->port(), SignedHeaders(ts), body), 401);
   EXPECT_EQ(wakes.load(), 1);
 }
 
