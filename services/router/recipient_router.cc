@@ -109,8 +109,27 @@ void RecipientRouter::StartBackgroundRefresh(absl::Duration tick) {
   absl::MutexLock lock(&mu_);
   if (background_) return;
   background_ = true;
-  if (!options_.watch_path.empty()) dir_watch_ = DirectoryWatch::ForFile(options_.watch_path);
-  if (dir_watch_ == nullptr) {  // no watch, or no inotify: look every tick
+  if (options_.watch_path.empty()) {
+    // Only time makes a refresh due: sleep until it is. A read made elsewhere
+    // (RefreshNow) moves that time, so it wakes us to plan again.
+    refresher_ = std::thread([this] {
+      while (true) {
+        RefreshIfDue();
+        {
+          std::lock_guard<std::mutex> lock(wait_mu_);
+          replan_ = false;
+        }
+        // Not under wait_mu_: Refresh takes wait_mu_ under refresh_mu_.
+        const absl::Duration until_due = UntilNextRefresh();
+        std::unique_lock<std::mutex> lock(wait_mu_);
+        options_.clock->WaitFor(lock, wake_, until_due, [this] { return stop_ || replan_; });
+        if (stop_) return;
+      }
+    });
+    return;
+  }
+  dir_watch_ = DirectoryWatch::ForFile(options_.watch_path);
+  if (dir_watch_ == nullptr) {  // no inotify here: look at the watched file every tick
     refresher_ = std::thread([this, tick] {
       while (true) {
         RefreshIfDue();
@@ -136,9 +155,18 @@ void RecipientRouter::StartBackgroundRefresh(absl::Duration tick) {
   });
 }
 
+absl::Duration RecipientRouter::IntervalLocked() const {
+  return last_attempt_failed_ ? std::min(options_.retry_interval, options_.refresh_interval)
+                              : options_.refresh_interval;
+}
+
 absl::Duration RecipientRouter::UntilNextRefresh() {
   absl::MutexLock lock(&refresh_mu_);
-  return last_attempt_failed_ ? options_.retry_interval : options_.refresh_interval;
+  if (!attempted_) return absl::ZeroDuration();
+  const absl::Duration interval = IntervalLocked();
+  // Clamped: after the wall clock jumps back, wake within an interval anyway.
+  return std::clamp(interval - (options_.clock->Now() - last_attempt_), absl::ZeroDuration(),
+                    interval);
 }
 
 void RecipientRouter::EnsureLoaded() {
@@ -173,13 +201,7 @@ RecipientRouter::FileStamp RecipientRouter::StampWatchedFile() const {
 bool RecipientRouter::RefreshIfDue() {
   absl::MutexLock lock(&refresh_mu_);
   const absl::Time now = options_.clock->Now();
-  bool due = !attempted_;
-  if (!due) {
-    absl::Duration interval = last_attempt_failed_
-                                  ? std::min(options_.retry_interval, options_.refresh_interval)
-                                  : options_.refresh_interval;
-    due = now - last_attempt_ >= interval;
-  }
+  bool due = !attempted_ || now - last_attempt_ >= IntervalLocked();
   if (!due && !options_.watch_path.empty()) due = !(StampWatchedFile() == watched_);
   if (!due) return false;
   Refresh(now);
@@ -272,8 +294,15 @@ void RecipientRouter::Refresh(absl::Time now) {
   next->version = VersionOf(AllMailboxes(*next));
   last_attempt_failed_ = live_failed;
   last_status_ = deciding;
-  absl::MutexLock lock(&mu_);
-  snapshot_ = std::move(next);
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot_ = std::move(next);
+  }
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    replan_ = true;  // the next refresh is due at a new time
+  }
+  wake_.notify_all();
 }
 
 absl::StatusOr<Resolution> RecipientRouter::Resolve(absl::string_view address) {

@@ -25,10 +25,13 @@
 // failure, retry_interval), or sooner when the watched file (and its SQLite
 // "-wal" companion) changes. If a refresh fails, the last good live list is
 // kept and results are marked stale. With StartBackgroundRefresh(), refreshes
-// run on a background thread, which sleeps on inotify for the watched file's
-// directory (directory_watch.h) and otherwise until the next refresh is due,
-// or polls every tick where inotify is unavailable; Resolve only reads in the calling thread when
-// nothing has been loaded yet. Without it, Resolve refreshes inline when due.
+// run on a background thread, which sleeps until the next refresh is due (a
+// read made meanwhile, e.g. by RefreshNow, wakes it to re-plan), or until
+// inotify reports a change in the watched file's directory (directory_watch.h);
+// it polls the watched file every tick only where inotify is unavailable. An
+// idle router with no watch thus wakes once per refresh. Resolve only reads in
+// the calling thread when nothing has been loaded yet. Without it, Resolve
+// refreshes inline when due.
 // RefreshNow() re-reads at once, for a caller that just created a mailbox.
 //
 // Thread-safe.
@@ -106,6 +109,8 @@ class RecipientRouter {
   // meanwhile. UNAVAILABLE with the error when the live source (or, without
   // one, the seed) failed; the last good list then stays in use.
   absl::StatusOr<MailboxListing> RefreshNow();
+  // `tick` matters only with a watch_path: the shortest gap between looks at
+  // the file (and the poll interval without inotify).
   void StartBackgroundRefresh(absl::Duration tick = absl::Seconds(1));
 
  private:
@@ -136,7 +141,9 @@ class RecipientRouter {
   absl::StatusOr<MailboxListing> ListingOf(const Snapshot& snap) const;
   std::map<std::string, std::string> Normalise(const std::vector<std::string>& names) const;
   FileStamp StampWatchedFile() const;
-  absl::Duration UntilNextRefresh();  // the background refresher's longest sleep
+  // The refresh interval in force: retry_interval after a failed read.
+  absl::Duration IntervalLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
+  absl::Duration UntilNextRefresh();  // until RefreshIfDue would read (by time)
 
   const RouterOptions options_;
   const mail::Domain domain_;  // normalised MAIL_DOMAIN (empty when unset)
@@ -158,10 +165,13 @@ class RecipientRouter {
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   bool background_ ABSL_GUARDED_BY(mu_) = false;
 
-  // The background refresher waits on wake_ (on the clock) for stop_.
+  // The background refresher waits on wake_ (on the clock) for stop_, or
+  // without a watch for replan_: a read happened, so the next is due at a new
+  // time. Lock order: refresh_mu_, then wait_mu_.
   std::mutex wait_mu_;
   std::condition_variable wake_;
-  bool stop_ = false;  // guarded by wait_mu_
+  bool stop_ = false;    // guarded by wait_mu_
+  bool replan_ = false;  // guarded by wait_mu_
   std::thread refresher_;
   std::unique_ptr<DirectoryWatch> dir_watch_;  // set before refresher_ starts
 };

@@ -363,6 +363,63 @@ TEST_F(RouterTest, BackgroundRefreshKeepsTheCommandOffTheHotPath) {
   EXPECT_EQ(router->Resolve("bob@example.org")->rule, v1::RULE_EXACT);
 }
 
+TEST_F(RouterTest, IdleBackgroundRefreshSleepsUntilTheNextRefreshIsDue) {
+  auto router = Make({"alice@example.org"});  // no watch; refresh_interval 60 s
+  router->StartBackgroundRefresh();
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
+  EXPECT_EQ(live_->calls(), 1);
+  // One sleep of the whole interval: a loop waking every tick would have
+  // begun another wait at 59 s, before the refresh at 60 s.
+  clock_.Advance(absl::Seconds(59));
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(2));
+  EXPECT_EQ(live_->calls(), 2);
+  EXPECT_EQ(clock_.waits_begun(), 2);
+  clock_.Advance(absl::Seconds(60));  // and again a whole interval
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(3));
+  EXPECT_EQ(live_->calls(), 3);
+  EXPECT_EQ(clock_.waits_begun(), 3);
+}
+
+TEST_F(RouterTest, AReadElsewhereMakesTheIdleRefresherPlanAgain) {
+  auto router = Make(kAccounts);
+  router->StartBackgroundRefresh();
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
+  clock_.Advance(absl::Seconds(30));
+  live_->Fail(absl::UnavailableError("down"));
+  EXPECT_FALSE(router->RefreshNow().ok());
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(2));  // woken to plan the retry
+  EXPECT_EQ(live_->calls(), 2);
+  clock_.Advance(absl::Seconds(5));  // retry_interval after the failed read
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(3));
+  EXPECT_EQ(live_->calls(), 3);
+
+  live_->Set(kAccounts);
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(4));
+  EXPECT_EQ(live_->calls(), 4);  // read at 40 s: the next is due at 100 s
+  clock_.Advance(absl::Seconds(20));
+  ASSERT_TRUE(router->RefreshNow().ok());  // read at 60 s: now due at 120 s
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(5));
+  EXPECT_EQ(live_->calls(), 5);
+  clock_.Advance(absl::Seconds(59));  // past 100 s
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(6));
+  EXPECT_EQ(live_->calls(), 6);  // a wake-up at 100 s would have begun a wait without reading
+  EXPECT_EQ(clock_.waits_begun(), 6);
+}
+
+TEST_F(RouterTest, AWatchWithoutInotifyIsPolledEveryTick) {
+  RouterOptions options;
+  options.watch_path = "/nonexistent-dir/imapsql.db";  // inotify cannot watch it
+  auto router = Make({"alice@example.org"}, options);
+  router->StartBackgroundRefresh(absl::Seconds(1));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(1));
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(clock_.AwaitWaitsBegun(2));  // it looked again after one tick
+  EXPECT_EQ(live_->calls(), 1);            // and found nothing due
+}
+
 TEST_F(RouterTest, ConcurrentResolvesWhileRefreshing) {
   auto router = Make(kAccounts);
   // A good list first: the claim is that failing refreshes never replace it.
