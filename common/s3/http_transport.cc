@@ -27,6 +27,7 @@ struct Transfer {
   bool headers_delivered = false;
   bool aborted_by_callback = false;
   bool body_too_large = false;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
 
   void LearnStatus() {
     if (status_known) return;
@@ -144,6 +145,112 @@ bool Connected(CURL* curl) {
 
 long Millis(absl::Duration d) { return static_cast<long>(absl::ToInt64Milliseconds(d)); }
 
+bool IsSupportedMethod(absl::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE";
+}
+
+// Signs `request` as of `now` and fills `headers` with what goes on the wire:
+// Host, the caller's headers, the signer's and Authorization.
+absl::Status SignInto(const TransportOptions& options, const HttpRequest& request, absl::Time now,
+                      absl::string_view operation, absl::string_view key, HeaderSlist* headers) {
+  SigningRequest to_sign{request.method, request.path, request.query, {}, request.payload_hash};
+  to_sign.headers.emplace_back("host", options.host);
+  to_sign.headers.insert(to_sign.headers.end(), request.headers.begin(), request.headers.end());
+  SigningParams params{options.region, options.service, now};
+  absl::StatusOr<Signature> signature = SignRequest(to_sign, options.credentials, params);
+  if (!signature.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(DescribeOperation(operation, key), ": ", signature.status().message()));
+  }
+  headers->Add("Host", options.host);
+  for (const auto& [name, value] : request.headers) headers->Add(name, value);
+  for (const auto& [name, value] : signature->added_headers) headers->Add(name, value);
+  headers->Add("Authorization", signature->authorization);
+  headers->Suppress("Expect");  // no 100-continue round trip before a PUT body
+  headers->Suppress("Accept");
+  if (headers->failed()) return absl::ResourceExhaustedError("curl_slist_append failed");
+  return absl::OkStatus();
+}
+
+std::string RequestUrl(const TransportOptions& options, const HttpRequest& request) {
+  std::string url = options.base_url + request.path;
+  if (!request.query.empty()) absl::StrAppend(&url, "?", CanonicalQueryString(request.query));
+  return url;
+}
+
+// Sets every option of one transfer on a handle fresh from the pool. `url`,
+// `headers` and `transfer` must outlive the transfer.
+void ConfigureHandle(CURL* curl, const TransportOptions& options, const std::string& url,
+                     const HeaderSlist& headers, Transfer* transfer) {
+  const HttpRequest& request = *transfer->request;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);  // S3 keys may contain "/../"
+  curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, Millis(options.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Millis(options.request_timeout));
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, transfer);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnWrite);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, transfer);
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 128L << 10);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, transfer->error_buffer);
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (request.method == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &OnRead);
+    curl_easy_setopt(curl, CURLOPT_READDATA, transfer);
+    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &OnSeek);
+    curl_easy_setopt(curl, CURLOPT_SEEKDATA, transfer);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
+  } else if (request.method == "DELETE") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+  } else {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  }
+}
+
+// What a finished transfer means for the caller: the response, or why there is
+// none. Fills `attempt` for the retry decision and drops a connection left in
+// an unknown state.
+absl::StatusOr<HttpResponse> Classify(CURLcode rc, Transfer& transfer, PooledHandle& handle,
+                                      absl::string_view operation, absl::string_view key,
+                                      AttemptResult* attempt) {
+  if (attempt != nullptr) {
+    *attempt = AttemptResult{};
+    attempt->curl_code = static_cast<int>(rc);
+    attempt->http_status = transfer.response.status;
+    attempt->delivered_to_caller = transfer.headers_delivered;
+    attempt->connected = Connected(handle.get());
+    attempt->aborted_locally = transfer.aborted_by_callback || transfer.body_too_large;
+  }
+  if (transfer.aborted_by_callback) {
+    handle.DiscardConnection();  // the rest of the body is still on the wire
+    return absl::CancelledError(
+        absl::StrCat(DescribeOperation(operation, key), ": aborted by the caller"));
+  }
+  if (rc != CURLE_OK) {
+    handle.DiscardConnection();
+    if (transfer.body_too_large) {
+      return absl::UnavailableError(absl::StrCat(DescribeOperation(operation, key),
+                                                 ": response body over ",
+                                                 transfer.request->max_buffered_body, " bytes"));
+    }
+    return StatusForTransportError(operation, key, rc, transfer.error_buffer);
+  }
+  return std::move(transfer.response);
+}
+
 }  // namespace
 
 HttpTransport::HttpTransport(TransportOptions options)
@@ -158,82 +265,28 @@ absl::StatusOr<HttpResponse> HttpTransport::Send(const HttpRequest& request,
     *attempt = AttemptResult{};
     attempt->aborted_locally = true;  // until a transfer has run: a failure to build it
   }
-  if (request.method != "GET" && request.method != "HEAD" && request.method != "PUT" &&
-      request.method != "DELETE") {
+  if (!IsSupportedMethod(request.method)) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported HTTP method ", request.method));
   }
   const absl::Time start = absl::Now();
-  SigningRequest to_sign{request.method, request.path, request.query, {}, request.payload_hash};
-  to_sign.headers.emplace_back("host", options_.host);
-  to_sign.headers.insert(to_sign.headers.end(), request.headers.begin(), request.headers.end());
-  SigningParams params{options_.region, options_.service, start};
-  absl::StatusOr<Signature> signature = SignRequest(to_sign, options_.credentials, params);
-  if (!signature.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(DescribeOperation(operation, key), ": ", signature.status().message()));
-  }
-
   HeaderSlist headers;
-  headers.Add("Host", options_.host);
-  for (const auto& [name, value] : request.headers) headers.Add(name, value);
-  for (const auto& [name, value] : signature->added_headers) headers.Add(name, value);
-  headers.Add("Authorization", signature->authorization);
-  headers.Suppress("Expect");  // no 100-continue round trip before a PUT body
-  headers.Suppress("Accept");
-  if (headers.failed()) return absl::ResourceExhaustedError("curl_slist_append failed");
+  if (absl::Status st = SignInto(options_, request, start, operation, key, &headers); !st.ok()) {
+    return st;
+  }
 
   absl::StatusOr<CURL*> acquired = pool_.Acquire();
   if (!acquired.ok()) return acquired.status();
   PooledHandle handle(&pool_, *acquired);
-  CURL* curl = handle.get();
-
   Transfer transfer;
   transfer.request = &request;
-  transfer.curl = curl;
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  std::string url = options_.base_url + request.path;
-  if (!request.query.empty()) absl::StrAppend(&url, "?", CanonicalQueryString(request.query));
-
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);  // S3 keys may contain "/../"
-  curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, Millis(options_.connect_timeout));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Millis(options_.request_timeout));
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnWrite);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 128L << 10);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  if (request.method == "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  } else if (request.method == "PUT") {
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &OnRead);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &transfer);
-    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &OnSeek);
-    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &transfer);
-    curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
-  } else if (request.method == "DELETE") {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
-  } else {
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-  }
+  transfer.curl = handle.get();
+  const std::string url = RequestUrl(options_, request);
+  ConfigureHandle(handle.get(), options_, url, headers, &transfer);
 
   requests_sent_.fetch_add(1);
-  CURLcode rc = curl_easy_perform(curl);
+  CURLcode rc = curl_easy_perform(handle.get());
   long new_connections = 0;
-  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &new_connections);
+  curl_easy_getinfo(handle.get(), CURLINFO_NUM_CONNECTS, &new_connections);
   connections_opened_.fetch_add(new_connections);
   if (rc == CURLE_OK) {
     transfer.LearnStatus();
@@ -246,30 +299,7 @@ absl::StatusOr<HttpResponse> HttpTransport::Send(const HttpRequest& request,
               {"curl", static_cast<int>(rc)},
               {"new_connections", new_connections},
               {"ms", static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - start))}});
-
-  if (attempt != nullptr) {
-    *attempt = AttemptResult{};
-    attempt->curl_code = static_cast<int>(rc);
-    attempt->http_status = transfer.response.status;
-    attempt->delivered_to_caller = transfer.headers_delivered;
-    attempt->connected = Connected(curl);
-    attempt->aborted_locally = transfer.aborted_by_callback || transfer.body_too_large;
-  }
-  if (transfer.aborted_by_callback) {
-    handle.DiscardConnection();  // the rest of the body is still on the wire
-    return absl::CancelledError(
-        absl::StrCat(DescribeOperation(operation, key), ": aborted by the caller"));
-  }
-  if (rc != CURLE_OK) {
-    handle.DiscardConnection();
-    if (transfer.body_too_large) {
-      return absl::UnavailableError(absl::StrCat(DescribeOperation(operation, key),
-                                                 ": response body over ", request.max_buffered_body,
-                                                 " bytes"));
-    }
-    return StatusForTransportError(operation, key, rc, error_buffer);
-  }
-  return std::move(transfer.response);
+  return Classify(rc, transfer, handle, operation, key, attempt);
 }
 
 }  // namespace pocketmail::s3
