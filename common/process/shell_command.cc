@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -73,14 +74,23 @@ bool WaitForExit(pid_t pid, absl::Time deadline) {
   }
 }
 
-}  // namespace
+// The inherited environment with `extra_env` added or overriding.
+std::vector<std::string> ChildEnvironment(const std::map<std::string, std::string>& extra_env) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv(*e);
+    if (extra_env.count(kv.substr(0, kv.find('='))) == 0) env_strings.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : extra_env) env_strings.push_back(k + "=" + v);
+  return env_strings;
+}
 
-absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
-                                              const CommandOptions& limits) {
-  Fd out_read, out_write, err_read, err_write;
-  if (absl::Status st = MakePipe(&out_read, &out_write); !st.ok()) return st;
-  if (absl::Status st = MakePipe(&err_read, &err_write); !st.ok()) return st;
-
+// Starts `/bin/sh -c command` in its own process group with stdin from
+// /dev/null, stdout and stderr on the pipes' write ends and default signal
+// dispositions. Returns its pid.
+absl::StatusOr<pid_t> SpawnShell(const std::string& command,
+                                 const std::map<std::string, std::string>& extra_env,
+                                 const Fd& out_write, const Fd& err_write) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -103,13 +113,7 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
   std::string shell = "/bin/sh", dash_c = "-c", line = command;
   std::vector<char*> argv = {shell.data(), dash_c.data(), line.data(), nullptr};
   pid_t pid = -1;
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string kv(*e);
-    if (limits.extra_env.count(kv.substr(0, kv.find('='))) == 0)
-      env_strings.push_back(std::move(kv));
-  }
-  for (const auto& [k, v] : limits.extra_env) env_strings.push_back(k + "=" + v);
+  std::vector<std::string> env_strings = ChildEnvironment(extra_env);
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -117,11 +121,19 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Errno("posix_spawn /bin/sh", rc);
-  out_write.Close();
-  err_write.Close();
+  return pid;
+}
 
-  const absl::Time deadline = absl::Now() + limits.timeout;
-  CommandResult result;
+absl::Status TimedOut(const CommandOptions& limits) {
+  return absl::DeadlineExceededError(
+      absl::StrCat("command timed out after ", absl::FormatDuration(limits.timeout)));
+}
+
+// Reads the child's stdout and stderr into `result` until both are closed.
+// On an error (deadline, stdout over its limit, poll failing) the child's
+// group is killed and the child reaped before returning.
+absl::Status ReadOutput(pid_t pid, const Fd& out_read, const Fd& err_read, absl::Time deadline,
+                        const CommandOptions& limits, CommandResult* result) {
   int status = 0;
   bool out_open = true, err_open = true;
   char buffer[8192];
@@ -129,8 +141,7 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       KillAndReap(pid, &status);
-      return absl::DeadlineExceededError(
-          absl::StrCat("command timed out after ", absl::FormatDuration(limits.timeout)));
+      return TimedOut(limits);
     }
     pollfd fds[2] = {{out_open ? out_read.get() : -1, POLLIN, 0},
                      {err_open ? err_read.get() : -1, POLLIN, 0}};
@@ -151,28 +162,56 @@ absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
         continue;
       }
       if (i == 0) {
-        if (result.stdout_text.size() + n > limits.max_stdout_bytes) {
+        if (result->stdout_text.size() + n > limits.max_stdout_bytes) {
           KillAndReap(pid, &status);
           return absl::ResourceExhaustedError(
               absl::StrCat("command wrote more than ", limits.max_stdout_bytes, " bytes"));
         }
-        result.stdout_text.append(buffer, n);
+        result->stdout_text.append(buffer, n);
       } else {
         size_t room =
-            limits.max_stderr_bytes - std::min(limits.max_stderr_bytes, result.stderr_text.size());
-        result.stderr_text.append(buffer, std::min(room, static_cast<size_t>(n)));
+            limits.max_stderr_bytes - std::min(limits.max_stderr_bytes, result->stderr_text.size());
+        result->stderr_text.append(buffer, std::min(room, static_cast<size_t>(n)));
       }
     }
   }
+  return absl::OkStatus();
+}
 
+// Waits for the shell to exit (killing it at the deadline), kills whatever it
+// left in its group, reaps it and records how it ended.
+absl::Status WaitAndReap(pid_t pid, absl::Time deadline, const CommandOptions& limits,
+                         CommandResult* result) {
+  int status = 0;
   if (!WaitForExit(pid, deadline)) {
     KillAndReap(pid, &status);
-    return absl::DeadlineExceededError(
-        absl::StrCat("command timed out after ", absl::FormatDuration(limits.timeout)));
+    return TimedOut(limits);
   }
   KillAndReap(pid, &status);  // the shell has exited: this only clears stragglers
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
+  if (WIFEXITED(status)) result->exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result->term_signal = WTERMSIG(status);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CommandResult> RunShellCommand(const std::string& command,
+                                              const CommandOptions& limits) {
+  Fd out_read, out_write, err_read, err_write;
+  if (absl::Status st = MakePipe(&out_read, &out_write); !st.ok()) return st;
+  if (absl::Status st = MakePipe(&err_read, &err_write); !st.ok()) return st;
+  absl::StatusOr<pid_t> pid = SpawnShell(command, limits.extra_env, out_write, err_write);
+  if (!pid.ok()) return pid.status();
+  // Only the child holds the write ends now, so its exit ends the reads.
+  out_write.Close();
+  err_write.Close();
+
+  const absl::Time deadline = absl::Now() + limits.timeout;
+  CommandResult result;
+  if (absl::Status st = ReadOutput(*pid, out_read, err_read, deadline, limits, &result); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = WaitAndReap(*pid, deadline, limits, &result); !st.ok()) return st;
   return result;
 }
 
