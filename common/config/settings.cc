@@ -190,6 +190,27 @@ absl::StatusOr<int64_t> Settings::GetInt(absl::string_view name) const {
   return out;
 }
 
+absl::StatusOr<int64_t> Settings::GetIntInRange(absl::string_view name, int64_t min,
+                                                int64_t max) const {
+  absl::StatusOr<int64_t> value = GetInt(name);
+  if (!value.ok()) return value.status();
+  if (*value < min || *value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must be ", min, "..", max, " (got ", *value, ")"));
+  }
+  return value;
+}
+
+absl::StatusOr<int64_t> Settings::GetIntAtLeast(absl::string_view name, int64_t min) const {
+  absl::StatusOr<int64_t> value = GetInt(name);
+  if (!value.ok()) return value.status();
+  if (*value < min) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must be >= ", min, " (got ", *value, ")"));
+  }
+  return value;
+}
+
 absl::StatusOr<double> Settings::GetDouble(absl::string_view name) const {
   std::string v = Get(name);
   double out;

@@ -44,6 +44,10 @@ class Settings {
   std::string Get(absl::string_view name) const;
   // Parses the value; InvalidArgument names the setting and the bad value.
   absl::StatusOr<int64_t> GetInt(absl::string_view name) const;
+  // GetInt, and InvalidArgument "NAME must be MIN..MAX (got V)" for a value
+  // outside [min, max]; GetIntAtLeast has no upper bound ("NAME must be >= MIN").
+  absl::StatusOr<int64_t> GetIntInRange(absl::string_view name, int64_t min, int64_t max) const;
+  absl::StatusOr<int64_t> GetIntAtLeast(absl::string_view name, int64_t min) const;
   absl::StatusOr<double> GetDouble(absl::string_view name) const;
   // true/false, 1/0, yes/no, on/off (case-insensitive); "" is false.
   absl::StatusOr<bool> GetBool(absl::string_view name) const;

@@ -92,6 +92,38 @@ TEST(Settings, NonIntegerIsAClearError) {
   EXPECT_NE(v.status().message().find("MAIL_POLL"), std::string::npos);
 }
 
+TEST(Settings, IntInRangeAcceptsBothBounds) {
+  auto low = Settings::LoadFrom({"--mail-poll=1"}, {}, kSpecs);
+  auto high = Settings::LoadFrom({"--mail-poll=10"}, {}, kSpecs);
+  EXPECT_EQ(*low->GetIntInRange("MAIL_POLL", 1, 10), 1);
+  EXPECT_EQ(*high->GetIntInRange("MAIL_POLL", 1, 10), 10);
+}
+
+TEST(Settings, IntOutOfRangeNamesTheSettingTheRangeAndTheValue) {
+  for (const char* flag : {"--mail-poll=0", "--mail-poll=11"}) {
+    auto s = Settings::LoadFrom({flag}, {}, kSpecs);
+    auto v = s->GetIntInRange("MAIL_POLL", 1, 10);
+    ASSERT_FALSE(v.ok()) << flag;
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+    std::string value(absl::string_view(flag).substr(std::string("--mail-poll=").size()));
+    EXPECT_EQ(v.status().message(), "MAIL_POLL must be 1..10 (got " + value + ")");
+  }
+}
+
+TEST(Settings, IntInRangeReportsANonIntegerAsGetIntDoes) {
+  auto s = Settings::LoadFrom({"--mail-poll=fast"}, {}, kSpecs);
+  EXPECT_EQ(s->GetIntInRange("MAIL_POLL", 1, 10).status(), s->GetInt("MAIL_POLL").status());
+  EXPECT_EQ(s->GetIntAtLeast("MAIL_POLL", 1).status(), s->GetInt("MAIL_POLL").status());
+}
+
+TEST(Settings, IntAtLeastHasNoUpperBound) {
+  auto s = Settings::LoadFrom({"--mail-poll=9000000000"}, {}, kSpecs);
+  EXPECT_EQ(*s->GetIntAtLeast("MAIL_POLL", 1), 9000000000);
+  auto zero = Settings::LoadFrom({"--mail-poll=0"}, {}, kSpecs);
+  EXPECT_EQ(zero->GetIntAtLeast("MAIL_POLL", 1).status().message(),
+            "MAIL_POLL must be >= 1 (got 0)");
+}
+
 TEST(SecretFile, TrimsAndRequiresPrivateMode) {
   EXPECT_EQ(*ReadSecretFile(WriteFile("tok", "abc\n", 0600)), "abc");
   EXPECT_FALSE(ReadSecretFile(WriteFile("tok2", "abc\n", 0640)).ok());

@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(
   auto mismatch_attempts = s.GetInt("CONTENT_MISMATCH_MAX_ATTEMPTS");
   auto connect_timeout = s.GetDouble("R2_CONNECT_TIMEOUT_S");
   auto request_timeout = s.GetDouble("R2_REQUEST_TIMEOUT_S");
-  auto max_attempts = s.GetInt("R2_MAX_ATTEMPTS");
+  auto max_attempts = s.GetIntInRange("R2_MAX_ATTEMPTS", 1, 10);
   auto alert_days = s.GetDouble("ALERT_DAYS");
   auto alert_failures = s.GetInt("ALERT_PASS_FAILURES");
   for (const absl::Status& st :
@@ -123,9 +123,6 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(
   s3_options.max_idle_connections = static_cast<int>(*concurrency) * 2;
   s3_options.connect_timeout = absl::Seconds(*connect_timeout);
   s3_options.request_timeout = absl::Seconds(*request_timeout);
-  if (*max_attempts < 1 || *max_attempts > 10) {
-    return absl::InvalidArgumentError("R2_MAX_ATTEMPTS must be 1..10");
-  }
   s3_options.max_attempts = static_cast<int>(*max_attempts);
   auto store = s3::S3Client::Create(s3_options);
   if (!store.ok()) {

@@ -71,20 +71,17 @@ std::vector<config::Spec> InjectorSpecs() {
   };
 }
 
-absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(
-    const config::Settings& settings) {
-  auto fail = [](const std::string& why) { return absl::InvalidArgumentError(why); };
-  absl::StatusOr<int64_t> port = settings.GetInt("MAIL_INJECT_PORT");
-  absl::StatusOr<int64_t> sessions = settings.GetInt("INJECT_MAX_SESSIONS");
-  absl::StatusOr<int64_t> timeout_s = settings.GetInt("MAIL_INJECT_TIMEOUT_S");
-  for (const auto* v : {&port, &sessions, &timeout_s}) {
-    if (!v->ok()) return fail(std::string(v->status().message()));
-  }
-  if (*port < 1 || *port > 65535) return fail("MAIL_INJECT_PORT must be 1..65535");
-  if (*sessions < 1 || *sessions > 64) return fail("INJECT_MAX_SESSIONS must be 1..64");
-  if (*timeout_s < 1) return fail("MAIL_INJECT_TIMEOUT_S must be >= 1");
+absl::StatusOr<InjectorConfig> ParseInjectorConfig(const config::Settings& settings) {
+  absl::StatusOr<int64_t> port = settings.GetIntInRange("MAIL_INJECT_PORT", 1, 65535);
+  if (!port.ok()) return port.status();
+  absl::StatusOr<int64_t> sessions = settings.GetIntInRange("INJECT_MAX_SESSIONS", 1, 64);
+  if (!sessions.ok()) return sessions.status();
+  absl::StatusOr<int64_t> timeout_s = settings.GetIntAtLeast("MAIL_INJECT_TIMEOUT_S", 1);
+  if (!timeout_s.ok()) return timeout_s.status();
 
-  smtp::SessionOptions smtp;
+  InjectorConfig config;
+  config.max_sessions = static_cast<int>(*sessions);
+  smtp::SessionOptions& smtp = config.smtp;
   smtp.unix_socket = settings.Get("MAIL_LMTP_SOCKET");
   smtp.lmtp = !smtp.unix_socket.empty();
   smtp.host = settings.Get("MAIL_INJECT_HOST");
@@ -103,40 +100,50 @@ absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(
   // more room than a plain command.
   smtp.final_reply_timeout = absl::Seconds(2 * *timeout_s);
   smtp.connect_timeout = absl::Seconds(std::min<int64_t>(*timeout_s, 10));
-  if (!smtp.lmtp && !settings.Get("INJECT_USER").empty() && smtp.password.empty()) {
-    return fail("INJECT_USER is set but INJECT_PASS is not");
+  if (!smtp.lmtp && !smtp.user.empty() && smtp.password.empty()) {
+    return absl::InvalidArgumentError("INJECT_USER is set but INJECT_PASS is not");
   }
+
+  absl::StatusOr<int64_t> imap_port = settings.GetIntInRange("MAIL_IMAP_PORT", 1, 65535);
+  if (!imap_port.ok()) return imap_port.status();
+  absl::StatusOr<int64_t> probe_timeout_s = settings.GetIntAtLeast("PROBE_TIMEOUT_S", 1);
+  if (!probe_timeout_s.ok()) return probe_timeout_s.status();
+  absl::StatusOr<ProbeCredentials> credentials = LoadProbeCredentials(settings);
+  if (!credentials.ok()) return absl::InvalidArgumentError(credentials.status().message());
+  config.probe.host = settings.Get("MAIL_IMAP_HOST");
+  config.probe.port = static_cast<int>(*imap_port);
+  config.probe.timeout = absl::Seconds(*probe_timeout_s);
+  config.probe_credentials = *std::move(credentials);
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<InjectorComponent>> InjectorComponent::Create(
+    const config::Settings& settings) {
+  absl::StatusOr<InjectorConfig> config = ParseInjectorConfig(settings);
+  if (!config.ok()) return config.status();
+  return Create(*std::move(config));
+}
+
+std::unique_ptr<InjectorComponent> InjectorComponent::Create(InjectorConfig config) {
+  const smtp::SessionOptions& smtp = config.smtp;
   if (smtp.user.empty() && !smtp.lmtp) {
     log::Warn("INJECT_USER is unset: no SMTP AUTH (Maddy's submission endpoint requires it)");
   }
   log::Info("delivering",
             {{"via", smtp.lmtp ? "lmtp" : "smtp"},
              {"to", smtp.lmtp ? smtp.unix_socket : smtp.host + ":" + std::to_string(smtp.port)},
-             {"sessions", static_cast<long long>(*sessions)}});
-
-  absl::StatusOr<int64_t> imap_port = settings.GetInt("MAIL_IMAP_PORT");
-  absl::StatusOr<int64_t> probe_timeout_s = settings.GetInt("PROBE_TIMEOUT_S");
-  for (const auto* v : {&imap_port, &probe_timeout_s}) {
-    if (!v->ok()) return fail(std::string(v->status().message()));
-  }
-  if (*imap_port < 1 || *imap_port > 65535) return fail("MAIL_IMAP_PORT must be 1..65535");
-  if (*probe_timeout_s < 1) return fail("PROBE_TIMEOUT_S must be >= 1");
-  absl::StatusOr<ProbeCredentials> credentials = LoadProbeCredentials(settings);
-  if (!credentials.ok()) return fail(std::string(credentials.status().message()));
-  ProbeOptions probe_options;
-  probe_options.host = settings.Get("MAIL_IMAP_HOST");
-  probe_options.port = static_cast<int>(*imap_port);
-  probe_options.timeout = absl::Seconds(*probe_timeout_s);
-  const std::vector<std::string> probed = credentials->Mailboxes();
+             {"sessions", static_cast<long long>(config.max_sessions)}});
+  const std::vector<std::string> probed = config.probe_credentials.Mailboxes();
   if (probed.empty()) {
     log::Warn("no probe credentials: every delivery probe will answer NO_PROBE");
   } else {
-    log::Info("probing", {{"imap", probe_options.host + ":" + std::to_string(probe_options.port)},
+    log::Info("probing", {{"imap", config.probe.host + ":" + std::to_string(config.probe.port)},
                           {"mailboxes", absl::StrJoin(probed, ",")}});
   }
   auto component = std::unique_ptr<InjectorComponent>(new InjectorComponent());
-  component->probe_ = std::make_unique<DeliveryProbe>(probe_options, std::move(*credentials));
-  component->pool_ = std::make_unique<smtp::SessionPool>(smtp, static_cast<int>(*sessions));
+  component->probe_ =
+      std::make_unique<DeliveryProbe>(config.probe, std::move(config.probe_credentials));
+  component->pool_ = std::make_unique<smtp::SessionPool>(config.smtp, config.max_sessions);
   component->service_ = std::make_unique<InjectorServiceImpl>(
       component->pool_.get(), InjectorOptions(), component->probe_.get());
   return component;

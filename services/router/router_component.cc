@@ -22,33 +22,44 @@ std::vector<config::Spec> RouterSpecs() {
   };
 }
 
+absl::StatusOr<RouterConfig> ParseRouterConfig(const config::Settings& settings) {
+  absl::StatusOr<int64_t> refresh_s = settings.GetIntAtLeast("MAIL_ACCOUNTS_REFRESH_S", 1);
+  if (!refresh_s.ok()) return refresh_s.status();
+  absl::StatusOr<int64_t> timeout_s = settings.GetIntAtLeast("MAIL_ACCOUNTS_TIMEOUT_S", 1);
+  if (!timeout_s.ok()) return timeout_s.status();
+
+  RouterConfig config;
+  config.router.mail_domain = settings.Get("MAIL_DOMAIN");
+  config.router.admin_localpart = settings.Get("MAIL_ADMIN_LOCALPART");
+  config.router.catchall_localpart = settings.Get("MAIL_CATCHALL_LOCALPART");
+  config.router.refresh_interval = absl::Seconds(*refresh_s);
+  config.router.watch_path = settings.Get("MAIL_ACCOUNTS_WATCH");
+  config.accounts_cmd = settings.Get("MAIL_ACCOUNTS_CMD");
+  config.accounts_timeout = absl::Seconds(*timeout_s);
+  config.users_file = settings.Get("MAIL_USERS_FILE");
+  return config;
+}
+
 absl::StatusOr<std::unique_ptr<RouterComponent>> RouterComponent::Create(
     const config::Settings& settings) {
-  absl::StatusOr<int64_t> refresh_s = settings.GetInt("MAIL_ACCOUNTS_REFRESH_S");
-  absl::StatusOr<int64_t> timeout_s = settings.GetInt("MAIL_ACCOUNTS_TIMEOUT_S");
-  for (const auto* value : {&refresh_s, &timeout_s}) {
-    if (!value->ok()) return absl::InvalidArgumentError(value->status().message());
-    if (**value <= 0) return absl::InvalidArgumentError("refresh and timeout must be > 0");
-  }
+  absl::StatusOr<RouterConfig> config = ParseRouterConfig(settings);
+  if (!config.ok()) return config.status();
+  return Create(*std::move(config));
+}
 
-  RouterOptions options;
-  options.mail_domain = settings.Get("MAIL_DOMAIN");
-  options.admin_localpart = settings.Get("MAIL_ADMIN_LOCALPART");
-  options.catchall_localpart = settings.Get("MAIL_CATCHALL_LOCALPART");
-  options.refresh_interval = absl::Seconds(*refresh_s);
-  options.watch_path = settings.Get("MAIL_ACCOUNTS_WATCH");
+absl::StatusOr<std::unique_ptr<RouterComponent>> RouterComponent::Create(RouterConfig config) {
   std::unique_ptr<AccountSource> live, seed;
-  if (std::string cmd = settings.Get("MAIL_ACCOUNTS_CMD"); !cmd.empty()) {
-    live = std::make_unique<CommandAccountSource>(cmd, absl::Seconds(*timeout_s));
+  if (!config.accounts_cmd.empty()) {
+    live = std::make_unique<CommandAccountSource>(config.accounts_cmd, config.accounts_timeout);
   }
-  if (std::string file = settings.Get("MAIL_USERS_FILE"); !file.empty()) {
-    seed = std::make_unique<SeedFileAccountSource>(file);
+  if (!config.users_file.empty()) {
+    seed = std::make_unique<SeedFileAccountSource>(config.users_file);
   }
-  if (options.mail_domain.empty()) {
+  if (config.router.mail_domain.empty()) {
     log::Warn("MAIL_DOMAIN is unset: recipients in any domain are accepted");
   }
   absl::StatusOr<std::unique_ptr<RecipientRouter>> router =
-      RecipientRouter::Create(options, std::move(live), std::move(seed));
+      RecipientRouter::Create(config.router, std::move(live), std::move(seed));
   if (!router.ok()) return absl::InvalidArgumentError(router.status().message());
   (*router)->StartBackgroundRefresh();
 
