@@ -76,8 +76,7 @@ absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& s) {
   return clients;
 }
 
-absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(
-    const config::Settings& s, FetcherClients clients) {
+absl::StatusOr<FetcherConfig> ParseFetcherConfig(const config::Settings& s) {
   auto poll = s.GetInt("MAIL_POLL");
   auto oneshot = s.GetBool("ONESHOT");
   auto concurrency = s.GetInt("FETCH_CONCURRENCY");
@@ -107,82 +106,97 @@ absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(
     return absl::InvalidArgumentError("MAIL_DOMAIN and R2_BUCKET are required");
   }
 
+  FetcherConfig c;
+  c.oneshot = *oneshot;
+  c.mail_poll_s = *poll;
+  c.state_dir = s.Get("POCKETMAIL_STATE_DIR");
+  c.wake_listen = s.Get("WAKE_LISTEN");
+  c.wake_secret = s.Get("WAKE_SECRET");
+
+  c.s3.endpoint = s.Get("R2_ENDPOINT").empty() ? s3::DefaultEndpoint(s.Get("R2_ACCOUNT_ID"))
+                                               : s.Get("R2_ENDPOINT");
+  c.s3.bucket = s.Get("R2_BUCKET");
+  c.s3.access_key_id = s.Get("R2_ACCESS_KEY_ID");
+  c.s3.secret_access_key = s.Get("R2_SECRET_ACCESS_KEY");
+  c.s3.ca_file = s.Get("R2_CA_FILE");
+  c.s3.max_idle_connections = static_cast<int>(*concurrency) * 2;
+  c.s3.connect_timeout = absl::Seconds(*connect_timeout);
+  c.s3.request_timeout = absl::Seconds(*request_timeout);
+  c.s3.max_attempts = static_cast<int>(*max_attempts);
+
+  c.pipeline.mail_domain = s.Get("MAIL_DOMAIN");
+  c.pipeline.catch_all_localpart = s.Get("MAIL_CATCHALL_LOCALPART");
+  c.pipeline.keep_processed_copy = *keep_copy;
+  c.pipeline.retry_base = absl::Seconds(*retry_base);
+  c.pipeline.retry_max = absl::Seconds(*retry_max);
+  c.pipeline.probe_delay = absl::Seconds(*probe_delay);
+  c.pipeline.untyped_failure_max_attempts = static_cast<int>(*untyped_attempts);
+  c.pipeline.content_mismatch_max_attempts = static_cast<int>(*mismatch_attempts);
+
+  c.alerts.command = s.Get("MAIL_ALERT_CMD");
+  c.alerts.sentinel_dir = c.state_dir;
+  c.alerts.backlog_age = absl::Seconds(*alert_days * 86400);
+  c.alerts.pass_failures = static_cast<int>(*alert_failures);
+
+  c.guard.lock_path = absl::StrCat(c.state_dir, "/fetcher-", c.s3.bucket, ".lock");
+  c.guard.lease_name = absl::StrCat("fetcher:", c.s3.bucket);
+
+  c.scheduler.poll_interval = absl::Seconds(std::max<int64_t>(1, *poll));
+  c.scheduler.fast_poll_interval = absl::Seconds(std::max(0.0, *fast_poll));
+  c.scheduler.active_window = absl::Seconds(std::max(0.0, *active_window));
+  c.scheduler.concurrency = static_cast<int>(*concurrency);
+  c.scheduler.memory_budget_bytes = *budget_mb << 20;
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(
+    const config::Settings& settings, FetcherClients clients) {
+  absl::StatusOr<FetcherConfig> config = ParseFetcherConfig(settings);
+  if (!config.ok()) return config.status();
+  return Create(*std::move(config), std::move(clients));
+}
+
+absl::StatusOr<std::unique_ptr<FetcherComponent>> FetcherComponent::Create(FetcherConfig c,
+                                                                           FetcherClients clients) {
   auto f = std::unique_ptr<FetcherComponent>(new FetcherComponent());
-  f->oneshot_ = *oneshot;
-  f->wake_listen_ = s.Get("WAKE_LISTEN");
-  f->wake_secret_ = s.Get("WAKE_SECRET");
+  f->oneshot_ = c.oneshot;
+  f->wake_listen_ = c.wake_listen;
+  f->wake_secret_ = c.wake_secret;
   f->clients_ = std::move(clients);
 
-  s3::ClientOptions s3_options;
-  s3_options.endpoint = s.Get("R2_ENDPOINT").empty() ? s3::DefaultEndpoint(s.Get("R2_ACCOUNT_ID"))
-                                                     : s.Get("R2_ENDPOINT");
-  s3_options.bucket = s.Get("R2_BUCKET");
-  s3_options.access_key_id = s.Get("R2_ACCESS_KEY_ID");
-  s3_options.secret_access_key = s.Get("R2_SECRET_ACCESS_KEY");
-  s3_options.ca_file = s.Get("R2_CA_FILE");
-  s3_options.max_idle_connections = static_cast<int>(*concurrency) * 2;
-  s3_options.connect_timeout = absl::Seconds(*connect_timeout);
-  s3_options.request_timeout = absl::Seconds(*request_timeout);
-  s3_options.max_attempts = static_cast<int>(*max_attempts);
-  auto store = s3::S3Client::Create(s3_options);
+  auto store = s3::S3Client::Create(c.s3);
   if (!store.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create S3 client: ", store.status().ToString()));
   }
   f->store_ = *std::move(store);
+  f->pipeline_ = std::make_unique<MessagePipeline>(
+      *f->store_, *f->clients_.ledger, *f->clients_.router, *f->clients_.injector, c.pipeline);
 
-  PipelineOptions pipeline_options;
-  pipeline_options.mail_domain = s.Get("MAIL_DOMAIN");
-  pipeline_options.catch_all_localpart = s.Get("MAIL_CATCHALL_LOCALPART");
-  pipeline_options.keep_processed_copy = *keep_copy;
-  pipeline_options.retry_base = absl::Seconds(*retry_base);
-  pipeline_options.retry_max = absl::Seconds(*retry_max);
-  pipeline_options.probe_delay = absl::Seconds(*probe_delay);
-  pipeline_options.untyped_failure_max_attempts = static_cast<int>(*untyped_attempts);
-  pipeline_options.content_mismatch_max_attempts = static_cast<int>(*mismatch_attempts);
-  f->pipeline_ =
-      std::make_unique<MessagePipeline>(*f->store_, *f->clients_.ledger, *f->clients_.router,
-                                        *f->clients_.injector, pipeline_options);
-
-  const std::string state_dir = s.Get("POCKETMAIL_STATE_DIR");
-  if (absl::Status st = config::EnsurePrivateDir(state_dir, "state dir"); !st.ok()) {
+  if (absl::Status st = config::EnsurePrivateDir(c.state_dir, "state dir"); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("bad state dir: ", st.ToString()));
   }
-  AlertOptions alert_options;
-  alert_options.command = s.Get("MAIL_ALERT_CMD");
-  alert_options.sentinel_dir = state_dir;
-  alert_options.backlog_age = absl::Seconds(*alert_days * 86400);
-  alert_options.pass_failures = static_cast<int>(*alert_failures);
-  f->alerter_ = std::make_unique<Alerter>(alert_options);
+  f->alerter_ = std::make_unique<Alerter>(c.alerts);
 
-  InstanceGuardOptions guard_options;
-  guard_options.lock_path = absl::StrCat(state_dir, "/fetcher-", s3_options.bucket, ".lock");
-  guard_options.lease_name = absl::StrCat("fetcher:", s3_options.bucket);
-  auto guard = InstanceGuard::Acquire(guard_options, *f->clients_.ledger, nullptr);
+  auto guard = InstanceGuard::Acquire(c.guard, *f->clients_.ledger, nullptr);
   if (!guard.ok()) {
     return absl::Status(guard.status().code(), absl::StrCat("cannot become the draining instance: ",
                                                             guard.status().ToString()));
   }
   f->guard_ = *std::move(guard);
 
-  SchedulerOptions scheduler_options;
-  scheduler_options.poll_interval = absl::Seconds(std::max<int64_t>(1, *poll));
-  scheduler_options.fast_poll_interval = absl::Seconds(std::max(0.0, *fast_poll));
-  scheduler_options.active_window = absl::Seconds(std::max(0.0, *active_window));
-  scheduler_options.concurrency = static_cast<int>(*concurrency);
-  scheduler_options.memory_budget_bytes = *budget_mb << 20;
-  scheduler_options.alerter = f->alerter_.get();
-  scheduler_options.may_drain = [g = f->guard_.get()] { return g->held(); };
-  scheduler_options.instance_guard = f->guard_->Describe();
-  f->scheduler_ = std::make_unique<DrainScheduler>(*f->store_, *f->pipeline_, scheduler_options);
+  c.scheduler.alerter = f->alerter_.get();
+  c.scheduler.may_drain = [g = f->guard_.get()] { return g->held(); };
+  c.scheduler.instance_guard = f->guard_->Describe();
+  f->scheduler_ = std::make_unique<DrainScheduler>(*f->store_, *f->pipeline_, c.scheduler);
   f->replay_ = std::make_unique<DeadLetterReplay>(*f->store_, *f->clients_.ledger);
   f->service_ = std::make_unique<FetcherService>(*f->scheduler_, *f->replay_, *f->store_);
 
-  log::Info("starting", {{"endpoint", s3_options.endpoint},
-                         {"bucket", s3_options.bucket},
-                         {"poll_s", static_cast<long long>(*poll)},
-                         {"oneshot", *oneshot},
-                         {"concurrency", static_cast<long long>(*concurrency)}});
+  log::Info("starting", {{"endpoint", c.s3.endpoint},
+                         {"bucket", c.s3.bucket},
+                         {"poll_s", static_cast<long long>(c.mail_poll_s)},
+                         {"oneshot", c.oneshot},
+                         {"concurrency", static_cast<long long>(c.scheduler.concurrency)}});
   return f;
 }
 

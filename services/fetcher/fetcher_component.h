@@ -8,7 +8,9 @@
 #ifndef POCKETMAIL_SERVICES_FETCHER_FETCHER_COMPONENT_H_
 #define POCKETMAIL_SERVICES_FETCHER_FETCHER_COMPONENT_H_
 
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,11 +42,33 @@ absl::StatusOr<absl::Duration> RouteCacheTtl(const config::Settings& settings);
 // router's answers are cached for ROUTE_CACHE_S.
 absl::StatusOr<FetcherClients> GrpcClients(const config::Settings& settings);
 
+// The fetcher's settings, checked and converted, with the values derived from
+// them (S3 idle connections, the instance lock and lease names). Reading it
+// touches nothing: Create makes the state dir and takes the lock.
+struct FetcherConfig {
+  bool oneshot = false;       // ONESHOT
+  int64_t mail_poll_s = 180;  // MAIL_POLL as set (the scheduler polls at most once a second)
+  std::string state_dir;      // POCKETMAIL_STATE_DIR
+  std::string wake_listen;    // WAKE_LISTEN; "" = no wake listener
+  std::string wake_secret;    // WAKE_SECRET
+  s3::ClientOptions s3;       // checked by S3Client::Create
+  PipelineOptions pipeline;
+  AlertOptions alerts;
+  InstanceGuardOptions guard;
+  SchedulerOptions scheduler;  // alerter, may_drain and instance_guard are Create's
+};
+
+// INVALID_ARGUMENT names the setting that is malformed or out of range, or
+// says MAIL_DOMAIN and R2_BUCKET are required.
+absl::StatusOr<FetcherConfig> ParseFetcherConfig(const config::Settings& settings);
+
 class FetcherComponent {
  public:
   // Validates the settings (INVALID_ARGUMENT), builds everything, then waits
   // to become the one draining instance (see instance_guard.h).
   static absl::StatusOr<std::unique_ptr<FetcherComponent>> Create(const config::Settings& settings,
+                                                                  FetcherClients clients);
+  static absl::StatusOr<std::unique_ptr<FetcherComponent>> Create(FetcherConfig config,
                                                                   FetcherClients clients);
   ~FetcherComponent();
 
