@@ -583,9 +583,12 @@ int FreePort() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return 0;  // the wake listener's bind then fails with a clear error
+  }
   int port = ntohs(a.sin_port);
   close(fd);
   return port;
@@ -1380,11 +1383,7 @@ void LocateRunfiles(const char* argv0) {
   setenv("TEST_WORKSPACE", "pocketmail", 1);
 }
 
-}  // namespace
-}  // namespace pocketmail::testing
-
-int main(int argc, char** argv) {
-  using namespace pocketmail::testing;
+int BenchMain(int argc, char** argv) {
   std::string json_path;
   Bench b;
   bool four = true, combined = true, proot = true;
@@ -1459,3 +1458,8 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+}  // namespace pocketmail::testing
+
+int main(int argc, char** argv) { return pocketmail::testing::BenchMain(argc, argv); }

@@ -78,7 +78,7 @@ TEST_P(PipelineE2E, DeliversEveryMessageExactlyOnceIntoTheRightMailbox) {
 
   std::mt19937 rng(20261124);
   std::vector<size_t> sizes;
-  for (int i = 0; i < 190; ++i) sizes.push_back(1024 + rng() % (64 * 1024));
+  for (int i = 0; i < 190; ++i) sizes.push_back(1024 + rng() % (size_t{64} * 1024));
   for (int i = 0; i < 6; ++i) sizes.push_back((1 + rng() % 3) << 20);
   sizes.push_back(5 << 20);
   sizes.push_back(12 << 20);
