@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -193,22 +194,18 @@ absl::StatusOr<int64_t> Settings::GetInt(absl::string_view name) const {
 absl::StatusOr<int64_t> Settings::GetIntInRange(absl::string_view name, int64_t min,
                                                 int64_t max) const {
   absl::StatusOr<int64_t> value = GetInt(name);
-  if (!value.ok()) return value.status();
-  if (*value < min || *value > max) {
+  if (value.ok() && (*value < min || *value > max)) {
+    const std::string range = max == std::numeric_limits<int64_t>::max()
+                                  ? absl::StrCat(">= ", min)
+                                  : absl::StrCat(min, "..", max);
     return absl::InvalidArgumentError(
-        absl::StrCat(name, " must be ", min, "..", max, " (got ", *value, ")"));
+        absl::StrCat(name, " must be ", range, " (got ", *value, ")"));
   }
   return value;
 }
 
 absl::StatusOr<int64_t> Settings::GetIntAtLeast(absl::string_view name, int64_t min) const {
-  absl::StatusOr<int64_t> value = GetInt(name);
-  if (!value.ok()) return value.status();
-  if (*value < min) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " must be >= ", min, " (got ", *value, ")"));
-  }
-  return value;
+  return GetIntInRange(name, min, std::numeric_limits<int64_t>::max());
 }
 
 absl::StatusOr<double> Settings::GetDouble(absl::string_view name) const {
